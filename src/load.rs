@@ -1,0 +1,457 @@
+//! Reading manifests from disk and decoding them: bounded reads (size, UTF-8, NUL bytes),
+//! YAML through `yaml`, decoding through `manifest`/`spec`, single-manifest rules through
+//! `validate`, local paths checked on disk, and nested component files followed.
+//!
+//! The result is a set of checked manifests per asset; `resolve` joins them into a registry.
+
+use crate::decode::{Cx, Text};
+use crate::diag::{Diagnostic, Loc, codes};
+use crate::discover::{self, Layout};
+use crate::manifest::{self, AssetMeta, Kind, Lineage, RegistryConfig, StageEntry};
+use crate::reference::Scope;
+use crate::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
+use crate::validate;
+use crate::yaml::{self, Node, YamlErrorKind};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Manifests (YAML, cards) larger than this are refused unread: real ones are a few KiB.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+/// How deep pipeline components may nest component files.
+const MAX_NESTING: usize = 8;
+
+/// Everything read so far: diagnostics, and the text of every file read (for snippets).
+#[derive(Default)]
+pub struct Loader {
+    pub diags: Vec<Diagnostic>,
+    pub sources: BTreeMap<Arc<str>, Arc<str>>,
+    /// Check that local files exist (off for lone specs copied without their files).
+    pub check_files: bool,
+}
+
+#[derive(Debug)]
+pub struct LoadedVersion {
+    pub spec: Option<Spec>,
+    pub spec_file: Arc<str>,
+    pub lineage: Option<Lineage>,
+    pub has_card: bool,
+}
+
+#[derive(Debug)]
+pub struct LoadedAsset {
+    pub kind: Kind,
+    pub name: String,
+    pub dir_file: Arc<str>,
+    pub meta: AssetMeta,
+    pub stages: Vec<StageEntry>,
+    pub versions: BTreeMap<String, LoadedVersion>,
+}
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Option<RegistryConfig>,
+    pub assets: BTreeMap<(Kind, String), LoadedAsset>,
+}
+
+impl Loader {
+    pub fn new(check_files: bool) -> Self {
+        Loader { check_files, ..Loader::default() }
+    }
+
+    /// Read a text file with every guard: size limit, UTF-8, no NUL byte.
+    pub fn read_text(&mut self, abs: &Path, file: &Arc<str>) -> Option<Arc<str>> {
+        match read_bounded(abs, file) {
+            Ok(text) => {
+                self.sources.insert(file.clone(), text.clone());
+                Some(text)
+            }
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Read and parse a YAML file.
+    pub fn yaml(&mut self, abs: &Path, file: &Arc<str>) -> Option<(Arc<str>, Node)> {
+        let text = self.read_text(abs, file)?;
+        match yaml::parse(&text) {
+            Ok(node) => Some((text, node)),
+            Err(e) => {
+                let code = match e.kind {
+                    YamlErrorKind::Syntax => codes::YAML_SYNTAX,
+                    YamlErrorKind::DuplicateKey => codes::DUPLICATE_KEY,
+                    YamlErrorKind::Limit => codes::YAML_LIMIT,
+                };
+                let mut d = Diagnostic::new(code, Some(Loc::at(file, e.pos)), e.message);
+                if code == codes::YAML_LIMIT {
+                    d = d.help(format!(
+                        "manifests are limited to {} levels of nesting and {} nodes after alias expansion",
+                        yaml::MAX_DEPTH,
+                        yaml::MAX_NODES
+                    ));
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    pub fn load_registry(&mut self, root: &Path, display: &str) -> Loaded {
+        let layout: Layout = discover::discover(root, display, &mut self.diags);
+        let config_file = discover::shown(display, "registry.yaml");
+        let config = if layout.has_registry_yaml {
+            self.yaml(&root.join("registry.yaml"), &config_file).and_then(|(text, node)| {
+                let mut cx = Cx::new(config_file.clone(), text, &mut self.diags);
+                manifest::registry_config(&mut cx, &node)
+            })
+        } else {
+            self.diags.push(
+                Diagnostic::new(codes::MISSING_REGISTRY_YAML, Some(Loc::file(&config_file)), "the registry has no registry.yaml")
+                    .help("create it with at least `name: <registry-name>`"),
+            );
+            None
+        };
+        let reg_name = config.as_ref().and_then(|c| c.name.as_ref()).map(|n| n.value.clone());
+        let stages: Vec<String> = config
+            .as_ref()
+            .map(|c| c.stages.iter().map(|s| s.value.clone()).collect())
+            .unwrap_or_else(|| manifest::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect());
+        let scope = Scope { registry: reg_name.as_deref(), stages: &stages };
+        let mut assets = BTreeMap::new();
+        for ((kind, name), dir) in &layout.assets {
+            let rel = format!("{}/{name}", kind.folder());
+            let dir_file = discover::shown(display, &rel);
+            if let Some(why) = validate::name_problem(*kind, name) {
+                self.diags.push(Diagnostic::new(codes::INVALID_NAME, Some(Loc::file(&dir_file)), format!("`{name}`: {why}")));
+            }
+            if dir.versions.is_empty() {
+                self.diags.push(Diagnostic::new(codes::NO_VERSIONS, Some(Loc::file(&dir_file)), format!("{} `{name}` has no versions", kind.singular())));
+            }
+            let meta = if dir.has_asset_yaml {
+                let file = discover::shown(display, &format!("{rel}/asset.yaml"));
+                self.yaml(&root.join(&rel).join("asset.yaml"), &file)
+                    .map(|(text, node)| manifest::asset_meta(&mut Cx::new(file, text, &mut self.diags), &node))
+                    .unwrap_or_default()
+            } else {
+                AssetMeta::default()
+            };
+            let stage_entries = if dir.has_stages_yaml {
+                let file = discover::shown(display, &format!("{rel}/stages.yaml"));
+                self.yaml(&root.join(&rel).join("stages.yaml"), &file)
+                    .map(|(text, node)| manifest::stage_log(&mut Cx::new(file, text, &mut self.diags), &node))
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let mut versions = BTreeMap::new();
+            for (version, vdir) in &dir.versions {
+                let vrel = format!("{rel}/{version}");
+                let vfile = discover::shown(display, &vrel);
+                if let Some(why) = validate::version_problem(version) {
+                    self.diags.push(Diagnostic::new(codes::INVALID_VERSION, Some(Loc::file(&vfile)), why));
+                } else if stages.iter().any(|s| s == version) {
+                    self.diags.push(Diagnostic::new(
+                        codes::VERSION_IS_LABEL,
+                        Some(Loc::file(&vfile)),
+                        format!("version `{version}` is spelled like the stage `{version}`, so `@{version}` would be ambiguous"),
+                    ));
+                }
+                let loaded = self.load_version(root, display, *kind, name, version, vdir, scope);
+                versions.insert(version.clone(), loaded);
+            }
+            assets.insert(
+                (*kind, name.clone()),
+                LoadedAsset { kind: *kind, name: name.clone(), dir_file, meta, stages: stage_entries, versions },
+            );
+        }
+        Loaded { config, assets }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_version(
+        &mut self,
+        root: &Path,
+        display: &str,
+        kind: Kind,
+        name: &str,
+        version: &str,
+        vdir: &discover::VersionDir,
+        scope: Scope,
+    ) -> LoadedVersion {
+        let vrel = format!("{}/{name}/{version}", kind.folder());
+        let vabs = root.join(&vrel);
+        let spec_file = discover::shown(display, &format!("{vrel}/spec.yaml"));
+        let mut spec = None;
+        if vdir.has_spec {
+            if let Some((text, node)) = self.yaml(&vabs.join("spec.yaml"), &spec_file) {
+                let mut cx = Cx::new(spec_file.clone(), text, &mut self.diags);
+                spec = spec::decode(&mut cx, &node, kind, scope);
+                if let Some(s) = &spec {
+                    folder_identity(&mut cx, s, name, version);
+                }
+            }
+        } else {
+            let alt = vdir.files.iter().find(|f| f.eq_ignore_ascii_case("spec.yml") || f.eq_ignore_ascii_case("spec.yaml"));
+            let mut d = Diagnostic::new(codes::MISSING_SPEC, Some(Loc::file(&discover::shown(display, &vrel))), format!("version `{version}` has no spec.yaml"));
+            if let Some(alt) = alt {
+                d = d.help(format!("rename `{alt}` to `spec.yaml`"));
+            }
+            self.diags.push(d);
+        }
+        if let Some(s) = &spec {
+            self.spec_paths(&vabs, display, &vrel, s, "", scope, &mut Vec::new());
+        }
+        let lineage = if vdir.has_lineage {
+            let file = discover::shown(display, &format!("{vrel}/lineage.yaml"));
+            self.yaml(&vabs.join("lineage.yaml"), &file).map(|(text, node)| {
+                let mut cx = Cx::new(file.clone(), text, &mut self.diags);
+                let l = manifest::lineage(&mut cx, &node);
+                job_times(&mut cx, &l);
+                l
+            })
+        } else {
+            None
+        };
+        if let Some(l) = &lineage {
+            for log in &l.logs {
+                let lp = LocalPath { path: log.clone(), field: "logs".into(), expect: Expect::File, dockerfile: None, under: None };
+                if let Err(d) = validate::local_path(&vabs, "", &lp, self.check_files) {
+                    self.diags.push(d);
+                }
+            }
+        }
+        if vdir.has_card {
+            let file = discover::shown(display, &format!("{vrel}/README.md"));
+            if let Some(text) = self.read_text(&vabs.join("README.md"), &file) {
+                self.card(&file, &text);
+            }
+        }
+        LoadedVersion { spec, spec_file, lineage, has_card: vdir.has_card }
+    }
+
+    /// The card's optional YAML front matter, between `---` lines at the top.
+    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) {
+        let Some((start, front)) = front_matter(text) else { return };
+        match yaml::parse(front) {
+            Ok(mut node) => {
+                shift(&mut node, text, start);
+                let mut cx = Cx::new(file.clone(), text.clone(), &mut self.diags);
+                manifest::card_meta(&mut cx, &node);
+            }
+            Err(e) => {
+                let mut pos = e.pos;
+                pos.offset += start;
+                pos.line += text[..start].matches('\n').count() as u32;
+                let code = if e.kind == YamlErrorKind::DuplicateKey { codes::DUPLICATE_KEY } else { codes::YAML_SYNTAX };
+                self.diags.push(Diagnostic::new(code, Some(Loc::at(file, pos)), format!("in the card's front matter: {}", e.message)));
+            }
+        }
+    }
+
+    /// Check the local paths of a spec (and of component files it includes, recursively).
+    #[allow(clippy::too_many_arguments)]
+    pub fn spec_paths(&mut self, vabs: &Path, display: &str, vrel: &str, spec: &Spec, base: &str, scope: Scope, stack: &mut Vec<String>) {
+        let mut nested: BTreeMap<String, Interface> = BTreeMap::new();
+        for lp in &spec.paths {
+            let checked = match validate::local_path(vabs, base, lp, self.check_files) {
+                Ok(c) => c,
+                Err(d) => {
+                    self.diags.push(d);
+                    continue;
+                }
+            };
+            if !self.check_files {
+                continue;
+            }
+            let file = discover::shown(display, &join(vrel, &checked.rel));
+            match lp.expect {
+                Expect::CondaFile => {
+                    if let Some((text, node)) = self.yaml(&checked.abs, &file) {
+                        let mut cx = Cx::new(file.clone(), text, &mut self.diags);
+                        if let Some(f) = cx.map(&node, "a conda file") {
+                            f.texts(&mut cx, "channels");
+                        }
+                    }
+                }
+                Expect::Component => {
+                    if stack.contains(&checked.rel) || stack.len() >= MAX_NESTING {
+                        self.diags.push(Diagnostic::new(
+                            codes::LINEAGE_CYCLE,
+                            Some(lp.path.loc.clone()),
+                            format!("component file `{}` includes itself (through {})", checked.rel, stack.join(" -> ")),
+                        ));
+                        continue;
+                    }
+                    let Some((text, node)) = self.yaml(&checked.abs, &file) else { continue };
+                    let mut cx = Cx::new(file.clone(), text, &mut self.diags);
+                    let Some(inner) = spec::decode_anonymous_component(&mut cx, &node, scope) else { continue };
+                    let inner_base = checked.rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                    stack.push(checked.rel.clone());
+                    self.spec_paths(vabs, display, vrel, &inner, &inner_base, scope, stack);
+                    stack.pop();
+                    if let Some(iface) = inner.interface {
+                        nested.insert(lp.path.value.clone(), iface);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (job, component) in &spec.jobs {
+            let iface = match component {
+                JobComponent::File(t) => nested.get(&t.value),
+                JobComponent::Inline(iface) => Some(iface),
+                _ => None,
+            };
+            if let Some(iface) = iface {
+                self.diags.extend(port_uses(spec, job, iface));
+            }
+        }
+    }
+}
+
+/// Check what a pipeline says of `job`'s ports against the job's component interface.
+pub fn port_uses(spec: &Spec, job: &str, iface: &Interface) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for u in spec.port_uses.iter().filter(|u| u.job == job) {
+        let (ports, code, what) = if u.output {
+            (&iface.outputs, codes::UNDECLARED_OUTPUT, "output")
+        } else {
+            (&iface.inputs, codes::UNDECLARED_INPUT, "input")
+        };
+        if !ports.contains_key(&u.port.value) {
+            let names: Vec<&str> = ports.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::new(
+                code,
+                Some(u.port.loc.clone()),
+                format!("the component of job `{job}` has no {what} `{}`", u.port.value),
+            );
+            d = match crate::decode::nearest(&u.port.value, &names) {
+                Some(n) => d.help(format!("did you mean `{n}`?")),
+                None => d.help(format!("its {what}s: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") })),
+            };
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a.to_string(),
+        (true, _) => b.to_string(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+/// `name` and `version` in a spec are optional, but when present must match the folders.
+fn folder_identity(cx: &mut Cx, spec: &Spec, name: &str, version: &str) {
+    if let Some(n) = &spec.name {
+        if n.value != name {
+            cx.report(
+                Diagnostic::new(codes::NAME_MISMATCH, Some(n.loc.clone()), format!("`name` is `{}`, but the asset folder is `{name}`", n.value))
+                    .help(format!("write `name: {name}` or leave `name` out")),
+            );
+        }
+    }
+    if let Some(v) = &spec.version {
+        if v.value != version {
+            cx.report(
+                Diagnostic::new(codes::VERSION_MISMATCH, Some(v.loc.clone()), format!("`version` is `{}`, but the version folder is `{version}`", v.value))
+                    .help(format!("write `version: \"{version}\"` or leave `version` out")),
+            );
+        }
+    }
+}
+
+fn job_times(cx: &mut Cx, l: &Lineage) {
+    if let Some(job) = &l.job {
+        if let (Some(s), Some(f)) = (&job.started, &job.finished) {
+            if f.value < s.value {
+                cx.report(Diagnostic::new(
+                    codes::BAD_TIMES,
+                    Some(f.loc.clone()),
+                    format!("the job finished ({}) before it started ({})", f.value, s.value),
+                ));
+            }
+        }
+    }
+}
+
+/// Read at most `MAX_MANIFEST_BYTES` (plus one, to notice a larger file), as UTF-8 without NUL.
+pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic> {
+    let loc = Some(Loc::file(file));
+    let f = std::fs::File::open(abs).map_err(|e| Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}")))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let too_large = |n: u64| {
+        Diagnostic::new(codes::TOO_LARGE, loc.clone(), format!("this file is {n} bytes; manifests and cards are limited to {MAX_MANIFEST_BYTES} bytes"))
+    };
+    if len > MAX_MANIFEST_BYTES {
+        return Err(too_large(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let bad = e.utf8_error().valid_up_to();
+            let valid = String::from_utf8_lossy(&e.as_bytes()[..bad]).into_owned();
+            return Err(at_offset(file, &valid, bad, codes::NOT_UTF8, "invalid UTF-8 here: manifests must be UTF-8 text"));
+        }
+    };
+    if let Some(nul) = text.find('\0') {
+        return Err(at_offset(file, &text, nul, codes::NUL_BYTE, "NUL byte here: manifests must be text"));
+    }
+    Ok(Arc::from(text))
+}
+
+fn at_offset(file: &Arc<str>, text: &str, offset: usize, code: crate::diag::Code, message: &str) -> Diagnostic {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+    Diagnostic::new(code, Some(Loc { file: file.clone(), line, col, offset: offset.min(text.len()), len: 0 }), message)
+}
+
+/// The front matter of a card: (byte offset where its YAML starts, the YAML).
+fn front_matter(text: &str) -> Option<(usize, &str)> {
+    let rest = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n"))?;
+    let start = text.len() - rest.len();
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            return Some((start, &rest[..offset]));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Move positions of a tree parsed from a slice to where the slice sits in its file.
+fn shift(node: &mut Node, text: &str, start: usize) {
+    let lines = text[..start].matches('\n').count() as u32;
+    fn go(n: &mut Node, lines: u32, start: usize) {
+        n.pos.line += lines;
+        n.pos.offset += start;
+        match &mut n.value {
+            yaml::Value::Seq(items) => items.iter_mut().for_each(|c| go(c, lines, start)),
+            yaml::Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                go(k, lines, start);
+                go(v, lines, start);
+            }),
+            _ => {}
+        }
+    }
+    go(node, lines, start);
+}
+
+/// `Text` helper for tests and callers that build a path by hand.
+pub fn text(value: &str, loc: Loc) -> Text {
+    Text::new(value.to_string(), loc)
+}

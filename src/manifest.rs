@@ -1,0 +1,458 @@
+//! The on-disk manifests and their field sets: `registry.yaml`, `asset.yaml`, `stages.yaml`,
+//! `lineage.yaml`, card front matter, and the Azure ML CLI v2 `spec.yaml` of each kind.
+//!
+//! Decoding checks structure only (known fields, types, enums); rules that need more than one
+//! field's shape live in `validate`, rules across manifests in `resolve`. Field sets follow
+//! `azure-ai-ml`'s marshmallow schemas (the loader behind `az ml`), see `docs/format.md`.
+
+use crate::decode::{Cx, Fields, Located, Text};
+use crate::diag::{Diagnostic, codes};
+use crate::yaml::{Node, Value};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Model,
+    Component,
+    Environment,
+    Data,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Model, Kind::Component, Kind::Environment, Kind::Data];
+
+    /// The top-level folder, also the first word of a reference (`models/x@3`).
+    pub fn folder(self) -> &'static str {
+        match self {
+            Kind::Model => "models",
+            Kind::Component => "components",
+            Kind::Environment => "environments",
+            Kind::Data => "data",
+        }
+    }
+
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Model => "model",
+            Kind::Component => "component",
+            Kind::Environment => "environment",
+            Kind::Data => "data",
+        }
+    }
+
+    pub fn from_folder(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.folder() == s)
+    }
+
+    pub fn from_singular(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.singular() == s)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// registry.yaml
+
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    pub name: Option<Text>,
+    pub description: Option<String>,
+    pub base_url: Option<Text>,
+    pub stages: Vec<Text>,
+    pub workspaces: Vec<Workspace>,
+    pub policy_lineage: Option<Text>,
+    pub policy_card: Option<Text>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub name: Text,
+    pub stage: Option<Text>,
+    pub region: Option<String>,
+    pub mirror: Option<Text>,
+}
+
+pub const DEFAULT_STAGES: [&str; 3] = ["dev", "test", "prod"];
+
+pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
+    let f = cx.map(root, "registry.yaml")?;
+    f.allow(cx, &["name", "description", "base_url", "stages", "workspaces", "policy"]);
+    let name = f.req_text(cx, "name");
+    let description = f.text(cx, "description").map(|t| t.value);
+    let base_url = f.text(cx, "base_url");
+    let stages = match f.get("stages") {
+        Some(n) => cx.texts(n, "`stages`"),
+        None => DEFAULT_STAGES.iter().map(|s| Located::new(s.to_string(), cx.loc(root))).collect(),
+    };
+    let mut workspaces = Vec::new();
+    if let Some(n) = f.get("workspaces") {
+        match n.as_seq() {
+            Some(items) => {
+                for item in items {
+                    let Some(w) = cx.map(item, "a workspace") else { continue };
+                    w.allow(cx, &["name", "stage", "region", "mirror", "description", "subscription", "resource_group"]);
+                    for key in ["description", "subscription", "resource_group"] {
+                        w.text(cx, key);
+                    }
+                    let Some(name) = w.req_text(cx, "name") else { continue };
+                    workspaces.push(Workspace {
+                        name,
+                        stage: w.req_text(cx, "stage"),
+                        region: w.text(cx, "region").map(|t| t.value),
+                        mirror: w.text(cx, "mirror"),
+                    });
+                }
+            }
+            None => cx.wrong_type(n, "`workspaces`", "a list"),
+        }
+    }
+    let (mut policy_lineage, mut policy_card) = (None, None);
+    if let Some(p) = f.map(cx, "policy") {
+        p.allow(cx, &["require_lineage_from", "require_card_from"]);
+        policy_lineage = p.text(cx, "require_lineage_from");
+        policy_card = p.text(cx, "require_card_from");
+    }
+    Some(RegistryConfig { name, description, base_url, stages, workspaces, policy_lineage, policy_card })
+}
+
+// ---------------------------------------------------------------------------------------------
+// asset.yaml
+
+#[derive(Clone, Debug, Default)]
+pub struct AssetMeta {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub owners: Vec<Text>,
+    pub tags: BTreeMap<String, String>,
+    pub deprecated: Option<Deprecation>,
+    /// Per-version deprecations, keyed by version.
+    pub deprecated_versions: Vec<(Text, Deprecation)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deprecation {
+    pub reason: String,
+    pub replaced_by: Option<Text>,
+    pub date: Option<Text>,
+}
+
+pub fn asset_meta(cx: &mut Cx, root: &Node) -> AssetMeta {
+    let mut meta = AssetMeta::default();
+    let Some(f) = cx.map(root, "asset.yaml") else { return meta };
+    f.allow(cx, &["display_name", "description", "owners", "tags", "deprecated", "deprecated_versions"]);
+    meta.display_name = f.text(cx, "display_name").map(|t| t.value);
+    meta.description = f.text(cx, "description").map(|t| t.value);
+    meta.owners = f.texts(cx, "owners");
+    meta.tags = f.tags(cx, "tags");
+    if let Some(n) = f.get("deprecated") {
+        meta.deprecated = deprecation(cx, n, "`deprecated`");
+    }
+    if let Some(versions) = f.map(cx, "deprecated_versions") {
+        for (_, k, v) in versions.keys() {
+            let Some(version) = cx.stringish(k, "a version") else { continue };
+            if let Some(d) = deprecation(cx, v, &format!("the deprecation of version {}", version.value)) {
+                meta.deprecated_versions.push((version, d));
+            }
+        }
+    }
+    meta
+}
+
+fn deprecation(cx: &mut Cx, node: &Node, what: &str) -> Option<Deprecation> {
+    let f = cx.map(node, what)?;
+    f.allow(cx, &["reason", "replaced_by", "date"]);
+    let reason = f.req_text(cx, "reason")?.value;
+    Some(Deprecation { reason, replaced_by: f.text(cx, "replaced_by"), date: f.text(cx, "date") })
+}
+
+// ---------------------------------------------------------------------------------------------
+// stages.yaml
+
+#[derive(Clone, Debug)]
+pub struct StageEntry {
+    pub stage: Text,
+    /// `None` clears the stage (`version: null`).
+    pub version: Option<Text>,
+    pub by: Option<Text>,
+    pub date: Option<Text>,
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub approved_by: Vec<Text>,
+    pub skip: bool,
+    pub at: crate::diag::Loc,
+}
+
+pub fn stage_log(cx: &mut Cx, root: &Node) -> Vec<StageEntry> {
+    let Some(items) = root.as_seq() else {
+        if !root.is_null() {
+            cx.wrong_type(root, "stages.yaml", "a list of stage entries");
+        }
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(f) = cx.map(item, "a stage entry") else { continue };
+        f.allow(cx, &["stage", "version", "by", "date", "ref", "reason", "approved_by", "skip"]);
+        let stage = f.req_text(cx, "stage");
+        let version = match f.require(cx, "version") {
+            Some(n) if n.is_null() => Some(None),
+            Some(n) => cx.stringish(n, "`version`").map(Some),
+            None => None,
+        };
+        let by = f.req_text(cx, "by");
+        let date = f.require(cx, "date").and_then(|n| date_text(cx, n, "`date`"));
+        let reference = f.text(cx, "ref").map(|t| t.value);
+        let reason = f.text(cx, "reason").map(|t| t.value);
+        let approved_by = f.texts(cx, "approved_by");
+        let skip = f.boolean(cx, "skip").unwrap_or(false);
+        if let (Some(stage), Some(version)) = (stage, version) {
+            out.push(StageEntry { stage, version, by, date, reference, reason, approved_by, skip, at: cx.loc(item) });
+        }
+    }
+    out
+}
+
+/// A date (`2026-11-20`) or a UTC timestamp (`2026-11-20T10:02:00Z`), kept as written.
+/// YAML readers disagree on unquoted timestamps, so both quoted and plain forms are accepted
+/// as text and checked here.
+pub fn date_text(cx: &mut Cx, node: &Node, what: &str) -> Option<Text> {
+    let t = cx.text(node, what)?;
+    if is_date_or_timestamp(&t.value) {
+        Some(t)
+    } else {
+        cx.report(
+            Diagnostic::new(codes::INVALID_VALUE, Some(t.loc.clone()), format!("{what} `{}` is not a date", t.value))
+                .help("write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"),
+        );
+        None
+    }
+}
+
+fn is_date_or_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    if !date {
+        return false;
+    }
+    let (m, d) = ((b[5] - b'0') * 10 + b[6] - b'0', (b[8] - b'0') * 10 + b[9] - b'0');
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return false;
+    }
+    match &s[10..] {
+        "" => true,
+        rest => {
+            let r = rest.as_bytes();
+            r.len() >= 9
+                && r[0] == b'T'
+                && r[3] == b':'
+                && r[6] == b':'
+                && [1, 2, 4, 5, 7, 8].iter().all(|&i| r[i].is_ascii_digit())
+                && (rest.ends_with('Z') || rest[9..].starts_with('+') || rest[9..].starts_with('-') || rest[9..].starts_with('.'))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lineage.yaml
+
+#[derive(Clone, Debug, Default)]
+pub struct Lineage {
+    pub job: Option<Job>,
+    pub environment: Option<Text>,
+    pub component: Option<Text>,
+    pub data: Vec<Use>,
+    pub models: Vec<Use>,
+    pub metrics: Vec<Metric>,
+    /// Local log files (relative to the version folder); URLs are kept out of this list.
+    pub logs: Vec<Text>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub started: Option<Text>,
+    pub finished: Option<Text>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Use {
+    pub reference: Text,
+}
+
+#[derive(Clone, Debug)]
+pub struct Metric {
+    pub name: Text,
+    pub data: Option<Text>,
+}
+
+pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
+    let mut out = Lineage::default();
+    let Some(f) = cx.map(root, "lineage.yaml") else { return out };
+    f.allow(cx, &["job", "code", "environment", "component", "data", "models", "parameters", "metrics", "logs", "artifacts"]);
+    if let Some(j) = f.map(cx, "job") {
+        j.allow(cx, &["name", "url", "workspace", "experiment", "status", "started", "finished"]);
+        j.req_text(cx, "name");
+        for key in ["url", "workspace", "experiment", "status"] {
+            j.text(cx, key);
+        }
+        let started = j.get("started").and_then(|n| date_text(cx, n, "`started`"));
+        let finished = j.get("finished").and_then(|n| date_text(cx, n, "`finished`"));
+        out.job = Some(Job { started, finished });
+    }
+    if let Some(c) = f.map(cx, "code") {
+        c.allow(cx, &["repo", "commit", "path", "branch", "dirty"]);
+        c.req_text(cx, "repo");
+        if let Some(commit) = c.require(cx, "commit").and_then(|n| cx.stringish(n, "`commit`")) {
+            let ok = (4..=64).contains(&commit.value.len()) && commit.value.bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                cx.report(Diagnostic::new(
+                    codes::INVALID_VALUE,
+                    Some(commit.loc),
+                    format!("`commit` `{}` is not a git commit hash (4 to 64 hex digits)", commit.value),
+                ));
+            }
+        }
+        c.text(cx, "path");
+        c.text(cx, "branch");
+        c.boolean(cx, "dirty");
+    }
+    out.environment = f.text(cx, "environment");
+    out.component = f.text(cx, "component");
+    out.data = uses(cx, &f, "data");
+    out.models = uses(cx, &f, "models");
+    if let Some(p) = f.map(cx, "parameters") {
+        for (key, _, v) in p.keys() {
+            if matches!(v.value, Value::Map(_) | Value::Seq(_)) {
+                cx.wrong_type(v, &format!("parameter `{key}`"), "a single value");
+            }
+        }
+    }
+    if let Some(n) = f.get("metrics") {
+        match n.as_seq() {
+            Some(items) => {
+                for item in items {
+                    let Some(m) = cx.map(item, "a metric") else { continue };
+                    m.allow(cx, &["name", "value", "data", "split", "step"]);
+                    let name = m.req_text(cx, "name");
+                    m.require(cx, "value").and_then(|v| cx.number(v, "`value`"));
+                    let data = m.req_text(cx, "data");
+                    m.text(cx, "split");
+                    m.get("step").and_then(|v| cx.integer(v, "`step`"));
+                    if let Some(name) = name {
+                        out.metrics.push(Metric { name, data });
+                    }
+                }
+            }
+            None => cx.wrong_type(n, "`metrics`", "a list"),
+        }
+    }
+    for log in f.texts(cx, "logs") {
+        if !crate::validate::is_remote(&log.value) {
+            out.logs.push(log);
+        }
+    }
+    if let Some(n) = f.get("artifacts") {
+        match n.as_seq() {
+            Some(items) => {
+                for item in items {
+                    let Some(a) = cx.map(item, "an artifact") else { continue };
+                    a.allow(cx, &["uri", "sha256", "size"]);
+                    a.req_text(cx, "uri");
+                    if let Some(h) = a.text(cx, "sha256") {
+                        if h.value.len() != 64 || !h.value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                            cx.report(Diagnostic::new(
+                                codes::INVALID_VALUE,
+                                Some(h.loc),
+                                "`sha256` must be 64 lowercase hex digits",
+                            ));
+                        }
+                    }
+                    if let Some(size) = a.get("size").and_then(|v| cx.integer(v, "`size`")) {
+                        if size < 0 {
+                            cx.error(codes::INVALID_VALUE, a.get("size").unwrap_or(item), "`size` cannot be negative");
+                        }
+                    }
+                }
+            }
+            None => cx.wrong_type(n, "`artifacts`", "a list"),
+        }
+    }
+    out
+}
+
+fn uses(cx: &mut Cx, f: &Fields, key: &str) -> Vec<Use> {
+    let Some(n) = f.get(key) else { return Vec::new() };
+    let Some(items) = n.as_seq() else {
+        cx.wrong_type(n, &format!("`{key}`"), "a list");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(u) = cx.map(item, &format!("an entry of `{key}`")) else { continue };
+        u.allow(cx, &["ref", "role"]);
+        u.text(cx, "role");
+        if let Some(reference) = u.req_text(cx, "ref") {
+            out.push(Use { reference });
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// README.md front matter (Hugging Face model-card keys where they overlap)
+
+pub const CARD_KEYS: &[&str] = &[
+    "license",
+    "license_name",
+    "license_link",
+    "tags",
+    "datasets",
+    "base_model",
+    "base_model_relation",
+    "pipeline_tag",
+    "language",
+    "library_name",
+    "metrics",
+    "model-index",
+    "model_name",
+    "thumbnail",
+    "widget",
+    "inference",
+    "co2_eq_emissions",
+    "task",
+    "new_version",
+];
+
+pub fn card_meta(cx: &mut Cx, root: &Node) {
+    if root.is_null() {
+        return;
+    }
+    let Some(f) = cx.map(root, "the card's front matter") else { return };
+    for (key, knode, v) in f.keys() {
+        match key {
+            "license" | "license_name" | "license_link" | "pipeline_tag" | "library_name" | "model_name" | "task"
+            | "new_version" | "base_model_relation" | "thumbnail" => {
+                cx.text(v, &format!("`{key}`"));
+            }
+            "tags" | "datasets" | "metrics" => {
+                cx.texts(v, &format!("`{key}`"));
+            }
+            "language" | "base_model" => {
+                if v.as_str().is_none() {
+                    cx.texts(v, &format!("`{key}`"));
+                }
+            }
+            _ if CARD_KEYS.contains(&key) => {}
+            _ => {
+                let mut d = Diagnostic::new(
+                    codes::UNKNOWN_CARD_KEY,
+                    Some(cx.loc(knode)),
+                    format!("`{key}` is not a model-card key mlreg knows; it is kept but not shown"),
+                );
+                if let Some(near) = crate::decode::nearest(key, CARD_KEYS) {
+                    d = d.help(format!("did you mean `{near}`?"));
+                }
+                cx.report(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The resolved registry: what `resolve` builds from checked manifests once every reference,
+//! stage and version is known. No I/O, no `Deserialize`: nothing reaches these types except
+//! through `resolve`.
+
+use crate::manifest::Kind;
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct Registry {
+    pub name: String,
+    pub stages: Vec<String>,
+    pub assets: BTreeMap<(Kind, String), Asset>,
+}
+
+#[derive(Debug)]
+pub struct Asset {
+    pub kind: Kind,
+    pub name: String,
+    /// Sorted oldest to newest by version order.
+    pub versions: Vec<String>,
+    pub latest: Option<String>,
+    /// The version each stage points at now (absent: never set or cleared).
+    pub stages: BTreeMap<String, String>,
+    /// Pinned references of each version: `(kind, name, version)`.
+    pub references: BTreeMap<String, Vec<(Kind, String, String)>>,
+}
+
+impl Registry {
+    pub fn version_count(&self) -> usize {
+        self.assets.values().map(|a| a.versions.len()).sum()
+    }
+}

@@ -1,0 +1,360 @@
+//! Rules across manifests: references resolve and get pinned, `latest` is computed, the stage
+//! log is ordered and obeys the policy, and the lineage graph has no cycle. Builds the
+//! [`Registry`]; no I/O.
+
+use crate::decode::Text;
+use crate::diag::{Diagnostic, Loc, codes};
+use crate::load::{Loaded, LoadedAsset, port_uses};
+use crate::manifest::{self, Kind};
+use crate::model::{Asset, Registry};
+use crate::reference::{self, Reference, Scope, Selector};
+use crate::spec::JobComponent;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+type VersionId = (Kind, String, String);
+
+pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
+    let config = loaded.config.as_ref();
+    let name = config.and_then(|c| c.name.as_ref()).map(|n| n.value.clone()).unwrap_or_default();
+    let stages: Vec<String> = match config {
+        Some(c) => c.stages.iter().map(|s| s.value.clone()).collect(),
+        None => manifest::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
+    };
+    if let Some(c) = config {
+        crate::validate::registry_config(c, diags);
+    }
+    let mut assets = BTreeMap::new();
+    for (key, a) in &loaded.assets {
+        let mut versions: Vec<String> = a.versions.keys().cloned().collect();
+        versions.sort_by(|x, y| version_cmp(x, y));
+        let latest = versions.iter().rev().find(|v| !is_prerelease(v)).cloned();
+        let current = stage_log(a, &stages, config, diags);
+        assets.insert(
+            key.clone(),
+            Asset { kind: a.kind, name: a.name.clone(), versions, latest, stages: current, references: BTreeMap::new() },
+        );
+    }
+    let scope = Scope { registry: Some(&name).filter(|n| !n.is_empty()).map(String::as_str), stages: &stages };
+    let mut edges: BTreeMap<VersionId, Vec<(VersionId, Loc)>> = BTreeMap::new();
+    for (key, a) in &loaded.assets {
+        for (version, v) in &a.versions {
+            let from: VersionId = (a.kind, a.name.clone(), version.clone());
+            let mut refs: Vec<(&Text, Option<Kind>)> = Vec::new();
+            if let Some(spec) = &v.spec {
+                refs.extend(spec.refs.iter().map(|r| (&r.text, Some(r.kind))));
+            }
+            if let Some(l) = &v.lineage {
+                refs.extend(l.environment.iter().map(|t| (t, Some(Kind::Environment))));
+                refs.extend(l.component.iter().map(|t| (t, Some(Kind::Component))));
+                refs.extend(l.data.iter().map(|u| (&u.reference, Some(Kind::Data))));
+                refs.extend(l.models.iter().map(|u| (&u.reference, Some(Kind::Model))));
+                refs.extend(l.metrics.iter().filter_map(|m| m.data.as_ref()).map(|t| (t, Some(Kind::Data))));
+            }
+            let mut pinned = Vec::new();
+            for (text, kind) in refs {
+                if let Some(to) = lookup(text, kind, scope, &assets, loaded, diags) {
+                    edges.entry(from.clone()).or_default().push((to.clone(), text.loc.clone()));
+                    pinned.push(to);
+                }
+            }
+            // Pipeline jobs that use a component of this registry: their ports must exist.
+            if let Some(spec) = &v.spec {
+                for (job, component) in &spec.jobs {
+                    let JobComponent::Reference(t) = component else { continue };
+                    let Ok(Reference::Local { kind: Kind::Component, name, selector }) = reference::parse(&t.value, scope) else { continue };
+                    let Some(target) = assets.get(&(Kind::Component, name.clone())) else { continue };
+                    let Some(ver) = select(target, &selector) else { continue };
+                    let iface = loaded.assets[&(Kind::Component, name)].versions[&ver].spec.as_ref().and_then(|s| s.interface.as_ref());
+                    if let Some(iface) = iface {
+                        diags.extend(port_uses(spec, job, iface));
+                    }
+                }
+            }
+            pinned.sort();
+            pinned.dedup();
+            if let Some(asset) = assets.get_mut(key) {
+                asset.references.insert(version.clone(), pinned);
+            }
+        }
+        if let Some(d) = &a.meta.deprecated {
+            if let Some(r) = &d.replaced_by {
+                lookup(r, Some(a.kind), scope, &assets, loaded, diags);
+            }
+        }
+        for (version, _) in &a.meta.deprecated_versions {
+            if !a.versions.contains_key(&version.value) {
+                diags.push(Diagnostic::new(
+                    codes::STAGE_UNKNOWN_VERSION,
+                    Some(version.loc.clone()),
+                    format!("`deprecated_versions` names version `{}`, which {} `{}` does not have", version.value, a.kind.singular(), a.name),
+                ));
+            }
+        }
+    }
+    cycles(&edges, diags);
+    Registry { name, stages, assets }
+}
+
+/// Resolve one reference against the registry; report what does not resolve.
+fn lookup(
+    text: &Text,
+    expected: Option<Kind>,
+    scope: Scope,
+    assets: &BTreeMap<(Kind, String), Asset>,
+    loaded: &Loaded,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<VersionId> {
+    let loc = Some(text.loc.clone());
+    let (kind, name, selector) = match reference::parse(&text.value, scope) {
+        Ok(Reference::Local { kind, name, selector }) => (kind, name, selector),
+        Ok(Reference::External(_)) => return None,
+        Err(why) => {
+            diags.push(Diagnostic::new(codes::BAD_REFERENCE, loc, why));
+            return None;
+        }
+    };
+    if let Some(want) = expected {
+        if want != kind {
+            diags.push(Diagnostic::new(
+                codes::WRONG_KIND,
+                loc,
+                format!("`{}` names a {}, but a {} is expected here", text.value, kind.singular(), want.singular()),
+            ));
+            return None;
+        }
+    }
+    let Some(asset) = assets.get(&(kind, name.clone())) else {
+        let names: Vec<&str> = assets.keys().filter(|(k, _)| *k == kind).map(|(_, n)| n.as_str()).collect();
+        let mut d = Diagnostic::new(codes::UNKNOWN_ASSET, loc, format!("this registry has no {} `{name}`", kind.singular()));
+        if let Some(near) = crate::decode::nearest(&name, &names) {
+            d = d.help(format!("did you mean `{near}`?"));
+        }
+        diags.push(d);
+        return None;
+    };
+    let Some(version) = select(asset, &selector) else {
+        let message = match &selector {
+            Selector::Version(v) => format!("{} `{name}` has no version `{v}` (it has {})", kind.singular(), asset.versions.join(", ")),
+            Selector::Latest => format!("{} `{name}` has no release version, so `@latest` points nowhere", kind.singular()),
+            Selector::Label(s) => format!("no version of {} `{name}` is in stage `{s}`", kind.singular()),
+        };
+        diags.push(Diagnostic::new(codes::UNKNOWN_VERSION, loc, message));
+        return None;
+    };
+    let la: &LoadedAsset = &loaded.assets[&(kind, name.clone())];
+    let deprecated = la.meta.deprecated.as_ref().map(|d| d.reason.clone()).or_else(|| {
+        la.meta.deprecated_versions.iter().find(|(v, _)| v.value == version).map(|(_, d)| d.reason.clone())
+    });
+    if let Some(reason) = deprecated {
+        diags.push(Diagnostic::new(
+            codes::DEPRECATED_REFERENCE,
+            loc,
+            format!("{} `{name}` version `{version}` is deprecated: {reason}", kind.singular()),
+        ));
+    }
+    Some((kind, name, version))
+}
+
+fn select(asset: &Asset, selector: &Selector) -> Option<String> {
+    match selector {
+        Selector::Version(v) => asset.versions.iter().find(|x| *x == v).cloned(),
+        Selector::Latest => asset.latest.clone(),
+        Selector::Label(stage) => asset.stages.get(stage).cloned(),
+    }
+}
+
+/// Replay the stage log: every entry must name a known stage and version, dates never go
+/// backwards, promotions follow the stage order (or say `skip: true` with a reason), and the
+/// policy holds at the entry that moves a version into a stage.
+fn stage_log(
+    a: &LoadedAsset,
+    stages: &[String],
+    config: Option<&manifest::RegistryConfig>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
+    let mut current: BTreeMap<String, String> = BTreeMap::new();
+    let mut been: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut last_date: Option<&Text> = None;
+    let policy_index = |p: Option<&Text>| p.and_then(|t| stages.iter().position(|s| *s == t.value));
+    let lineage_from = policy_index(config.and_then(|c| c.policy_lineage.as_ref()));
+    let card_from = policy_index(config.and_then(|c| c.policy_card.as_ref()));
+    for e in &a.stages {
+        if let Some(date) = &e.date {
+            if let Some(prev) = last_date {
+                if date.value.as_str() < &prev.value[..prev.value.len().min(date.value.len())] {
+                    diags.push(Diagnostic::new(
+                        codes::DATE_BACKWARDS,
+                        Some(date.loc.clone()),
+                        format!("date {} is before the previous entry's {}; the log is in order of events", date.value, prev.value),
+                    ));
+                }
+            }
+            last_date = Some(date);
+        }
+        let Some(index) = stages.iter().position(|s| *s == e.stage.value) else {
+            let names: Vec<&str> = stages.iter().map(String::as_str).collect();
+            let mut d = Diagnostic::new(codes::UNKNOWN_STAGE, Some(e.stage.loc.clone()), format!("`{}` is not a stage of this registry ({})", e.stage.value, names.join(", ")));
+            if let Some(n) = crate::decode::nearest(&e.stage.value, &names) {
+                d = d.help(format!("did you mean `{n}`?"));
+            }
+            diags.push(d);
+            continue;
+        };
+        let Some(version) = &e.version else {
+            current.remove(&e.stage.value);
+            continue;
+        };
+        let Some(v) = a.versions.get(&version.value) else {
+            diags.push(Diagnostic::new(
+                codes::STAGE_UNKNOWN_VERSION,
+                Some(version.loc.clone()),
+                format!("{} `{}` has no version `{}`", a.kind.singular(), a.name, version.value),
+            ));
+            continue;
+        };
+        if e.skip && e.reason.is_none() {
+            diags.push(Diagnostic::new(codes::SKIP_WITHOUT_REASON, Some(e.at.clone()), "`skip: true` needs a `reason`"));
+        }
+        if index > 0 && !e.skip {
+            let prev = &stages[index - 1];
+            if !been.contains(&(prev.clone(), version.value.clone())) {
+                diags.push(
+                    Diagnostic::new(
+                        codes::STAGE_SKIPPED,
+                        Some(e.stage.loc.clone()),
+                        format!("version `{}` enters `{}` without having been in `{prev}` earlier in the log", version.value, e.stage.value),
+                    )
+                    .help(format!("promote it to `{prev}` first, or add `skip: true` with a `reason`")),
+                );
+            }
+        }
+        if a.kind == Kind::Model {
+            if lineage_from.is_some_and(|i| index >= i) && v.lineage.is_none() {
+                diags.push(Diagnostic::new(
+                    codes::POLICY_LINEAGE,
+                    Some(e.stage.loc.clone()),
+                    format!("policy: version `{}` needs a lineage.yaml before it enters `{}`", version.value, e.stage.value),
+                ));
+            }
+            if card_from.is_some_and(|i| index >= i) && !v.has_card {
+                diags.push(Diagnostic::new(
+                    codes::POLICY_CARD,
+                    Some(e.stage.loc.clone()),
+                    format!("policy: version `{}` needs a README.md card before it enters `{}`", version.value, e.stage.value),
+                ));
+            }
+        }
+        been.insert((e.stage.value.clone(), version.value.clone()));
+        current.insert(e.stage.value.clone(), version.value.clone());
+    }
+    current
+}
+
+/// Every cycle in the graph of pinned references, reported once at the reference closing it.
+fn cycles(edges: &BTreeMap<VersionId, Vec<(VersionId, Loc)>>, diags: &mut Vec<Diagnostic>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Active,
+        Done,
+    }
+    let mut marks: BTreeMap<&VersionId, Mark> = BTreeMap::new();
+    let show = |v: &VersionId| format!("{}/{}@{}", v.0.folder(), v.1, v.2);
+    for start in edges.keys() {
+        if marks.contains_key(start) {
+            continue;
+        }
+        // Iterative DFS: (node, index of the next edge to follow).
+        let mut stack: Vec<(&VersionId, usize)> = vec![(start, 0)];
+        marks.insert(start, Mark::Active);
+        while let Some((node, i)) = stack.last_mut() {
+            let out = edges.get(*node).map(Vec::as_slice).unwrap_or(&[]);
+            if *i >= out.len() {
+                marks.insert(*node, Mark::Done);
+                stack.pop();
+                continue;
+            }
+            let (next, loc) = &out[*i];
+            *i += 1;
+            match marks.get(next) {
+                Some(Mark::Active) => {
+                    let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                    let mut path: Vec<String> = stack[from..].iter().map(|(n, _)| show(n)).collect();
+                    path.push(show(next));
+                    diags.push(Diagnostic::new(
+                        codes::LINEAGE_CYCLE,
+                        Some(loc.clone()),
+                        format!("lineage cycle: {}", path.join(" -> ")),
+                    ));
+                }
+                Some(Mark::Done) => {}
+                None => {
+                    marks.insert(next, Mark::Active);
+                    stack.push((next, 0));
+                }
+            }
+        }
+    }
+}
+
+/// Version order: dot-separated parts, numbers numerically and before words; build metadata
+/// (`+...`) ignored except as a last tie-break. `10` > `9`, `1.10` > `1.9`, `2.0.0` > `2.0.0-rc1`.
+pub fn version_cmp(a: &str, b: &str) -> Ordering {
+    let core = |v: &str| v.split('+').next().unwrap_or("").to_string();
+    let (ca, cb) = (core(a), core(b));
+    let (ra, pa) = ca.split_once('-').map_or((ca.as_str(), None), |(r, p)| (r, Some(p)));
+    let (rb, pb) = cb.split_once('-').map_or((cb.as_str(), None), |(r, p)| (r, Some(p)));
+    parts_cmp(ra, rb)
+        .then_with(|| match (pa, pb) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => parts_cmp(x, y),
+        })
+        .then_with(|| a.cmp(b))
+}
+
+fn parts_cmp(a: &str, b: &str) -> Ordering {
+    let mut xs = a.split('.');
+    let mut ys = b.split('.');
+    loop {
+        match (xs.next(), ys.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let o = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(i), Ok(j)) => i.cmp(&j),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => x.cmp(y),
+                };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
+/// A pre-release (`2.0.0-rc1`, `3-beta`) is never `latest`.
+pub fn is_prerelease(v: &str) -> bool {
+    let core = v.split('+').next().unwrap_or("");
+    core.split_once('-').is_some_and(|(release, _)| release.split('.').all(|p| p.parse::<u64>().is_ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_order_and_latest() {
+        let mut v = vec!["10", "9", "1.10", "1.9", "2.0.0", "2.0.0-rc1", "2.0.0+build5", "a"];
+        v.sort_by(|a, b| version_cmp(a, b));
+        assert_eq!(v, vec!["1.9", "1.10", "2.0.0-rc1", "2.0.0", "2.0.0+build5", "9", "10", "a"]);
+        assert!(is_prerelease("2.0.0-rc1"));
+        assert!(is_prerelease("3-beta"));
+        assert!(!is_prerelease("2.0.0"));
+        assert!(!is_prerelease("openmpi4.1.0-cuda11"));
+    }
+}
