@@ -26,54 +26,101 @@ pub fn registry(dir: &Path, display: &str) -> Outcome {
     let registry = crate::resolve::resolve(&loaded, &mut loader.diags);
     let subject = format!(
         "registry {}: {} assets, {} versions",
-        if registry.name.is_empty() { "(unnamed)" } else { &registry.name },
+        if registry.name.is_empty() {
+            "(unnamed)"
+        } else {
+            &registry.name
+        },
         registry.assets.len(),
         registry.version_count()
     );
-    Outcome { report: finish(loader), subject, registry: Some(registry) }
+    Outcome {
+        report: finish(loader),
+        subject,
+        registry: Some(registry),
+    }
 }
 
 /// Check Azure spec files on their own (`check --spec`). Local paths are resolved against each
 /// file's folder and must stay inside it; `check_files` turns the on-disk existence checks on.
 pub fn specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome {
     let mut loader = Loader::new(check_files);
-    let stages: Vec<String> = manifest::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect();
-    let scope = Scope { registry: None, stages: &stages };
+    let stages: Vec<String> = manifest::DEFAULT_STAGES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let scope = Scope {
+        registry: None,
+        stages: &stages,
+    };
     for shown in files {
         let path = Path::new(shown);
         let file: Arc<str> = Arc::from(shown.as_str());
-        let Some((text, node)) = loader.yaml(path, &file) else { continue };
+        let Some((text, node)) = loader.yaml(path, &file) else {
+            continue;
+        };
         let mut cx = Cx::new(file.clone(), text, &mut loader.diags);
-        let Some(kind) = kind.or_else(|| kind_from_schema(&mut cx, &node)) else { continue };
-        let Some(s) = spec::decode(&mut cx, &node, kind, scope) else { continue };
+        let Some(kind) = kind.or_else(|| kind_from_schema(&mut cx, &node)) else {
+            continue;
+        };
+        let Some(s) = spec::decode(&mut cx, &node, kind, scope) else {
+            continue;
+        };
         match &s.name {
             Some(n) => {
                 if let Some(why) = validate::name_problem(kind, &n.value) {
-                    cx.report(Diagnostic::new(codes::INVALID_NAME, Some(n.loc.clone()), format!("`{}`: {why}", n.value)));
+                    cx.report(Diagnostic::new(
+                        codes::INVALID_NAME,
+                        Some(n.loc.clone()),
+                        format!("`{}`: {why}", n.value),
+                    ));
                 }
             }
-            None if kind != Kind::Component => {
-                // Components already report their missing name while decoding.
-                cx.error(codes::MISSING_FIELD, &node, format!("a {} spec outside a registry needs a `name`", kind.singular()));
-            }
-            None => {}
+            None => cx.error_help(
+                codes::MISSING_FIELD,
+                &node,
+                format!(
+                    "a {} spec outside a registry needs a `name`",
+                    kind.singular()
+                ),
+                "inside a registry the name comes from the asset folder",
+            ),
         }
         if let Some(v) = &s.version {
             if let Some(why) = validate::version_problem(&v.value) {
-                cx.report(Diagnostic::new(codes::INVALID_VERSION, Some(v.loc.clone()), why));
+                cx.report(Diagnostic::new(
+                    codes::INVALID_VERSION,
+                    Some(v.loc.clone()),
+                    why,
+                ));
             }
         }
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let parent_shown = parent.to_string_lossy().into_owned();
         loader.spec_paths(parent, &parent_shown, "", &s, "", scope, &mut Vec::new());
     }
-    let subject = format!("{} spec file{}", files.len(), if files.len() == 1 { "" } else { "s" });
-    Outcome { report: finish(loader), subject, registry: None }
+    let subject = format!(
+        "{} spec file{}",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    );
+    Outcome {
+        report: finish(loader),
+        subject,
+        registry: None,
+    }
 }
 
 /// The kind a lone spec declares through `$schema`.
 fn kind_from_schema(cx: &mut Cx, node: &crate::yaml::Node) -> Option<Kind> {
-    let schema = node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("$schema")).map(|(_, v)| v));
+    let schema = node.as_map().and_then(|m| {
+        m.iter()
+            .find(|(k, _)| k.as_str() == Some("$schema"))
+            .map(|(_, v)| v)
+    });
     let Some(schema) = schema else {
         cx.error_help(
             codes::UNKNOWN_KIND,
@@ -90,14 +137,23 @@ fn kind_from_schema(cx: &mut Cx, node: &crate::yaml::Node) -> Option<Kind> {
     let what = spec::unsupported_schema(url).unwrap_or_else(|| url.to_string());
     let loc = Some(Loc::at(&cx.file, schema.pos));
     cx.report(
-        Diagnostic::new(codes::UNSUPPORTED_KIND, loc, format!("`{what}` specs are not registry assets (models, components, environments, data)"))
-            .help("mlreg checks model, environment, data and component specs"),
+        Diagnostic::new(
+            codes::UNSUPPORTED_KIND,
+            loc,
+            format!(
+                "`{what}` specs are not registry assets (models, components, environments, data)"
+            ),
+        )
+        .help("mlreg checks model, environment, data and component specs"),
     );
     None
 }
 
 fn finish(loader: Loader) -> Report {
-    let mut report = Report { diagnostics: loader.diags, sources: loader.sources };
+    let mut report = Report {
+        diagnostics: loader.diags,
+        sources: loader.sources,
+    };
     report.finish();
     report
 }

@@ -59,12 +59,17 @@ impl<'a> Cx<'a> {
         help: impl Into<String>,
     ) {
         let loc = self.loc(node);
-        self.diags.push(Diagnostic::new(code, Some(loc), message).help(help));
+        self.diags
+            .push(Diagnostic::new(code, Some(loc), message).help(help));
     }
 
     pub fn wrong_type(&mut self, node: &Node, what: &str, expected: &str) {
         let found = node.type_name();
-        self.error(codes::WRONG_TYPE, node, format!("{what} must be {expected}, found {found}"));
+        self.error(
+            codes::WRONG_TYPE,
+            node,
+            format!("{what} must be {expected}, found {found}"),
+        );
     }
 
     /// Open a mapping, or report that `what` should have been one.
@@ -79,7 +84,11 @@ impl<'a> Cx<'a> {
                     }
                 }
                 let _ = ok;
-                Some(Fields { node, entries, what: what.to_string() })
+                Some(Fields {
+                    node,
+                    entries,
+                    what: what.to_string(),
+                })
             }
             None => {
                 self.wrong_type(node, what, "a mapping");
@@ -131,7 +140,9 @@ impl<'a> Cx<'a> {
         if !node.plain || node.pos.len == 0 {
             return None;
         }
-        self.text.get(node.pos.offset..node.pos.offset + node.pos.len).map(str::to_string)
+        self.text
+            .get(node.pos.offset..node.pos.offset + node.pos.len)
+            .map(str::to_string)
     }
 
     pub fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
@@ -168,7 +179,10 @@ impl<'a> Cx<'a> {
     /// A list of strings.
     pub fn texts(&mut self, node: &Node, what: &str) -> Vec<Text> {
         match node.as_seq() {
-            Some(items) => items.iter().filter_map(|n| self.text(n, &format!("each entry of {what}"))).collect(),
+            Some(items) => items
+                .iter()
+                .filter_map(|n| self.text(n, &format!("each entry of {what}")))
+                .collect(),
             None => {
                 self.wrong_type(node, what, "a list of strings");
                 Vec::new()
@@ -179,7 +193,9 @@ impl<'a> Cx<'a> {
     /// A string-to-string mapping, as Azure requires for `tags`.
     pub fn tags(&mut self, node: &Node, what: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        let Some(fields) = self.map(node, what) else { return out };
+        let Some(fields) = self.map(node, what) else {
+            return out;
+        };
         for (k, v) in fields.entries {
             let Some(key) = k.as_str() else { continue };
             match &v.value {
@@ -191,7 +207,10 @@ impl<'a> Cx<'a> {
                     self.error_help(
                         codes::TAG_NOT_STRING,
                         v,
-                        format!("the value of {what} `{key}` must be a string, found {}", v.type_name()),
+                        format!(
+                            "the value of {what} `{key}` must be a string, found {}",
+                            v.type_name()
+                        ),
                         format!("quote it: {key}: \"{shown}\""),
                     );
                 }
@@ -207,7 +226,11 @@ impl<'a> Cx<'a> {
             return Some(t);
         }
         let list = allowed.join(", ");
-        let mut d = Diagnostic::new(codes::BAD_ENUM, Some(t.loc.clone()), format!("{what} `{}` is not one of: {list}", t.value));
+        let mut d = Diagnostic::new(
+            codes::BAD_ENUM,
+            Some(t.loc.clone()),
+            format!("{what} `{}` is not one of: {list}", t.value),
+        );
         if let Some(near) = nearest(&t.value, allowed) {
             d = d.help(format!("did you mean `{near}`?"));
         }
@@ -225,7 +248,10 @@ pub struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -233,7 +259,9 @@ impl<'n> Fields<'n> {
     }
 
     pub fn keys(&self) -> impl Iterator<Item = (&'n str, &'n Node, &'n Node)> {
-        self.entries.iter().filter_map(|(k, v)| k.as_str().map(|s| (s, k, v)))
+        self.entries
+            .iter()
+            .filter_map(|(k, v)| k.as_str().map(|s| (s, k, v)))
     }
 
     /// Unknown keys are errors, with the nearest allowed key as a hint.
@@ -252,8 +280,16 @@ impl<'n> Fields<'n> {
             if allowed.contains(&key) {
                 continue;
             }
-            let accepted = if code == codes::LENIENT_FIELD { " (accepted, but not a known field)" } else { "" };
-            let mut d = Diagnostic::new(code, Some(cx.loc(knode)), format!("unknown field `{key}` in {}{accepted}", self.what));
+            let accepted = if code == codes::LENIENT_FIELD {
+                " (accepted, but not a known field)"
+            } else {
+                ""
+            };
+            let mut d = Diagnostic::new(
+                code,
+                Some(cx.loc(knode)),
+                format!("unknown field `{key}` in {}{accepted}", self.what),
+            );
             if let Some(near) = nearest(key, allowed) {
                 d = d.help(format!("did you mean `{near}`?"));
             } else {
@@ -268,7 +304,11 @@ impl<'n> Fields<'n> {
         let v = self.get(key);
         if v.is_none() {
             let node = self.node;
-            cx.error(codes::MISSING_FIELD, node, format!("{} is missing the required field `{key}`", self.what));
+            cx.error(
+                codes::MISSING_FIELD,
+                node,
+                format!("{} is missing the required field `{key}`", self.what),
+            );
         }
         v
     }
@@ -278,19 +318,25 @@ impl<'n> Fields<'n> {
     }
 
     pub fn req_text(&self, cx: &mut Cx, key: &str) -> Option<Text> {
-        self.require(cx, key).and_then(|n| cx.text(n, &format!("`{key}`")))
+        self.require(cx, key)
+            .and_then(|n| cx.text(n, &format!("`{key}`")))
     }
 
     pub fn boolean(&self, cx: &mut Cx, key: &str) -> Option<bool> {
-        self.get(key).and_then(|n| cx.boolean(n, &format!("`{key}`")))
+        self.get(key)
+            .and_then(|n| cx.boolean(n, &format!("`{key}`")))
     }
 
     pub fn texts(&self, cx: &mut Cx, key: &str) -> Vec<Text> {
-        self.get(key).map(|n| cx.texts(n, &format!("`{key}`"))).unwrap_or_default()
+        self.get(key)
+            .map(|n| cx.texts(n, &format!("`{key}`")))
+            .unwrap_or_default()
     }
 
     pub fn tags(&self, cx: &mut Cx, key: &str) -> BTreeMap<String, String> {
-        self.get(key).map(|n| cx.tags(n, &format!("`{key}`"))).unwrap_or_default()
+        self.get(key)
+            .map(|n| cx.tags(n, &format!("`{key}`")))
+            .unwrap_or_default()
     }
 
     pub fn map(&self, cx: &mut Cx, key: &str) -> Option<Fields<'n>> {
@@ -298,7 +344,8 @@ impl<'n> Fields<'n> {
     }
 
     pub fn choice(&self, cx: &mut Cx, key: &str, allowed: &[&str]) -> Option<Text> {
-        self.get(key).and_then(|n| cx.choice(n, &format!("`{key}`"), allowed))
+        self.get(key)
+            .and_then(|n| cx.choice(n, &format!("`{key}`"), allowed))
     }
 
     /// A free-form mapping (Azure `properties`, `flavors`): only its shape is checked.
@@ -326,8 +373,14 @@ mod tests {
 
     #[test]
     fn nearest_finds_typos_only() {
-        assert_eq!(nearest("descripton", &["description", "display_name"]), Some("description"));
-        assert_eq!(nearest("enviroment", &["environment", "code"]), Some("environment"));
+        assert_eq!(
+            nearest("descripton", &["description", "display_name"]),
+            Some("description")
+        );
+        assert_eq!(
+            nearest("enviroment", &["environment", "code"]),
+            Some("environment")
+        );
         assert_eq!(nearest("zzz", &["environment", "code"]), None);
         assert_eq!(nearest("Name", &["name"]), Some("name"));
     }

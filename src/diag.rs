@@ -27,7 +27,11 @@ pub struct Code {
 
 impl Code {
     pub fn severity(self) -> Severity {
-        if self.id.starts_with('W') { Severity::Warning } else { Severity::Error }
+        if self.id.starts_with('W') {
+            Severity::Warning
+        } else {
+            Severity::Error
+        }
     }
 }
 
@@ -114,11 +118,23 @@ pub struct Loc {
 impl Loc {
     /// The whole file, when there is nothing better to point at.
     pub fn file(file: &Arc<str>) -> Loc {
-        Loc { file: file.clone(), line: 0, col: 0, offset: 0, len: 0 }
+        Loc {
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            offset: 0,
+            len: 0,
+        }
     }
 
     pub fn at(file: &Arc<str>, pos: crate::yaml::Pos) -> Loc {
-        Loc { file: file.clone(), line: pos.line, col: pos.col, offset: pos.offset, len: pos.len }
+        Loc {
+            file: file.clone(),
+            line: pos.line,
+            col: pos.col,
+            offset: pos.offset,
+            len: pos.len,
+        }
     }
 }
 
@@ -132,7 +148,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: Code, loc: Option<Loc>, message: impl Into<String>) -> Self {
-        Diagnostic { code, message: message.into(), loc, help: None }
+        Diagnostic {
+            code,
+            message: message.into(),
+            loc,
+            help: None,
+        }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -170,16 +191,25 @@ impl Report {
 
     /// Sorted by file, line, column, code, message; exact duplicates dropped.
     pub fn finish(&mut self) {
-        self.diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        self.diagnostics.dedup_by(|a, b| a.sort_key() == b.sort_key());
+        self.diagnostics
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.diagnostics
+            .dedup_by(|a, b| a.sort_key() == b.sort_key());
     }
 
     pub fn count(&self, severity: Severity) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity() == severity).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == severity)
+            .count()
     }
 
     pub fn render_human(&self, color: bool) -> String {
-        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
         let mut out = String::new();
         for d in &self.diagnostics {
             let level = match d.severity() {
@@ -273,7 +303,10 @@ impl Report {
                     props.push(format!("col={}", loc.col));
                 }
             }
-            props.push(format!("title={}", gh_prop(&format!("{} {}", d.code.id, d.code.name))));
+            props.push(format!(
+                "title={}",
+                gh_prop(&format!("{} {}", d.code.id, d.code.name))
+            ));
             let mut message = d.message.clone();
             if let Some(help) = &d.help {
                 message.push_str("\nhelp: ");
@@ -286,11 +319,21 @@ impl Report {
 }
 
 pub fn summary(errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, w: &str| if n == 1 { format!("{n} {w}") } else { format!("{n} {w}s") };
+    let plural = |n: usize, w: &str| {
+        if n == 1 {
+            format!("{n} {w}")
+        } else {
+            format!("{n} {w}s")
+        }
+    };
     if errors == 0 && warnings == 0 {
         "no problems found".to_string()
     } else {
-        format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+        format!(
+            "{}, {}",
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        )
     }
 }
 
@@ -312,7 +355,9 @@ fn line_span<'t>(text: &'t str, loc: &Loc) -> (&'t str, usize, usize) {
 }
 
 fn gh_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn gh_prop(s: &str) -> String {
@@ -331,7 +376,10 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n, "duplicate code ids");
         for c in codes::ALL {
-            assert!(c.id.len() == 4 && (c.id.starts_with('E') || c.id.starts_with('W')), "{c:?}");
+            assert!(
+                c.id.len() == 4 && (c.id.starts_with('E') || c.id.starts_with('W')),
+                "{c:?}"
+            );
         }
     }
 
@@ -340,8 +388,18 @@ mod tests {
         let file: Arc<str> = Arc::from("a,b:c.yaml");
         let mut r = Report::default();
         r.push(
-            Diagnostic::new(codes::UNKNOWN_FIELD, Some(Loc { file, line: 3, col: 5, offset: 0, len: 1 }), "50% bad\nthing")
-                .help("try x"),
+            Diagnostic::new(
+                codes::UNKNOWN_FIELD,
+                Some(Loc {
+                    file,
+                    line: 3,
+                    col: 5,
+                    offset: 0,
+                    len: 1,
+                }),
+                "50% bad\nthing",
+            )
+            .help("try x"),
         );
         assert_eq!(
             r.render_github(),

@@ -58,9 +58,16 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         let entry = match entry {
             Ok(e) => e,
             Err(err) => {
-                let rel = err.path().and_then(|p| p.strip_prefix(root).ok()).map(|p| p.to_string_lossy().into_owned());
+                let rel = err
+                    .path()
+                    .and_then(|p| p.strip_prefix(root).ok())
+                    .map(|p| p.to_string_lossy().into_owned());
                 let file = shown(display, &rel.unwrap_or_default());
-                diags.push(Diagnostic::new(codes::READ_FAILED, Some(Loc::file(&file)), format!("cannot read: {err}")));
+                diags.push(Diagnostic::new(
+                    codes::READ_FAILED,
+                    Some(Loc::file(&file)),
+                    format!("cannot read: {err}"),
+                ));
                 continue;
             }
         };
@@ -68,8 +75,12 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         let Some(rel) = rel_path.to_str().map(|s| s.replace('\\', "/")) else {
             let file = shown(display, &rel_path.to_string_lossy());
             diags.push(
-                Diagnostic::new(codes::NOT_UTF8, Some(Loc::file(&file)), "this file name is not valid UTF-8")
-                    .help("rename it: names are published as URLs"),
+                Diagnostic::new(
+                    codes::NOT_UTF8,
+                    Some(Loc::file(&file)),
+                    "this file name is not valid UTF-8",
+                )
+                .help("rename it: names are published as URLs"),
             );
             if entry.file_type().is_dir() {
                 it.skip_current_dir();
@@ -81,7 +92,11 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         let ft = entry.file_type();
         let is_dir = ft.is_dir();
         let unexpected = |diags: &mut Vec<Diagnostic>, why: &str, help: Option<String>| {
-            let mut d = Diagnostic::new(codes::UNEXPECTED_FILE, Some(Loc::file(&file)), why.to_string());
+            let mut d = Diagnostic::new(
+                codes::UNEXPECTED_FILE,
+                Some(Loc::file(&file)),
+                why.to_string(),
+            );
             if let Some(h) = help {
                 d = d.help(h);
             }
@@ -94,47 +109,79 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         match parts.as_slice() {
             ["registry.yaml"] if !is_dir => layout.has_registry_yaml = true,
             ["README.md"] if !is_dir => {}
-            [top] => {
-                match (Kind::from_folder(top), is_dir) {
-                    (Some(_), true) => {}
-                    _ => {
-                        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.folder()).chain(["registry.yaml", "README.md"]).collect();
-                        let help = crate::decode::nearest(top, &kinds).map(|n| format!("did you mean `{n}`?"));
-                        unexpected(diags, &format!("`{top}` is not part of a registry (models/, components/, environments/, data/, registry.yaml)"), help);
-                        if is_dir {
-                            it.skip_current_dir();
-                        }
+            [top] => match (Kind::from_folder(top), is_dir) {
+                (Some(_), true) => {}
+                _ => {
+                    let kinds: Vec<&str> = Kind::ALL
+                        .iter()
+                        .map(|k| k.folder())
+                        .chain(["registry.yaml", "README.md"])
+                        .collect();
+                    let help =
+                        crate::decode::nearest(top, &kinds).map(|n| format!("did you mean `{n}`?"));
+                    unexpected(
+                        diags,
+                        &format!(
+                            "`{top}` is not part of a registry (models/, components/, environments/, data/, registry.yaml)"
+                        ),
+                        help,
+                    );
+                    if is_dir {
+                        it.skip_current_dir();
                     }
                 }
-            }
+            },
             [top, name] => {
                 let kind = Kind::from_folder(top).expect("kind folders only");
                 if is_dir {
                     layout.assets.insert(
                         (kind, name.to_string()),
-                        AssetDir { kind, name: name.to_string(), has_asset_yaml: false, has_stages_yaml: false, versions: BTreeMap::new() },
+                        AssetDir {
+                            kind,
+                            name: name.to_string(),
+                            has_asset_yaml: false,
+                            has_stages_yaml: false,
+                            versions: BTreeMap::new(),
+                        },
                     );
                 } else {
-                    unexpected(diags, &format!("`{top}/` holds one folder per asset, not files"), Some(format!("move it to {top}/<name>/<version>/")));
+                    unexpected(
+                        diags,
+                        &format!("`{top}/` holds one folder per asset, not files"),
+                        Some(format!("move it to {top}/<name>/<version>/")),
+                    );
                 }
             }
             [top, name, item] => {
                 let kind = Kind::from_folder(top).expect("kind folders only");
-                let Some(asset) = layout.assets.get_mut(&(kind, name.to_string())) else { continue };
+                let Some(asset) = layout.assets.get_mut(&(kind, name.to_string())) else {
+                    continue;
+                };
                 match (*item, is_dir) {
                     ("asset.yaml", false) => asset.has_asset_yaml = true,
                     ("stages.yaml", false) => asset.has_stages_yaml = true,
                     (version, true) => {
-                        asset.versions.insert(version.to_string(), VersionDir::default());
+                        asset
+                            .versions
+                            .insert(version.to_string(), VersionDir::default());
                     }
                     (other, false) => {
                         let help = match other {
                             "spec.yaml" | "spec.yml" | "README.md" | "lineage.yaml" => {
-                                Some(format!("version files go in a version folder: {top}/{name}/<version>/{other}"))
+                                Some(format!(
+                                    "version files go in a version folder: {top}/{name}/<version>/{other}"
+                                ))
                             }
-                            _ => crate::decode::nearest(other, &["asset.yaml", "stages.yaml"]).map(|n| format!("did you mean `{n}`?")),
+                            _ => crate::decode::nearest(other, &["asset.yaml", "stages.yaml"])
+                                .map(|n| format!("did you mean `{n}`?")),
                         };
-                        unexpected(diags, &format!("`{other}` does not belong in an asset folder (asset.yaml, stages.yaml and version folders do)"), help);
+                        unexpected(
+                            diags,
+                            &format!(
+                                "`{other}` does not belong in an asset folder (asset.yaml, stages.yaml and version folders do)"
+                            ),
+                            help,
+                        );
                     }
                 }
             }
@@ -168,22 +215,44 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
 
 /// A symlink in the tree: fine inside its version folder, an error when it leads out of it
 /// (or anywhere in the layout above version folders).
-fn symlink(canon_root: &Path, path: &Path, parts: &[&str], file: &Arc<str>, diags: &mut Vec<Diagnostic>) {
+fn symlink(
+    canon_root: &Path,
+    path: &Path,
+    parts: &[&str],
+    file: &Arc<str>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let loc = Some(Loc::file(file));
     if parts.len() < 4 {
-        diags.push(Diagnostic::new(codes::SYMLINK_ESCAPES, loc, "symlinks are not allowed in the registry layout above version folders"));
+        diags.push(Diagnostic::new(
+            codes::SYMLINK_ESCAPES,
+            loc,
+            "symlinks are not allowed in the registry layout above version folders",
+        ));
         return;
     }
     let version_dir: PathBuf = parts[..3].iter().collect();
-    let Ok(canon_version) = canon_root.join(version_dir).canonicalize() else { return };
+    let Ok(canon_version) = canon_root.join(version_dir).canonicalize() else {
+        return;
+    };
     match path.canonicalize() {
         Ok(target) if target.starts_with(&canon_version) => {}
-        Ok(target) => diags.push(Diagnostic::new(
-            codes::SYMLINK_ESCAPES,
+        Ok(target) => diags.push(
+            Diagnostic::new(
+                codes::SYMLINK_ESCAPES,
+                loc,
+                format!(
+                    "this symlink leads out of its version folder, to `{}`",
+                    target.display()
+                ),
+            )
+            .help("copy the file into the version folder instead"),
+        ),
+        Err(_) => diags.push(Diagnostic::new(
+            codes::MISSING_PATH,
             loc,
-            format!("this symlink leads out of its version folder, to `{}`", target.display()),
-        ).help("copy the file into the version folder instead")),
-        Err(_) => diags.push(Diagnostic::new(codes::MISSING_PATH, loc, "this symlink is broken")),
+            "this symlink is broken",
+        )),
     }
 }
 
@@ -193,11 +262,17 @@ fn collisions(layout: &Layout, display: &str, diags: &mut Vec<Diagnostic>) {
     for ((kind, name), asset) in &layout.assets {
         if let Some(first) = seen.insert((*kind, name.to_lowercase()), name) {
             let file = shown(display, &format!("{}/{name}", kind.folder()));
-            diags.push(Diagnostic::new(
-                codes::CASE_COLLISION,
-                Some(Loc::file(&file)),
-                format!("{} `{name}` differs from `{first}` only by case", kind.singular()),
-            ).help("names are compared case-insensitively: rename one of them"));
+            diags.push(
+                Diagnostic::new(
+                    codes::CASE_COLLISION,
+                    Some(Loc::file(&file)),
+                    format!(
+                        "{} `{name}` differs from `{first}` only by case",
+                        kind.singular()
+                    ),
+                )
+                .help("names are compared case-insensitively: rename one of them"),
+            );
         }
         let mut versions: BTreeMap<String, &str> = BTreeMap::new();
         for version in asset.versions.keys() {

@@ -39,7 +39,10 @@ pub fn run(cli: Cli) -> ExitCode {
 fn check(args: CheckArgs) -> u8 {
     let outcome = if args.spec.is_empty() {
         if !args.dir.is_dir() {
-            eprintln!("error: `{}` is not a folder (give the registry folder, or --spec FILE)", args.dir.display());
+            eprintln!(
+                "error: `{}` is not a folder (give the registry folder, or --spec FILE)",
+                args.dir.display()
+            );
             return EXIT_FAILURE;
         }
         let display = args.dir.to_string_lossy().trim_end_matches('/').to_string();
@@ -59,7 +62,9 @@ fn check(args: CheckArgs) -> u8 {
             let color = match args.color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                Color::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
             let mut s = report.render_human(color);
             s = format!("{s}checked {}\n", outcome.subject);
@@ -69,10 +74,18 @@ fn check(args: CheckArgs) -> u8 {
         Format::Github => report.render_github(),
     };
     let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         return EXIT_FAILURE;
     }
     let errors = report.count(Severity::Error);
     let warnings = report.count(Severity::Warning);
-    if errors > 0 || (args.deny_warnings && warnings > 0) { EXIT_ERRORS } else { EXIT_OK }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    }
 }

@@ -57,7 +57,10 @@ pub struct Loaded {
 
 impl Loader {
     pub fn new(check_files: bool) -> Self {
-        Loader { check_files, ..Loader::default() }
+        Loader {
+            check_files,
+            ..Loader::default()
+        }
     }
 
     /// Read a text file with every guard: size limit, UTF-8, no NUL byte.
@@ -103,37 +106,63 @@ impl Loader {
         let layout: Layout = discover::discover(root, display, &mut self.diags);
         let config_file = discover::shown(display, "registry.yaml");
         let config = if layout.has_registry_yaml {
-            self.yaml(&root.join("registry.yaml"), &config_file).and_then(|(text, node)| {
-                let mut cx = Cx::new(config_file.clone(), text, &mut self.diags);
-                manifest::registry_config(&mut cx, &node)
-            })
+            self.yaml(&root.join("registry.yaml"), &config_file)
+                .and_then(|(text, node)| {
+                    let mut cx = Cx::new(config_file.clone(), text, &mut self.diags);
+                    manifest::registry_config(&mut cx, &node)
+                })
         } else {
             self.diags.push(
-                Diagnostic::new(codes::MISSING_REGISTRY_YAML, Some(Loc::file(&config_file)), "the registry has no registry.yaml")
-                    .help("create it with at least `name: <registry-name>`"),
+                Diagnostic::new(
+                    codes::MISSING_REGISTRY_YAML,
+                    Some(Loc::file(&config_file)),
+                    "the registry has no registry.yaml",
+                )
+                .help("create it with at least `name: <registry-name>`"),
             );
             None
         };
-        let reg_name = config.as_ref().and_then(|c| c.name.as_ref()).map(|n| n.value.clone());
+        let reg_name = config
+            .as_ref()
+            .and_then(|c| c.name.as_ref())
+            .map(|n| n.value.clone());
         let stages: Vec<String> = config
             .as_ref()
             .map(|c| c.stages.iter().map(|s| s.value.clone()).collect())
-            .unwrap_or_else(|| manifest::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect());
-        let scope = Scope { registry: reg_name.as_deref(), stages: &stages };
+            .unwrap_or_else(|| {
+                manifest::DEFAULT_STAGES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            });
+        let scope = Scope {
+            registry: reg_name.as_deref(),
+            stages: &stages,
+        };
         let mut assets = BTreeMap::new();
         for ((kind, name), dir) in &layout.assets {
             let rel = format!("{}/{name}", kind.folder());
             let dir_file = discover::shown(display, &rel);
             if let Some(why) = validate::name_problem(*kind, name) {
-                self.diags.push(Diagnostic::new(codes::INVALID_NAME, Some(Loc::file(&dir_file)), format!("`{name}`: {why}")));
+                self.diags.push(Diagnostic::new(
+                    codes::INVALID_NAME,
+                    Some(Loc::file(&dir_file)),
+                    format!("`{name}`: {why}"),
+                ));
             }
             if dir.versions.is_empty() {
-                self.diags.push(Diagnostic::new(codes::NO_VERSIONS, Some(Loc::file(&dir_file)), format!("{} `{name}` has no versions", kind.singular())));
+                self.diags.push(Diagnostic::new(
+                    codes::NO_VERSIONS,
+                    Some(Loc::file(&dir_file)),
+                    format!("{} `{name}` has no versions", kind.singular()),
+                ));
             }
             let meta = if dir.has_asset_yaml {
                 let file = discover::shown(display, &format!("{rel}/asset.yaml"));
                 self.yaml(&root.join(&rel).join("asset.yaml"), &file)
-                    .map(|(text, node)| manifest::asset_meta(&mut Cx::new(file, text, &mut self.diags), &node))
+                    .map(|(text, node)| {
+                        manifest::asset_meta(&mut Cx::new(file, text, &mut self.diags), &node)
+                    })
                     .unwrap_or_default()
             } else {
                 AssetMeta::default()
@@ -141,7 +170,9 @@ impl Loader {
             let stage_entries = if dir.has_stages_yaml {
                 let file = discover::shown(display, &format!("{rel}/stages.yaml"));
                 self.yaml(&root.join(&rel).join("stages.yaml"), &file)
-                    .map(|(text, node)| manifest::stage_log(&mut Cx::new(file, text, &mut self.diags), &node))
+                    .map(|(text, node)| {
+                        manifest::stage_log(&mut Cx::new(file, text, &mut self.diags), &node)
+                    })
                     .unwrap_or_default()
             } else {
                 Vec::new()
@@ -151,7 +182,11 @@ impl Loader {
                 let vrel = format!("{rel}/{version}");
                 let vfile = discover::shown(display, &vrel);
                 if let Some(why) = validate::version_problem(version) {
-                    self.diags.push(Diagnostic::new(codes::INVALID_VERSION, Some(Loc::file(&vfile)), why));
+                    self.diags.push(Diagnostic::new(
+                        codes::INVALID_VERSION,
+                        Some(Loc::file(&vfile)),
+                        why,
+                    ));
                 } else if stages.iter().any(|s| s == version) {
                     self.diags.push(Diagnostic::new(
                         codes::VERSION_IS_LABEL,
@@ -164,7 +199,14 @@ impl Loader {
             }
             assets.insert(
                 (*kind, name.clone()),
-                LoadedAsset { kind: *kind, name: name.clone(), dir_file, meta, stages: stage_entries, versions },
+                LoadedAsset {
+                    kind: *kind,
+                    name: name.clone(),
+                    dir_file,
+                    meta,
+                    stages: stage_entries,
+                    versions,
+                },
             );
         }
         Loaded { config, assets }
@@ -194,8 +236,14 @@ impl Loader {
                 }
             }
         } else {
-            let alt = vdir.files.iter().find(|f| f.eq_ignore_ascii_case("spec.yml") || f.eq_ignore_ascii_case("spec.yaml"));
-            let mut d = Diagnostic::new(codes::MISSING_SPEC, Some(Loc::file(&discover::shown(display, &vrel))), format!("version `{version}` has no spec.yaml"));
+            let alt = vdir.files.iter().find(|f| {
+                f.eq_ignore_ascii_case("spec.yml") || f.eq_ignore_ascii_case("spec.yaml")
+            });
+            let mut d = Diagnostic::new(
+                codes::MISSING_SPEC,
+                Some(Loc::file(&discover::shown(display, &vrel))),
+                format!("version `{version}` has no spec.yaml"),
+            );
             if let Some(alt) = alt {
                 d = d.help(format!("rename `{alt}` to `spec.yaml`"));
             }
@@ -206,18 +254,25 @@ impl Loader {
         }
         let lineage = if vdir.has_lineage {
             let file = discover::shown(display, &format!("{vrel}/lineage.yaml"));
-            self.yaml(&vabs.join("lineage.yaml"), &file).map(|(text, node)| {
-                let mut cx = Cx::new(file.clone(), text, &mut self.diags);
-                let l = manifest::lineage(&mut cx, &node);
-                job_times(&mut cx, &l);
-                l
-            })
+            self.yaml(&vabs.join("lineage.yaml"), &file)
+                .map(|(text, node)| {
+                    let mut cx = Cx::new(file.clone(), text, &mut self.diags);
+                    let l = manifest::lineage(&mut cx, &node);
+                    job_times(&mut cx, &l);
+                    l
+                })
         } else {
             None
         };
         if let Some(l) = &lineage {
             for log in &l.logs {
-                let lp = LocalPath { path: log.clone(), field: "logs".into(), expect: Expect::File, dockerfile: None, under: None };
+                let lp = LocalPath {
+                    path: log.clone(),
+                    field: "logs".into(),
+                    expect: Expect::File,
+                    dockerfile: None,
+                    under: None,
+                };
                 if let Err(d) = validate::local_path(&vabs, "", &lp, self.check_files) {
                     self.diags.push(d);
                 }
@@ -229,12 +284,19 @@ impl Loader {
                 self.card(&file, &text);
             }
         }
-        LoadedVersion { spec, spec_file, lineage, has_card: vdir.has_card }
+        LoadedVersion {
+            spec,
+            spec_file,
+            lineage,
+            has_card: vdir.has_card,
+        }
     }
 
     /// The card's optional YAML front matter, between `---` lines at the top.
     fn card(&mut self, file: &Arc<str>, text: &Arc<str>) {
-        let Some((start, front)) = front_matter(text) else { return };
+        let Some((start, front)) = front_matter(text) else {
+            return;
+        };
         match yaml::parse(front) {
             Ok(mut node) => {
                 shift(&mut node, text, start);
@@ -245,15 +307,32 @@ impl Loader {
                 let mut pos = e.pos;
                 pos.offset += start;
                 pos.line += text[..start].matches('\n').count() as u32;
-                let code = if e.kind == YamlErrorKind::DuplicateKey { codes::DUPLICATE_KEY } else { codes::YAML_SYNTAX };
-                self.diags.push(Diagnostic::new(code, Some(Loc::at(file, pos)), format!("in the card's front matter: {}", e.message)));
+                let code = if e.kind == YamlErrorKind::DuplicateKey {
+                    codes::DUPLICATE_KEY
+                } else {
+                    codes::YAML_SYNTAX
+                };
+                self.diags.push(Diagnostic::new(
+                    code,
+                    Some(Loc::at(file, pos)),
+                    format!("in the card's front matter: {}", e.message),
+                ));
             }
         }
     }
 
     /// Check the local paths of a spec (and of component files it includes, recursively).
     #[allow(clippy::too_many_arguments)]
-    pub fn spec_paths(&mut self, vabs: &Path, display: &str, vrel: &str, spec: &Spec, base: &str, scope: Scope, stack: &mut Vec<String>) {
+    pub fn spec_paths(
+        &mut self,
+        vabs: &Path,
+        display: &str,
+        vrel: &str,
+        spec: &Spec,
+        base: &str,
+        scope: Scope,
+        stack: &mut Vec<String>,
+    ) {
         let mut nested: BTreeMap<String, Interface> = BTreeMap::new();
         for lp in &spec.paths {
             let checked = match validate::local_path(vabs, base, lp, self.check_files) {
@@ -281,14 +360,27 @@ impl Loader {
                         self.diags.push(Diagnostic::new(
                             codes::LINEAGE_CYCLE,
                             Some(lp.path.loc.clone()),
-                            format!("component file `{}` includes itself (through {})", checked.rel, stack.join(" -> ")),
+                            format!(
+                                "component file `{}` includes itself (through {})",
+                                checked.rel,
+                                stack.join(" -> ")
+                            ),
                         ));
                         continue;
                     }
-                    let Some((text, node)) = self.yaml(&checked.abs, &file) else { continue };
+                    let Some((text, node)) = self.yaml(&checked.abs, &file) else {
+                        continue;
+                    };
                     let mut cx = Cx::new(file.clone(), text, &mut self.diags);
-                    let Some(inner) = spec::decode_anonymous_component(&mut cx, &node, scope) else { continue };
-                    let inner_base = checked.rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                    let Some(inner) = spec::decode_anonymous_component(&mut cx, &node, scope)
+                    else {
+                        continue;
+                    };
+                    let inner_base = checked
+                        .rel
+                        .rsplit_once('/')
+                        .map_or("", |(d, _)| d)
+                        .to_string();
                     stack.push(checked.rel.clone());
                     self.spec_paths(vabs, display, vrel, &inner, &inner_base, scope, stack);
                     stack.pop();
@@ -326,11 +418,21 @@ pub fn port_uses(spec: &Spec, job: &str, iface: &Interface) -> Vec<Diagnostic> {
             let mut d = Diagnostic::new(
                 code,
                 Some(u.port.loc.clone()),
-                format!("the component of job `{job}` has no {what} `{}`", u.port.value),
+                format!(
+                    "the component of job `{job}` has no {what} `{}`",
+                    u.port.value
+                ),
             );
             d = match crate::decode::nearest(&u.port.value, &names) {
                 Some(n) => d.help(format!("did you mean `{n}`?")),
-                None => d.help(format!("its {what}s: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") })),
+                None => d.help(format!(
+                    "its {what}s: {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )),
             };
             out.push(d);
         }
@@ -351,16 +453,29 @@ fn folder_identity(cx: &mut Cx, spec: &Spec, name: &str, version: &str) {
     if let Some(n) = &spec.name {
         if n.value != name {
             cx.report(
-                Diagnostic::new(codes::NAME_MISMATCH, Some(n.loc.clone()), format!("`name` is `{}`, but the asset folder is `{name}`", n.value))
-                    .help(format!("write `name: {name}` or leave `name` out")),
+                Diagnostic::new(
+                    codes::NAME_MISMATCH,
+                    Some(n.loc.clone()),
+                    format!("`name` is `{}`, but the asset folder is `{name}`", n.value),
+                )
+                .help(format!("write `name: {name}` or leave `name` out")),
             );
         }
     }
     if let Some(v) = &spec.version {
         if v.value != version {
             cx.report(
-                Diagnostic::new(codes::VERSION_MISMATCH, Some(v.loc.clone()), format!("`version` is `{}`, but the version folder is `{version}`", v.value))
-                    .help(format!("write `version: \"{version}\"` or leave `version` out")),
+                Diagnostic::new(
+                    codes::VERSION_MISMATCH,
+                    Some(v.loc.clone()),
+                    format!(
+                        "`version` is `{}`, but the version folder is `{version}`",
+                        v.value
+                    ),
+                )
+                .help(format!(
+                    "write `version: \"{version}\"` or leave `version` out"
+                )),
             );
         }
     }
@@ -373,7 +488,10 @@ fn job_times(cx: &mut Cx, l: &Lineage) {
                 cx.report(Diagnostic::new(
                     codes::BAD_TIMES,
                     Some(f.loc.clone()),
-                    format!("the job finished ({}) before it started ({})", f.value, s.value),
+                    format!(
+                        "the job finished ({}) before it started ({})",
+                        f.value, s.value
+                    ),
                 ));
             }
         }
@@ -383,10 +501,18 @@ fn job_times(cx: &mut Cx, l: &Lineage) {
 /// Read at most `MAX_MANIFEST_BYTES` (plus one, to notice a larger file), as UTF-8 without NUL.
 pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic> {
     let loc = Some(Loc::file(file));
-    let f = std::fs::File::open(abs).map_err(|e| Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}")))?;
+    let f = std::fs::File::open(abs).map_err(|e| {
+        Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}"))
+    })?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let too_large = |n: u64| {
-        Diagnostic::new(codes::TOO_LARGE, loc.clone(), format!("this file is {n} bytes; manifests and cards are limited to {MAX_MANIFEST_BYTES} bytes"))
+        Diagnostic::new(
+            codes::TOO_LARGE,
+            loc.clone(),
+            format!(
+                "this file is {n} bytes; manifests and cards are limited to {MAX_MANIFEST_BYTES} bytes"
+            ),
+        )
     };
     if len > MAX_MANIFEST_BYTES {
         return Err(too_large(len));
@@ -394,7 +520,9 @@ pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic>
     let mut bytes = Vec::with_capacity(len as usize);
     f.take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}")))?;
+        .map_err(|e| {
+            Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}"))
+        })?;
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
@@ -403,25 +531,55 @@ pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic>
         Err(e) => {
             let bad = e.utf8_error().valid_up_to();
             let valid = String::from_utf8_lossy(&e.as_bytes()[..bad]).into_owned();
-            return Err(at_offset(file, &valid, bad, codes::NOT_UTF8, "invalid UTF-8 here: manifests must be UTF-8 text"));
+            return Err(at_offset(
+                file,
+                &valid,
+                bad,
+                codes::NOT_UTF8,
+                "invalid UTF-8 here: manifests must be UTF-8 text",
+            ));
         }
     };
     if let Some(nul) = text.find('\0') {
-        return Err(at_offset(file, &text, nul, codes::NUL_BYTE, "NUL byte here: manifests must be text"));
+        return Err(at_offset(
+            file,
+            &text,
+            nul,
+            codes::NUL_BYTE,
+            "NUL byte here: manifests must be text",
+        ));
     }
     Ok(Arc::from(text))
 }
 
-fn at_offset(file: &Arc<str>, text: &str, offset: usize, code: crate::diag::Code, message: &str) -> Diagnostic {
+fn at_offset(
+    file: &Arc<str>,
+    text: &str,
+    offset: usize,
+    code: crate::diag::Code,
+    message: &str,
+) -> Diagnostic {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() as u32 + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
-    Diagnostic::new(code, Some(Loc { file: file.clone(), line, col, offset: offset.min(text.len()), len: 0 }), message)
+    Diagnostic::new(
+        code,
+        Some(Loc {
+            file: file.clone(),
+            line,
+            col,
+            offset: offset.min(text.len()),
+            len: 0,
+        }),
+        message,
+    )
 }
 
 /// The front matter of a card: (byte offset where its YAML starts, the YAML).
 fn front_matter(text: &str) -> Option<(usize, &str)> {
-    let rest = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n"))?;
+    let rest = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))?;
     let start = text.len() - rest.len();
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {

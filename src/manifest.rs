@@ -75,25 +75,53 @@ pub const DEFAULT_STAGES: [&str; 3] = ["dev", "test", "prod"];
 
 pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
     let f = cx.map(root, "registry.yaml")?;
-    f.allow(cx, &["name", "description", "base_url", "stages", "workspaces", "policy"]);
+    f.allow(
+        cx,
+        &[
+            "name",
+            "description",
+            "base_url",
+            "stages",
+            "workspaces",
+            "policy",
+        ],
+    );
     let name = f.req_text(cx, "name");
     let description = f.text(cx, "description").map(|t| t.value);
     let base_url = f.text(cx, "base_url");
     let stages = match f.get("stages") {
         Some(n) => cx.texts(n, "`stages`"),
-        None => DEFAULT_STAGES.iter().map(|s| Located::new(s.to_string(), cx.loc(root))).collect(),
+        None => DEFAULT_STAGES
+            .iter()
+            .map(|s| Located::new(s.to_string(), cx.loc(root)))
+            .collect(),
     };
     let mut workspaces = Vec::new();
     if let Some(n) = f.get("workspaces") {
         match n.as_seq() {
             Some(items) => {
                 for item in items {
-                    let Some(w) = cx.map(item, "a workspace") else { continue };
-                    w.allow(cx, &["name", "stage", "region", "mirror", "description", "subscription", "resource_group"]);
+                    let Some(w) = cx.map(item, "a workspace") else {
+                        continue;
+                    };
+                    w.allow(
+                        cx,
+                        &[
+                            "name",
+                            "stage",
+                            "region",
+                            "mirror",
+                            "description",
+                            "subscription",
+                            "resource_group",
+                        ],
+                    );
                     for key in ["description", "subscription", "resource_group"] {
                         w.text(cx, key);
                     }
-                    let Some(name) = w.req_text(cx, "name") else { continue };
+                    let Some(name) = w.req_text(cx, "name") else {
+                        continue;
+                    };
                     workspaces.push(Workspace {
                         name,
                         stage: w.req_text(cx, "stage"),
@@ -111,7 +139,15 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         policy_lineage = p.text(cx, "require_lineage_from");
         policy_card = p.text(cx, "require_card_from");
     }
-    Some(RegistryConfig { name, description, base_url, stages, workspaces, policy_lineage, policy_card })
+    Some(RegistryConfig {
+        name,
+        description,
+        base_url,
+        stages,
+        workspaces,
+        policy_lineage,
+        policy_card,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,8 +173,20 @@ pub struct Deprecation {
 
 pub fn asset_meta(cx: &mut Cx, root: &Node) -> AssetMeta {
     let mut meta = AssetMeta::default();
-    let Some(f) = cx.map(root, "asset.yaml") else { return meta };
-    f.allow(cx, &["display_name", "description", "owners", "tags", "deprecated", "deprecated_versions"]);
+    let Some(f) = cx.map(root, "asset.yaml") else {
+        return meta;
+    };
+    f.allow(
+        cx,
+        &[
+            "display_name",
+            "description",
+            "owners",
+            "tags",
+            "deprecated",
+            "deprecated_versions",
+        ],
+    );
     meta.display_name = f.text(cx, "display_name").map(|t| t.value);
     meta.description = f.text(cx, "description").map(|t| t.value);
     meta.owners = f.texts(cx, "owners");
@@ -148,8 +196,14 @@ pub fn asset_meta(cx: &mut Cx, root: &Node) -> AssetMeta {
     }
     if let Some(versions) = f.map(cx, "deprecated_versions") {
         for (_, k, v) in versions.keys() {
-            let Some(version) = cx.stringish(k, "a version") else { continue };
-            if let Some(d) = deprecation(cx, v, &format!("the deprecation of version {}", version.value)) {
+            let Some(version) = cx.stringish(k, "a version") else {
+                continue;
+            };
+            if let Some(d) = deprecation(
+                cx,
+                v,
+                &format!("the deprecation of version {}", version.value),
+            ) {
                 meta.deprecated_versions.push((version, d));
             }
         }
@@ -161,7 +215,11 @@ fn deprecation(cx: &mut Cx, node: &Node, what: &str) -> Option<Deprecation> {
     let f = cx.map(node, what)?;
     f.allow(cx, &["reason", "replaced_by", "date"]);
     let reason = f.req_text(cx, "reason")?.value;
-    Some(Deprecation { reason, replaced_by: f.text(cx, "replaced_by"), date: f.text(cx, "date") })
+    Some(Deprecation {
+        reason,
+        replaced_by: f.text(cx, "replaced_by"),
+        date: f.text(cx, "date"),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,8 +248,22 @@ pub fn stage_log(cx: &mut Cx, root: &Node) -> Vec<StageEntry> {
     };
     let mut out = Vec::new();
     for item in items {
-        let Some(f) = cx.map(item, "a stage entry") else { continue };
-        f.allow(cx, &["stage", "version", "by", "date", "ref", "reason", "approved_by", "skip"]);
+        let Some(f) = cx.map(item, "a stage entry") else {
+            continue;
+        };
+        f.allow(
+            cx,
+            &[
+                "stage",
+                "version",
+                "by",
+                "date",
+                "ref",
+                "reason",
+                "approved_by",
+                "skip",
+            ],
+        );
         let stage = f.req_text(cx, "stage");
         let version = match f.require(cx, "version") {
             Some(n) if n.is_null() => Some(None),
@@ -199,13 +271,25 @@ pub fn stage_log(cx: &mut Cx, root: &Node) -> Vec<StageEntry> {
             None => None,
         };
         let by = f.req_text(cx, "by");
-        let date = f.require(cx, "date").and_then(|n| date_text(cx, n, "`date`"));
+        let date = f
+            .require(cx, "date")
+            .and_then(|n| date_text(cx, n, "`date`"));
         let reference = f.text(cx, "ref").map(|t| t.value);
         let reason = f.text(cx, "reason").map(|t| t.value);
         let approved_by = f.texts(cx, "approved_by");
         let skip = f.boolean(cx, "skip").unwrap_or(false);
         if let (Some(stage), Some(version)) = (stage, version) {
-            out.push(StageEntry { stage, version, by, date, reference, reason, approved_by, skip, at: cx.loc(item) });
+            out.push(StageEntry {
+                stage,
+                version,
+                by,
+                date,
+                reference,
+                reason,
+                approved_by,
+                skip,
+                at: cx.loc(item),
+            });
         }
     }
     out
@@ -220,8 +304,12 @@ pub fn date_text(cx: &mut Cx, node: &Node, what: &str) -> Option<Text> {
         Some(t)
     } else {
         cx.report(
-            Diagnostic::new(codes::INVALID_VALUE, Some(t.loc.clone()), format!("{what} `{}` is not a date", t.value))
-                .help("write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"),
+            Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(t.loc.clone()),
+                format!("{what} `{}` is not a date", t.value),
+            )
+            .help("write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"),
         );
         None
     }
@@ -229,12 +317,21 @@ pub fn date_text(cx: &mut Cx, node: &Node, what: &str) -> Option<Text> {
 
 fn is_date_or_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let date = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
     if !date {
         return false;
     }
-    let (m, d) = ((b[5] - b'0') * 10 + b[6] - b'0', (b[8] - b'0') * 10 + b[9] - b'0');
+    let (m, d) = (
+        (b[5] - b'0') * 10 + b[6] - b'0',
+        (b[8] - b'0') * 10 + b[9] - b'0',
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return false;
     }
@@ -247,7 +344,10 @@ fn is_date_or_timestamp(s: &str) -> bool {
                 && r[3] == b':'
                 && r[6] == b':'
                 && [1, 2, 4, 5, 7, 8].iter().all(|&i| r[i].is_ascii_digit())
-                && (rest.ends_with('Z') || rest[9..].starts_with('+') || rest[9..].starts_with('-') || rest[9..].starts_with('.'))
+                && (rest.ends_with('Z')
+                    || rest[9..].starts_with('+')
+                    || rest[9..].starts_with('-')
+                    || rest[9..].starts_with('.'))
         }
     }
 }
@@ -286,28 +386,64 @@ pub struct Metric {
 
 pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
     let mut out = Lineage::default();
-    let Some(f) = cx.map(root, "lineage.yaml") else { return out };
-    f.allow(cx, &["job", "code", "environment", "component", "data", "models", "parameters", "metrics", "logs", "artifacts"]);
+    let Some(f) = cx.map(root, "lineage.yaml") else {
+        return out;
+    };
+    f.allow(
+        cx,
+        &[
+            "job",
+            "code",
+            "environment",
+            "component",
+            "data",
+            "models",
+            "parameters",
+            "metrics",
+            "logs",
+            "artifacts",
+        ],
+    );
     if let Some(j) = f.map(cx, "job") {
-        j.allow(cx, &["name", "url", "workspace", "experiment", "status", "started", "finished"]);
+        j.allow(
+            cx,
+            &[
+                "name",
+                "url",
+                "workspace",
+                "experiment",
+                "status",
+                "started",
+                "finished",
+            ],
+        );
         j.req_text(cx, "name");
         for key in ["url", "workspace", "experiment", "status"] {
             j.text(cx, key);
         }
         let started = j.get("started").and_then(|n| date_text(cx, n, "`started`"));
-        let finished = j.get("finished").and_then(|n| date_text(cx, n, "`finished`"));
+        let finished = j
+            .get("finished")
+            .and_then(|n| date_text(cx, n, "`finished`"));
         out.job = Some(Job { started, finished });
     }
     if let Some(c) = f.map(cx, "code") {
         c.allow(cx, &["repo", "commit", "path", "branch", "dirty"]);
         c.req_text(cx, "repo");
-        if let Some(commit) = c.require(cx, "commit").and_then(|n| cx.stringish(n, "`commit`")) {
-            let ok = (4..=64).contains(&commit.value.len()) && commit.value.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(commit) = c
+            .require(cx, "commit")
+            .and_then(|n| cx.stringish(n, "`commit`"))
+        {
+            let ok = (4..=64).contains(&commit.value.len())
+                && commit.value.bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
                 cx.report(Diagnostic::new(
                     codes::INVALID_VALUE,
                     Some(commit.loc),
-                    format!("`commit` `{}` is not a git commit hash (4 to 64 hex digits)", commit.value),
+                    format!(
+                        "`commit` `{}` is not a git commit hash (4 to 64 hex digits)",
+                        commit.value
+                    ),
                 ));
             }
         }
@@ -330,7 +466,9 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
         match n.as_seq() {
             Some(items) => {
                 for item in items {
-                    let Some(m) = cx.map(item, "a metric") else { continue };
+                    let Some(m) = cx.map(item, "a metric") else {
+                        continue;
+                    };
                     m.allow(cx, &["name", "value", "data", "split", "step"]);
                     let name = m.req_text(cx, "name");
                     m.require(cx, "value").and_then(|v| cx.number(v, "`value`"));
@@ -354,11 +492,18 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
         match n.as_seq() {
             Some(items) => {
                 for item in items {
-                    let Some(a) = cx.map(item, "an artifact") else { continue };
+                    let Some(a) = cx.map(item, "an artifact") else {
+                        continue;
+                    };
                     a.allow(cx, &["uri", "sha256", "size"]);
                     a.req_text(cx, "uri");
                     if let Some(h) = a.text(cx, "sha256") {
-                        if h.value.len() != 64 || !h.value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                        if h.value.len() != 64
+                            || !h
+                                .value
+                                .bytes()
+                                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                        {
                             cx.report(Diagnostic::new(
                                 codes::INVALID_VALUE,
                                 Some(h.loc),
@@ -368,7 +513,11 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
                     }
                     if let Some(size) = a.get("size").and_then(|v| cx.integer(v, "`size`")) {
                         if size < 0 {
-                            cx.error(codes::INVALID_VALUE, a.get("size").unwrap_or(item), "`size` cannot be negative");
+                            cx.error(
+                                codes::INVALID_VALUE,
+                                a.get("size").unwrap_or(item),
+                                "`size` cannot be negative",
+                            );
                         }
                     }
                 }
@@ -380,14 +529,18 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
 }
 
 fn uses(cx: &mut Cx, f: &Fields, key: &str) -> Vec<Use> {
-    let Some(n) = f.get(key) else { return Vec::new() };
+    let Some(n) = f.get(key) else {
+        return Vec::new();
+    };
     let Some(items) = n.as_seq() else {
         cx.wrong_type(n, &format!("`{key}`"), "a list");
         return Vec::new();
     };
     let mut out = Vec::new();
     for item in items {
-        let Some(u) = cx.map(item, &format!("an entry of `{key}`")) else { continue };
+        let Some(u) = cx.map(item, &format!("an entry of `{key}`")) else {
+            continue;
+        };
         u.allow(cx, &["ref", "role"]);
         u.text(cx, "role");
         if let Some(reference) = u.req_text(cx, "ref") {
@@ -426,11 +579,21 @@ pub fn card_meta(cx: &mut Cx, root: &Node) {
     if root.is_null() {
         return;
     }
-    let Some(f) = cx.map(root, "the card's front matter") else { return };
+    let Some(f) = cx.map(root, "the card's front matter") else {
+        return;
+    };
     for (key, knode, v) in f.keys() {
         match key {
-            "license" | "license_name" | "license_link" | "pipeline_tag" | "library_name" | "model_name" | "task"
-            | "new_version" | "base_model_relation" | "thumbnail" => {
+            "license"
+            | "license_name"
+            | "license_link"
+            | "pipeline_tag"
+            | "library_name"
+            | "model_name"
+            | "task"
+            | "new_version"
+            | "base_model_relation"
+            | "thumbnail" => {
                 cx.text(v, &format!("`{key}`"));
             }
             "tags" | "datasets" | "metrics" => {
@@ -446,7 +609,9 @@ pub fn card_meta(cx: &mut Cx, root: &Node) {
                 let mut d = Diagnostic::new(
                     codes::UNKNOWN_CARD_KEY,
                     Some(cx.loc(knode)),
-                    format!("`{key}` is not a model-card key mlreg knows; it is kept but not shown"),
+                    format!(
+                        "`{key}` is not a model-card key mlreg knows; it is kept but not shown"
+                    ),
                 );
                 if let Some(near) = crate::decode::nearest(key, CARD_KEYS) {
                     d = d.help(format!("did you mean `{near}`?"));

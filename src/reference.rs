@@ -17,7 +17,11 @@ pub enum Selector {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reference {
     /// An asset of this registry.
-    Local { kind: Kind, name: String, selector: Selector },
+    Local {
+        kind: Kind,
+        name: String,
+        selector: Selector,
+    },
     /// Something outside this registry: recorded and shown, not resolved.
     External(String),
 }
@@ -47,7 +51,9 @@ fn kind_word(word: &str) -> Result<Kind, String> {
     }
     match KIND_TYPOS.iter().find(|(t, _)| *t == word) {
         Some((_, right)) => Err(format!("`{word}` is not an asset kind; write `{right}`")),
-        None => Err(format!("`{word}` is not an asset kind (models, components, environments, data)")),
+        None => Err(format!(
+            "`{word}` is not an asset kind (models, components, environments, data)"
+        )),
     }
 }
 
@@ -83,16 +89,26 @@ pub fn parse(s: &str, scope: Scope) -> Result<Reference, String> {
         return parse_azure_short(s, rest);
     }
     let Some((head, rest)) = s.split_once('/') else {
-        return Err(format!("`{s}` is not a reference; write `<kind>/<name>@<version>`, e.g. `models/credit-default@3`"));
+        return Err(format!(
+            "`{s}` is not a reference; write `<kind>/<name>@<version>`, e.g. `models/credit-default@3`"
+        ));
     };
     let kind = kind_word(head)?;
     let Some((name, sel)) = rest.split_once('@') else {
-        return Err(format!("`{s}` does not say which version; add `@<version>`, `@latest` or `@<stage>`"));
+        return Err(format!(
+            "`{s}` does not say which version; add `@<version>`, `@latest` or `@<stage>`"
+        ));
     };
     if name.is_empty() || name.contains('/') {
-        return Err(format!("`{s}` is not of the form `<kind>/<name>@<version>`"));
+        return Err(format!(
+            "`{s}` is not of the form `<kind>/<name>@<version>`"
+        ));
     }
-    Ok(Reference::Local { kind, name: name.to_string(), selector: selector(sel, scope.stages)? })
+    Ok(Reference::Local {
+        kind,
+        name: name.to_string(),
+        selector: selector(sel, scope.stages)?,
+    })
 }
 
 fn selector(sel: &str, stages: &[String]) -> Result<Selector, String> {
@@ -110,24 +126,34 @@ fn parse_azure_registry(whole: &str, rest: &str, scope: Scope) -> Result<Referen
     let registry = scope.registry;
     let parts: Vec<&str> = rest.split('/').collect();
     if parts.len() < 3 || parts.iter().take(3).any(|p| p.is_empty()) {
-        return Err(format!("`{whole}` is not of the form azureml://registries/<registry>/<kind>/<name>/versions/<version>"));
+        return Err(format!(
+            "`{whole}` is not of the form azureml://registries/<registry>/<kind>/<name>/versions/<version>"
+        ));
     }
     let kind = kind_word(parts[1])?;
     let (reg, name) = (parts[0], parts[2]);
     let selector = match parts.get(3..) {
         Some([which, value]) if !value.is_empty() => match *which {
             "versions" if scope.stages.iter().any(|st| st == value) => {
-                return Err(format!("`{whole}`: `{value}` is a stage; write `labels/{value}`"));
+                return Err(format!(
+                    "`{whole}`: `{value}` is a stage; write `labels/{value}`"
+                ));
             }
             "versions" => Selector::Version(value.to_string()),
             "labels" if *value == "latest" => Selector::Latest,
             "labels" => Selector::Label(value.to_string()),
             "version" => return Err(format!("`{whole}`: write `versions`, not `version`")),
             "label" => return Err(format!("`{whole}`: write `labels`, not `label`")),
-            other => return Err(format!("`{whole}`: expected `versions/<version>` or `labels/<label>` after the name, found `{other}`")),
+            other => {
+                return Err(format!(
+                    "`{whole}`: expected `versions/<version>` or `labels/<label>` after the name, found `{other}`"
+                ));
+            }
         },
         Some([]) | None => {
-            return Err(format!("`{whole}` names no version: add `/versions/<version>` or `/labels/latest`"));
+            return Err(format!(
+                "`{whole}` names no version: add `/versions/<version>` or `/labels/latest`"
+            ));
         }
         Some(_) => {
             return Err(format!(
@@ -141,7 +167,11 @@ fn parse_azure_registry(whole: &str, rest: &str, scope: Scope) -> Result<Referen
                 return Err(format!("`{whole}`: {why}"));
             }
         }
-        Ok(Reference::Local { kind, name: name.to_string(), selector })
+        Ok(Reference::Local {
+            kind,
+            name: name.to_string(),
+            selector,
+        })
     } else {
         Ok(Reference::External(whole.to_string()))
     }
@@ -151,7 +181,9 @@ fn parse_azure_registry(whole: &str, rest: &str, scope: Scope) -> Result<Referen
 fn parse_azure_short(whole: &str, rest: &str) -> Result<Reference, String> {
     let name = rest.split([':', '@']).next().unwrap_or("");
     if name.is_empty() {
-        return Err(format!("`{whole}` names no asset: write `azureml:<name>:<version>` or `azureml:<name>@latest`"));
+        return Err(format!(
+            "`{whole}` names no asset: write `azureml:<name>:<version>` or `azureml:<name>@latest`"
+        ));
     }
     if rest.ends_with(':') || rest.ends_with('@') {
         return Err(format!("`{whole}` ends without a version or label"));
@@ -164,29 +196,60 @@ mod tests {
     use super::*;
 
     fn local(kind: Kind, name: &str, selector: Selector) -> Reference {
-        Reference::Local { kind, name: name.into(), selector }
+        Reference::Local {
+            kind,
+            name: name.into(),
+            selector,
+        }
     }
 
     fn scope(stages: &[String]) -> Scope<'_> {
-        Scope { registry: Some("contoso-ml"), stages }
+        Scope {
+            registry: Some("contoso-ml"),
+            stages,
+        }
     }
 
     #[test]
     fn every_form_of_the_format_doc() {
         let stages = ["dev".to_string(), "test".to_string(), "prod".to_string()];
         let r = scope(&stages);
-        assert_eq!(parse("models/credit-default@3", r), Ok(local(Kind::Model, "credit-default", Selector::Version("3".into()))));
-        assert_eq!(parse("models/credit-default@latest", r), Ok(local(Kind::Model, "credit-default", Selector::Latest)));
+        assert_eq!(
+            parse("models/credit-default@3", r),
+            Ok(local(
+                Kind::Model,
+                "credit-default",
+                Selector::Version("3".into())
+            ))
+        );
+        assert_eq!(
+            parse("models/credit-default@latest", r),
+            Ok(local(Kind::Model, "credit-default", Selector::Latest))
+        );
         assert_eq!(
             parse("models/credit-default@prod", r),
-            Ok(local(Kind::Model, "credit-default", Selector::Label("prod".into())))
+            Ok(local(
+                Kind::Model,
+                "credit-default",
+                Selector::Label("prod".into())
+            ))
         );
         assert_eq!(
-            parse("azureml://registries/contoso-ml/environments/sklearn-1.5/versions/3", r),
-            Ok(local(Kind::Environment, "sklearn-1.5", Selector::Version("3".into())))
+            parse(
+                "azureml://registries/contoso-ml/environments/sklearn-1.5/versions/3",
+                r
+            ),
+            Ok(local(
+                Kind::Environment,
+                "sklearn-1.5",
+                Selector::Version("3".into())
+            ))
         );
         assert_eq!(
-            parse("azureml://registries/contoso-ml/models/credit-default/labels/latest", r),
+            parse(
+                "azureml://registries/contoso-ml/models/credit-default/labels/latest",
+                r
+            ),
             Ok(local(Kind::Model, "credit-default", Selector::Latest))
         );
         for ext in [
@@ -217,6 +280,10 @@ mod tests {
         ] {
             assert!(parse(bad, r).is_err(), "{bad} should be rejected");
         }
-        assert!(parse("model/x@3", r).unwrap_err().contains("write `models`"));
+        assert!(
+            parse("model/x@3", r)
+                .unwrap_err()
+                .contains("write `models`")
+        );
     }
 }

@@ -16,10 +16,16 @@ type VersionId = (Kind, String, String);
 
 pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
     let config = loaded.config.as_ref();
-    let name = config.and_then(|c| c.name.as_ref()).map(|n| n.value.clone()).unwrap_or_default();
+    let name = config
+        .and_then(|c| c.name.as_ref())
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
     let stages: Vec<String> = match config {
         Some(c) => c.stages.iter().map(|s| s.value.clone()).collect(),
-        None => manifest::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
+        None => manifest::DEFAULT_STAGES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     if let Some(c) = config {
         crate::validate::registry_config(c, diags);
@@ -32,40 +38,77 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         let current = stage_log(a, &stages, config, diags);
         assets.insert(
             key.clone(),
-            Asset { kind: a.kind, name: a.name.clone(), versions, latest, stages: current, references: BTreeMap::new() },
+            Asset {
+                kind: a.kind,
+                name: a.name.clone(),
+                versions,
+                latest,
+                stages: current,
+                references: BTreeMap::new(),
+            },
         );
     }
-    let scope = Scope { registry: Some(&name).filter(|n| !n.is_empty()).map(String::as_str), stages: &stages };
+    let scope = Scope {
+        registry: Some(&name).filter(|n| !n.is_empty()).map(String::as_str),
+        stages: &stages,
+    };
     let mut edges: BTreeMap<VersionId, Vec<(VersionId, Loc)>> = BTreeMap::new();
     for (key, a) in &loaded.assets {
         for (version, v) in &a.versions {
             let from: VersionId = (a.kind, a.name.clone(), version.clone());
-            let mut refs: Vec<(&Text, Option<Kind>)> = Vec::new();
+            // (reference, the kind it must name, whether using a deprecated version is worth a
+            // warning: yes in specs, which get deployed; no in lineage, which is history)
+            let mut refs: Vec<(&Text, Kind, bool)> = Vec::new();
             if let Some(spec) = &v.spec {
-                refs.extend(spec.refs.iter().map(|r| (&r.text, Some(r.kind))));
+                refs.extend(spec.refs.iter().map(|r| (&r.text, r.kind, true)));
             }
             if let Some(l) = &v.lineage {
-                refs.extend(l.environment.iter().map(|t| (t, Some(Kind::Environment))));
-                refs.extend(l.component.iter().map(|t| (t, Some(Kind::Component))));
-                refs.extend(l.data.iter().map(|u| (&u.reference, Some(Kind::Data))));
-                refs.extend(l.models.iter().map(|u| (&u.reference, Some(Kind::Model))));
-                refs.extend(l.metrics.iter().filter_map(|m| m.data.as_ref()).map(|t| (t, Some(Kind::Data))));
+                refs.extend(l.environment.iter().map(|t| (t, Kind::Environment, false)));
+                refs.extend(l.component.iter().map(|t| (t, Kind::Component, false)));
+                refs.extend(l.data.iter().map(|u| (&u.reference, Kind::Data, false)));
+                refs.extend(l.models.iter().map(|u| (&u.reference, Kind::Model, false)));
+                refs.extend(
+                    l.metrics
+                        .iter()
+                        .filter_map(|m| m.data.as_ref())
+                        .map(|t| (t, Kind::Data, false)),
+                );
             }
             let mut pinned = Vec::new();
-            for (text, kind) in refs {
-                if let Some(to) = lookup(text, kind, scope, &assets, loaded, diags) {
-                    edges.entry(from.clone()).or_default().push((to.clone(), text.loc.clone()));
+            for (text, kind, warn_deprecated) in refs {
+                if let Some(to) = lookup(text, kind, warn_deprecated, scope, &assets, loaded, diags)
+                {
+                    edges
+                        .entry(from.clone())
+                        .or_default()
+                        .push((to.clone(), text.loc.clone()));
                     pinned.push(to);
                 }
             }
             // Pipeline jobs that use a component of this registry: their ports must exist.
             if let Some(spec) = &v.spec {
                 for (job, component) in &spec.jobs {
-                    let JobComponent::Reference(t) = component else { continue };
-                    let Ok(Reference::Local { kind: Kind::Component, name, selector }) = reference::parse(&t.value, scope) else { continue };
-                    let Some(target) = assets.get(&(Kind::Component, name.clone())) else { continue };
-                    let Some(ver) = select(target, &selector) else { continue };
-                    let iface = loaded.assets[&(Kind::Component, name)].versions[&ver].spec.as_ref().and_then(|s| s.interface.as_ref());
+                    let JobComponent::Reference(t) = component else {
+                        continue;
+                    };
+                    let Ok(Reference::Local {
+                        kind: Kind::Component,
+                        name,
+                        selector,
+                    }) = reference::parse(&t.value, scope)
+                    else {
+                        continue;
+                    };
+                    let Some(target) = assets.get(&(Kind::Component, name.clone())) else {
+                        continue;
+                    };
+                    let Some(ver) = select(target, &selector) else {
+                        continue;
+                    };
+                    let iface = loaded.assets[&(Kind::Component, name)].versions[&ver]
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.interface.as_ref());
                     if let Some(iface) = iface {
                         diags.extend(port_uses(spec, job, iface));
                     }
@@ -79,7 +122,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         }
         if let Some(d) = &a.meta.deprecated {
             if let Some(r) = &d.replaced_by {
-                lookup(r, Some(a.kind), scope, &assets, loaded, diags);
+                lookup(r, a.kind, false, scope, &assets, loaded, diags);
             }
         }
         for (version, _) in &a.meta.deprecated_versions {
@@ -87,19 +130,29 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                 diags.push(Diagnostic::new(
                     codes::STAGE_UNKNOWN_VERSION,
                     Some(version.loc.clone()),
-                    format!("`deprecated_versions` names version `{}`, which {} `{}` does not have", version.value, a.kind.singular(), a.name),
+                    format!(
+                        "`deprecated_versions` names version `{}`, which {} `{}` does not have",
+                        version.value,
+                        a.kind.singular(),
+                        a.name
+                    ),
                 ));
             }
         }
     }
     cycles(&edges, diags);
-    Registry { name, stages, assets }
+    Registry {
+        name,
+        stages,
+        assets,
+    }
 }
 
 /// Resolve one reference against the registry; report what does not resolve.
 fn lookup(
     text: &Text,
-    expected: Option<Kind>,
+    expected: Kind,
+    warn_deprecated: bool,
     scope: Scope,
     assets: &BTreeMap<(Kind, String), Asset>,
     loaded: &Loaded,
@@ -107,26 +160,41 @@ fn lookup(
 ) -> Option<VersionId> {
     let loc = Some(text.loc.clone());
     let (kind, name, selector) = match reference::parse(&text.value, scope) {
-        Ok(Reference::Local { kind, name, selector }) => (kind, name, selector),
+        Ok(Reference::Local {
+            kind,
+            name,
+            selector,
+        }) => (kind, name, selector),
         Ok(Reference::External(_)) => return None,
         Err(why) => {
             diags.push(Diagnostic::new(codes::BAD_REFERENCE, loc, why));
             return None;
         }
     };
-    if let Some(want) = expected {
-        if want != kind {
-            diags.push(Diagnostic::new(
-                codes::WRONG_KIND,
-                loc,
-                format!("`{}` names a {}, but a {} is expected here", text.value, kind.singular(), want.singular()),
-            ));
-            return None;
-        }
+    if expected != kind {
+        diags.push(Diagnostic::new(
+            codes::WRONG_KIND,
+            loc,
+            format!(
+                "`{}` names a {}, but a {} is expected here",
+                text.value,
+                kind.singular(),
+                expected.singular()
+            ),
+        ));
+        return None;
     }
     let Some(asset) = assets.get(&(kind, name.clone())) else {
-        let names: Vec<&str> = assets.keys().filter(|(k, _)| *k == kind).map(|(_, n)| n.as_str()).collect();
-        let mut d = Diagnostic::new(codes::UNKNOWN_ASSET, loc, format!("this registry has no {} `{name}`", kind.singular()));
+        let names: Vec<&str> = assets
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        let mut d = Diagnostic::new(
+            codes::UNKNOWN_ASSET,
+            loc,
+            format!("this registry has no {} `{name}`", kind.singular()),
+        );
         if let Some(near) = crate::decode::nearest(&name, &names) {
             d = d.help(format!("did you mean `{near}`?"));
         }
@@ -135,22 +203,47 @@ fn lookup(
     };
     let Some(version) = select(asset, &selector) else {
         let message = match &selector {
-            Selector::Version(v) => format!("{} `{name}` has no version `{v}` (it has {})", kind.singular(), asset.versions.join(", ")),
-            Selector::Latest => format!("{} `{name}` has no release version, so `@latest` points nowhere", kind.singular()),
-            Selector::Label(s) => format!("no version of {} `{name}` is in stage `{s}`", kind.singular()),
+            Selector::Version(v) => format!(
+                "{} `{name}` has no version `{v}` (it has {})",
+                kind.singular(),
+                asset.versions.join(", ")
+            ),
+            Selector::Latest => format!(
+                "{} `{name}` has no release version, so `@latest` points nowhere",
+                kind.singular()
+            ),
+            Selector::Label(s) => format!(
+                "no version of {} `{name}` is in stage `{s}`",
+                kind.singular()
+            ),
         };
         diags.push(Diagnostic::new(codes::UNKNOWN_VERSION, loc, message));
         return None;
     };
+    if !warn_deprecated {
+        return Some((kind, name, version));
+    }
     let la: &LoadedAsset = &loaded.assets[&(kind, name.clone())];
-    let deprecated = la.meta.deprecated.as_ref().map(|d| d.reason.clone()).or_else(|| {
-        la.meta.deprecated_versions.iter().find(|(v, _)| v.value == version).map(|(_, d)| d.reason.clone())
-    });
+    let deprecated = la
+        .meta
+        .deprecated
+        .as_ref()
+        .map(|d| d.reason.clone())
+        .or_else(|| {
+            la.meta
+                .deprecated_versions
+                .iter()
+                .find(|(v, _)| v.value == version)
+                .map(|(_, d)| d.reason.clone())
+        });
     if let Some(reason) = deprecated {
         diags.push(Diagnostic::new(
             codes::DEPRECATED_REFERENCE,
             loc,
-            format!("{} `{name}` version `{version}` is deprecated: {reason}", kind.singular()),
+            format!(
+                "{} `{name}` version `{version}` is deprecated: {reason}",
+                kind.singular()
+            ),
         ));
     }
     Some((kind, name, version))
@@ -194,7 +287,15 @@ fn stage_log(
         }
         let Some(index) = stages.iter().position(|s| *s == e.stage.value) else {
             let names: Vec<&str> = stages.iter().map(String::as_str).collect();
-            let mut d = Diagnostic::new(codes::UNKNOWN_STAGE, Some(e.stage.loc.clone()), format!("`{}` is not a stage of this registry ({})", e.stage.value, names.join(", ")));
+            let mut d = Diagnostic::new(
+                codes::UNKNOWN_STAGE,
+                Some(e.stage.loc.clone()),
+                format!(
+                    "`{}` is not a stage of this registry ({})",
+                    e.stage.value,
+                    names.join(", ")
+                ),
+            );
             if let Some(n) = crate::decode::nearest(&e.stage.value, &names) {
                 d = d.help(format!("did you mean `{n}`?"));
             }
@@ -209,12 +310,21 @@ fn stage_log(
             diags.push(Diagnostic::new(
                 codes::STAGE_UNKNOWN_VERSION,
                 Some(version.loc.clone()),
-                format!("{} `{}` has no version `{}`", a.kind.singular(), a.name, version.value),
+                format!(
+                    "{} `{}` has no version `{}`",
+                    a.kind.singular(),
+                    a.name,
+                    version.value
+                ),
             ));
             continue;
         };
         if e.skip && e.reason.is_none() {
-            diags.push(Diagnostic::new(codes::SKIP_WITHOUT_REASON, Some(e.at.clone()), "`skip: true` needs a `reason`"));
+            diags.push(Diagnostic::new(
+                codes::SKIP_WITHOUT_REASON,
+                Some(e.at.clone()),
+                "`skip: true` needs a `reason`",
+            ));
         }
         if index > 0 && !e.skip {
             let prev = &stages[index - 1];
@@ -234,14 +344,20 @@ fn stage_log(
                 diags.push(Diagnostic::new(
                     codes::POLICY_LINEAGE,
                     Some(e.stage.loc.clone()),
-                    format!("policy: version `{}` needs a lineage.yaml before it enters `{}`", version.value, e.stage.value),
+                    format!(
+                        "policy: version `{}` needs a lineage.yaml before it enters `{}`",
+                        version.value, e.stage.value
+                    ),
                 ));
             }
             if card_from.is_some_and(|i| index >= i) && !v.has_card {
                 diags.push(Diagnostic::new(
                     codes::POLICY_CARD,
                     Some(e.stage.loc.clone()),
-                    format!("policy: version `{}` needs a README.md card before it enters `{}`", version.value, e.stage.value),
+                    format!(
+                        "policy: version `{}` needs a README.md card before it enters `{}`",
+                        version.value, e.stage.value
+                    ),
                 ));
             }
         }
@@ -279,7 +395,8 @@ fn cycles(edges: &BTreeMap<VersionId, Vec<(VersionId, Loc)>>, diags: &mut Vec<Di
             match marks.get(next) {
                 Some(Mark::Active) => {
                     let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
-                    let mut path: Vec<String> = stack[from..].iter().map(|(n, _)| show(n)).collect();
+                    let mut path: Vec<String> =
+                        stack[from..].iter().map(|(n, _)| show(n)).collect();
                     path.push(show(next));
                     diags.push(Diagnostic::new(
                         codes::LINEAGE_CYCLE,
@@ -302,8 +419,12 @@ fn cycles(edges: &BTreeMap<VersionId, Vec<(VersionId, Loc)>>, diags: &mut Vec<Di
 pub fn version_cmp(a: &str, b: &str) -> Ordering {
     let core = |v: &str| v.split('+').next().unwrap_or("").to_string();
     let (ca, cb) = (core(a), core(b));
-    let (ra, pa) = ca.split_once('-').map_or((ca.as_str(), None), |(r, p)| (r, Some(p)));
-    let (rb, pb) = cb.split_once('-').map_or((cb.as_str(), None), |(r, p)| (r, Some(p)));
+    let (ra, pa) = ca
+        .split_once('-')
+        .map_or((ca.as_str(), None), |(r, p)| (r, Some(p)));
+    let (rb, pb) = cb
+        .split_once('-')
+        .map_or((cb.as_str(), None), |(r, p)| (r, Some(p)));
     parts_cmp(ra, rb)
         .then_with(|| match (pa, pb) {
             (None, None) => Ordering::Equal,
@@ -340,7 +461,8 @@ fn parts_cmp(a: &str, b: &str) -> Ordering {
 /// A pre-release (`2.0.0-rc1`, `3-beta`) is never `latest`.
 pub fn is_prerelease(v: &str) -> bool {
     let core = v.split('+').next().unwrap_or("");
-    core.split_once('-').is_some_and(|(release, _)| release.split('.').all(|p| p.parse::<u64>().is_ok()))
+    core.split_once('-')
+        .is_some_and(|(release, _)| release.split('.').all(|p| p.parse::<u64>().is_ok()))
 }
 
 #[cfg(test)]
@@ -349,9 +471,30 @@ mod tests {
 
     #[test]
     fn version_order_and_latest() {
-        let mut v = vec!["10", "9", "1.10", "1.9", "2.0.0", "2.0.0-rc1", "2.0.0+build5", "a"];
+        let mut v = vec![
+            "10",
+            "9",
+            "1.10",
+            "1.9",
+            "2.0.0",
+            "2.0.0-rc1",
+            "2.0.0+build5",
+            "a",
+        ];
         v.sort_by(|a, b| version_cmp(a, b));
-        assert_eq!(v, vec!["1.9", "1.10", "2.0.0-rc1", "2.0.0", "2.0.0+build5", "9", "10", "a"]);
+        assert_eq!(
+            v,
+            vec![
+                "1.9",
+                "1.10",
+                "2.0.0-rc1",
+                "2.0.0",
+                "2.0.0+build5",
+                "9",
+                "10",
+                "a"
+            ]
+        );
         assert!(is_prerelease("2.0.0-rc1"));
         assert!(is_prerelease("3-beta"));
         assert!(!is_prerelease("2.0.0"));

@@ -110,7 +110,14 @@ impl Spec {
     }
 }
 
-const ASSET: &[&str] = &["$schema", "name", "version", "description", "tags", "properties"];
+const ASSET: &[&str] = &[
+    "$schema",
+    "name",
+    "version",
+    "description",
+    "tags",
+    "properties",
+];
 const MODEL: &[&str] = &[
     "type",
     "path",
@@ -121,9 +128,22 @@ const MODEL: &[&str] = &[
     "datastore",
     "intellectual_property",
 ];
-const ENVIRONMENT: &[&str] =
-    &["image", "conda_file", "build", "inference_config", "os_type", "datastore", "intellectual_property"];
-const DATA: &[&str] = &["type", "path", "datastore", "source", "intellectual_property"];
+const ENVIRONMENT: &[&str] = &[
+    "image",
+    "conda_file",
+    "build",
+    "inference_config",
+    "os_type",
+    "datastore",
+    "intellectual_property",
+];
+const DATA: &[&str] = &[
+    "type",
+    "path",
+    "datastore",
+    "source",
+    "intellectual_property",
+];
 const COMPONENT: &[&str] = &[
     "$schema",
     "name",
@@ -138,8 +158,15 @@ const COMPONENT: &[&str] = &[
     "type",
     "intellectual_property",
 ];
-const COMMAND: &[&str] =
-    &["command", "code", "environment", "resources", "distribution", "additional_includes", "environment_variables"];
+const COMMAND: &[&str] = &[
+    "command",
+    "code",
+    "environment",
+    "resources",
+    "distribution",
+    "additional_includes",
+    "environment_variables",
+];
 const SPARK_CONF: &[&str] = &[
     "driver_cores",
     "driver_memory",
@@ -150,8 +177,19 @@ const SPARK_CONF: &[&str] = &[
     "dynamic_allocation_min_executors",
     "dynamic_allocation_max_executors",
 ];
-const SPARK: &[&str] =
-    &["code", "entry", "py_files", "jars", "files", "archives", "conf", "args", "environment", "resources", "additional_includes"];
+const SPARK: &[&str] = &[
+    "code",
+    "entry",
+    "py_files",
+    "jars",
+    "files",
+    "archives",
+    "conf",
+    "args",
+    "environment",
+    "resources",
+    "additional_includes",
+];
 const PARALLEL: &[&str] = &[
     "resources",
     "logging_level",
@@ -169,11 +207,26 @@ const PIPELINE: &[&str] = &["jobs"];
 pub const MODEL_TYPES: &[&str] = &["custom_model", "mlflow_model", "triton_model"];
 pub const DATA_TYPES: &[&str] = &["uri_file", "uri_folder", "mltable"];
 pub const COMPONENT_TYPES: &[&str] = &["command", "pipeline", "spark", "parallel"];
-const PORT_TYPES: &[&str] =
-    &["uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model", "path"];
+const PORT_TYPES: &[&str] = &[
+    "uri_file",
+    "uri_folder",
+    "mltable",
+    "mlflow_model",
+    "custom_model",
+    "triton_model",
+    "path",
+];
 const PARAM_TYPES: &[&str] = &["integer", "number", "boolean", "string"];
-const MODES: &[&str] =
-    &["ro_mount", "rw_mount", "download", "upload", "direct", "eval_mount", "eval_download", "link"];
+const MODES: &[&str] = &[
+    "ro_mount",
+    "rw_mount",
+    "download",
+    "upload",
+    "direct",
+    "eval_mount",
+    "eval_download",
+    "link",
+];
 
 /// `$schema` URLs Azure publishes, by file name, and the kind each one means.
 pub fn kind_of_schema(url: &str) -> Option<(Kind, Option<&'static str>)> {
@@ -202,12 +255,15 @@ pub fn unsupported_schema(url: &str) -> Option<String> {
 pub fn decode(cx: &mut Cx, root: &Node, kind: Kind, scope: Scope) -> Option<Spec> {
     let f = cx.map(root, "the spec")?;
     let mut spec = Spec::new(kind);
-    let mut d = Decoder { scope, spec: &mut spec };
+    let mut d = Decoder {
+        scope,
+        spec: &mut spec,
+    };
     match kind {
         Kind::Model => d.model(cx, &f),
         Kind::Environment => d.environment(cx, &f, false),
         Kind::Data => d.data(cx, &f),
-        Kind::Component => d.component(cx, &f, false),
+        Kind::Component => d.component(cx, &f),
     }
     if let Some(n) = f.get("name") {
         spec.name = cx.stringish(n, "`name`");
@@ -226,7 +282,11 @@ pub fn decode(cx: &mut Cx, root: &Node, kind: Kind, scope: Scope) -> Option<Spec
 pub fn decode_anonymous_component(cx: &mut Cx, root: &Node, scope: Scope) -> Option<Spec> {
     let f = cx.map(root, "the component file")?;
     let mut spec = Spec::new(Kind::Component);
-    Decoder { scope, spec: &mut spec }.component(cx, &f, true);
+    Decoder {
+        scope,
+        spec: &mut spec,
+    }
+    .component(cx, &f);
     if let Some(s) = f.text(cx, "$schema") {
         check_schema(cx, &s, Kind::Component, f.get("type"));
     }
@@ -238,7 +298,11 @@ fn check_schema(cx: &mut Cx, schema: &Text, kind: Kind, ty: Option<&Node>) {
         Some((k, _)) if k != kind => cx.report(Diagnostic::new(
             codes::SCHEMA_MISMATCH,
             Some(schema.loc.clone()),
-            format!("`$schema` is a {} schema, but this is a {} spec", k.singular(), kind.singular()),
+            format!(
+                "`$schema` is a {} schema, but this is a {} spec",
+                k.singular(),
+                kind.singular()
+            ),
         )),
         Some((_, Some(ctype))) => {
             let declared = ty.and_then(Node::as_str).unwrap_or("command");
@@ -255,9 +319,16 @@ fn check_schema(cx: &mut Cx, schema: &Text, kind: Kind, ty: Option<&Node>) {
             Diagnostic::new(
                 codes::SCHEMA_MISMATCH,
                 Some(schema.loc.clone()),
-                format!("`$schema` `{}` is not an Azure ML {} schema", schema.value, kind.singular()),
+                format!(
+                    "`$schema` `{}` is not an Azure ML {} schema",
+                    schema.value,
+                    kind.singular()
+                ),
             )
-            .help(format!("use https://azuremlschemas.azureedge.net/latest/{}.schema.json", schema_stem(kind))),
+            .help(format!(
+                "use https://azuremlschemas.azureedge.net/latest/{}.schema.json",
+                schema_stem(kind)
+            )),
         ),
     }
 }
@@ -282,7 +353,13 @@ fn fields(parts: &[&[&'static str]]) -> Vec<&'static str> {
 
 impl Decoder<'_, '_> {
     fn local(&mut self, path: Text, field: &str, expect: Expect) {
-        self.spec.paths.push(LocalPath { path, field: field.to_string(), expect, dockerfile: None, under: None });
+        self.spec.paths.push(LocalPath {
+            path,
+            field: field.to_string(),
+            expect,
+            dockerfile: None,
+            under: None,
+        });
     }
 
     fn common(&mut self, cx: &mut Cx, f: &Fields) {
@@ -303,7 +380,11 @@ impl Decoder<'_, '_> {
         let ty = f.choice(cx, "type", MODEL_TYPES);
         if let Some(path) = f.req_text(cx, "path") {
             if !validate::is_remote(&path.value) {
-                let expect = if ty.is_some_and(|t| t.value == "mlflow_model") { Expect::Dir } else { Expect::Any };
+                let expect = if ty.is_some_and(|t| t.value == "mlflow_model") {
+                    Expect::Dir
+                } else {
+                    Expect::Any
+                };
                 self.local(path, "path", expect);
             }
         }
@@ -329,7 +410,10 @@ impl Decoder<'_, '_> {
                     );
                 }
             }
-            f.allow(cx, &fields(&[ASSET, ENVIRONMENT, &["channels", "dependencies"]]));
+            f.allow(
+                cx,
+                &fields(&[ASSET, ENVIRONMENT, &["channels", "dependencies"]]),
+            );
         }
         self.common(cx, f);
         let image = f.text(cx, "image");
@@ -365,22 +449,37 @@ impl Decoder<'_, '_> {
         }
         if let Some(n) = f.get("conda_file") {
             match &n.value {
-                Value::Str(s) if !validate::is_remote(s) => self.local(Located::new(s.clone(), cx.loc(n)), "conda_file", Expect::CondaFile),
+                Value::Str(s) if !validate::is_remote(s) => self.local(
+                    Located::new(s.clone(), cx.loc(n)),
+                    "conda_file",
+                    Expect::CondaFile,
+                ),
                 Value::Str(_) => {}
                 Value::Map(_) => {
                     cx.map(n, "`conda_file`");
                 }
-                _ => cx.wrong_type(n, "`conda_file`", "a file path or an inline conda environment"),
+                _ => cx.wrong_type(
+                    n,
+                    "`conda_file`",
+                    "a file path or an inline conda environment",
+                ),
             }
         }
         if let Some(ic) = f.map(cx, "inference_config") {
             ic.allow(cx, &["liveness_route", "scoring_route", "readiness_route"]);
             for key in ["liveness_route", "scoring_route", "readiness_route"] {
-                if let Some(r) = ic.require(cx, key).and_then(|n| cx.map(n, &format!("`{key}`"))) {
+                if let Some(r) = ic
+                    .require(cx, key)
+                    .and_then(|n| cx.map(n, &format!("`{key}`")))
+                {
                     r.allow(cx, &["port", "path"]);
                     if let Some(p) = r.require(cx, "port").and_then(|n| cx.integer(n, "`port`")) {
                         if !(1..=65535).contains(&p) {
-                            cx.error(codes::INVALID_VALUE, r.get("port").unwrap_or(r.node), format!("port {p} is not between 1 and 65535"));
+                            cx.error(
+                                codes::INVALID_VALUE,
+                                r.get("port").unwrap_or(r.node),
+                                format!("port {p} is not between 1 and 65535"),
+                            );
                         }
                     }
                     r.req_text(cx, "path");
@@ -390,7 +489,11 @@ impl Decoder<'_, '_> {
         if let Some(n) = f.get("os_type") {
             if let Some(t) = cx.text(n, "`os_type`") {
                 if !["linux", "windows"].contains(&t.value.to_ascii_lowercase().as_str()) {
-                    cx.error(codes::BAD_ENUM, n, format!("`os_type` `{}` is not one of: linux, windows", t.value));
+                    cx.error(
+                        codes::BAD_ENUM,
+                        n,
+                        format!("`os_type` `{}` is not one of: linux, windows", t.value),
+                    );
                 }
             }
         }
@@ -399,10 +502,17 @@ impl Decoder<'_, '_> {
     fn data(&mut self, cx: &mut Cx, f: &Fields) {
         f.allow(cx, &fields(&[ASSET, DATA]));
         self.common(cx, f);
-        let ty = f.choice(cx, "type", DATA_TYPES).map(|t| t.value).unwrap_or_else(|| "uri_folder".into());
+        let ty = f
+            .choice(cx, "type", DATA_TYPES)
+            .map(|t| t.value)
+            .unwrap_or_else(|| "uri_folder".into());
         let import = f.map(cx, "source");
         if let Some(s) = &import {
-            match s.choice(cx, "type", &["database", "file_system"]).map(|t| t.value).as_deref() {
+            match s
+                .choice(cx, "type", &["database", "file_system"])
+                .map(|t| t.value)
+                .as_deref()
+            {
                 Some("database") => {
                     s.allow(cx, &["type", "query", "connection"]);
                     s.req_text(cx, "query");
@@ -418,8 +528,12 @@ impl Decoder<'_, '_> {
             if let Some(c) = s.req_text(cx, "connection") {
                 if !c.value.starts_with("azureml:") {
                     cx.report(
-                        Diagnostic::new(codes::INVALID_VALUE, Some(c.loc), "`connection` must name a workspace connection")
-                            .help(format!("write `azureml:{}`", c.value)),
+                        Diagnostic::new(
+                            codes::INVALID_VALUE,
+                            Some(c.loc),
+                            "`connection` must name a workspace connection",
+                        )
+                        .help(format!("write `azureml:{}`", c.value)),
                     );
                 }
             }
@@ -436,9 +550,11 @@ impl Decoder<'_, '_> {
         }
     }
 
-    fn component(&mut self, cx: &mut Cx, f: &Fields, anonymous: bool) {
+    fn component(&mut self, cx: &mut Cx, f: &Fields) {
         let ctype = match f.get("type") {
-            Some(n) => cx.choice(n, "component `type`", COMPONENT_TYPES).map(|t| t.value),
+            Some(n) => cx
+                .choice(n, "component `type`", COMPONENT_TYPES)
+                .map(|t| t.value),
             None => Some("command".to_string()),
         };
         let Some(ctype) = ctype else {
@@ -453,9 +569,6 @@ impl Decoder<'_, '_> {
         };
         let spark_conf: &[&str] = if ctype == "spark" { SPARK_CONF } else { &[] };
         f.allow(cx, &fields(&[COMPONENT, extra, spark_conf]));
-        if !anonymous {
-            f.req_text(cx, "name");
-        }
         f.text(cx, "display_name");
         f.text(cx, "description");
         f.tags(cx, "tags");
@@ -477,14 +590,22 @@ impl Decoder<'_, '_> {
             for (name, knode, v) in inputs.keys() {
                 validate::port_name(cx, name, knode);
                 let optional = self.input(cx, name, v);
-                iface.inputs.insert(name.to_string(), Port { optional, loc: cx.loc(knode) });
+                iface.inputs.insert(
+                    name.to_string(),
+                    Port {
+                        optional,
+                        loc: cx.loc(knode),
+                    },
+                );
             }
         }
         if let Some(outputs) = f.map(cx, "outputs") {
             let primitive_ok = ctype == "command" || ctype == "pipeline";
             for (name, knode, v) in outputs.keys() {
                 validate::port_name(cx, name, knode);
-                let Some(o) = cx.map(v, &format!("output `{name}`")) else { continue };
+                let Some(o) = cx.map(v, &format!("output `{name}`")) else {
+                    continue;
+                };
                 let mut allowed = vec!["type", "description", "mode", "early_available"];
                 let types: Vec<&str> = if primitive_ok {
                     allowed.push("is_control");
@@ -493,12 +614,19 @@ impl Decoder<'_, '_> {
                     PORT_TYPES.to_vec()
                 };
                 o.allow(cx, &allowed);
-                o.require(cx, "type").and_then(|n| cx.choice(n, &format!("the type of output `{name}`"), &types));
+                o.require(cx, "type")
+                    .and_then(|n| cx.choice(n, &format!("the type of output `{name}`"), &types));
                 o.text(cx, "description");
                 o.choice(cx, "mode", MODES);
                 o.boolean(cx, "is_control");
                 o.boolean(cx, "early_available");
-                iface.outputs.insert(name.to_string(), Port { optional: false, loc: cx.loc(knode) });
+                iface.outputs.insert(
+                    name.to_string(),
+                    Port {
+                        optional: false,
+                        loc: cx.loc(knode),
+                    },
+                );
             }
         }
         iface
@@ -506,14 +634,29 @@ impl Decoder<'_, '_> {
 
     /// One declared input; returns whether it is optional.
     fn input(&mut self, cx: &mut Cx, name: &str, v: &Node) -> bool {
-        let Some(i) = cx.map(v, &format!("input `{name}`")) else { return false };
+        let Some(i) = cx.map(v, &format!("input `{name}`")) else {
+            return false;
+        };
         let types: Vec<&str> = PORT_TYPES.iter().chain(PARAM_TYPES).copied().collect();
-        let ty = i.require(cx, "type").and_then(|n| cx.choice(n, &format!("the type of input `{name}`"), &types));
+        let ty = i
+            .require(cx, "type")
+            .and_then(|n| cx.choice(n, &format!("the type of input `{name}`"), &types));
         let optional = i.boolean(cx, "optional").unwrap_or(false);
         i.text(cx, "description");
         let Some(ty) = ty else { return optional };
         if PARAM_TYPES.contains(&ty.value.as_str()) {
-            i.allow(cx, &["type", "optional", "default", "description", "min", "max", "enum"]);
+            i.allow(
+                cx,
+                &[
+                    "type",
+                    "optional",
+                    "default",
+                    "description",
+                    "min",
+                    "max",
+                    "enum",
+                ],
+            );
             validate::parameter(cx, name, &ty.value, &i);
         } else {
             i.allow(cx, &["type", "optional", "default", "description", "mode"]);
@@ -532,8 +675,17 @@ impl Decoder<'_, '_> {
                     self.environment(cx, &env, true);
                 }
             }
-            Value::Str(s) => self.reference(cx, Located::new(s.clone(), cx.loc(n)), Kind::Environment, field),
-            _ => cx.wrong_type(n, &format!("`{field}`"), "a reference or an inline environment"),
+            Value::Str(s) => self.reference(
+                cx,
+                Located::new(s.clone(), cx.loc(n)),
+                Kind::Environment,
+                field,
+            ),
+            _ => cx.wrong_type(
+                n,
+                &format!("`{field}`"),
+                "a reference or an inline environment",
+            ),
         }
     }
 
@@ -557,7 +709,10 @@ impl Decoder<'_, '_> {
 
     fn code_field(&mut self, cx: &mut Cx, f: &Fields, field: &str) -> Option<String> {
         let code = f.text(cx, "code")?;
-        if code.value.starts_with("azureml:") || validate::is_remote(&code.value) || code.value.starts_with("git+") {
+        if code.value.starts_with("azureml:")
+            || validate::is_remote(&code.value)
+            || code.value.starts_with("git+")
+        {
             return None;
         }
         let value = code.value.clone();
@@ -573,19 +728,50 @@ impl Decoder<'_, '_> {
             None => {}
         }
         if let Some(r) = f.map(cx, "resources") {
-            r.allow_leniently(cx, &["instance_count", "instance_type", "properties", "docker_args", "shm_size", "locations", "max_instance_count"]);
+            r.allow_leniently(
+                cx,
+                &[
+                    "instance_count",
+                    "instance_type",
+                    "properties",
+                    "docker_args",
+                    "shm_size",
+                    "locations",
+                    "max_instance_count",
+                ],
+            );
             if let Some(n) = r.get("instance_count") {
                 if let Some(c) = cx.integer(n, "`instance_count`") {
                     if c < 1 {
-                        cx.error(codes::INVALID_VALUE, n, "`instance_count` must be at least 1");
+                        cx.error(
+                            codes::INVALID_VALUE,
+                            n,
+                            "`instance_count` must be at least 1",
+                        );
                     }
                 }
             }
         }
         if let Some(d) = f.map(cx, "distribution") {
-            let allowed: &[&str] = match d.require(cx, "type").and_then(|n| cx.choice(n, "distribution `type`", &["mpi", "pytorch", "tensorflow", "ray"])) {
-                Some(t) if t.value == "tensorflow" => &["type", "worker_count", "parameter_server_count"],
-                Some(t) if t.value == "ray" => &["type", "port", "address", "include_dashboard", "dashboard_port", "head_node_additional_args", "worker_node_additional_args"],
+            let allowed: &[&str] = match d.require(cx, "type").and_then(|n| {
+                cx.choice(
+                    n,
+                    "distribution `type`",
+                    &["mpi", "pytorch", "tensorflow", "ray"],
+                )
+            }) {
+                Some(t) if t.value == "tensorflow" => {
+                    &["type", "worker_count", "parameter_server_count"]
+                }
+                Some(t) if t.value == "ray" => &[
+                    "type",
+                    "port",
+                    "address",
+                    "include_dashboard",
+                    "dashboard_port",
+                    "head_node_additional_args",
+                    "worker_node_additional_args",
+                ],
                 Some(_) => &["type", "process_count_per_instance"],
                 None => &["type"],
             };
@@ -616,25 +802,46 @@ impl Decoder<'_, '_> {
                 )),
                 (Some(file), None) => {
                     if let Some(code) = code.clone() {
-                        self.spec.paths.push(LocalPath { path: file, field: "entry.file".into(), expect: Expect::File, dockerfile: None, under: Some(code) });
+                        self.spec.paths.push(LocalPath {
+                            path: file,
+                            field: "entry.file".into(),
+                            expect: Expect::File,
+                            dockerfile: None,
+                            under: Some(code),
+                        });
                     }
                 }
                 (None, Some(_)) => {}
-                (None, None) => cx.error(codes::MISSING_FIELD, e.node, "`entry` needs `file` or `class_name`"),
+                (None, None) => cx.error(
+                    codes::MISSING_FIELD,
+                    e.node,
+                    "`entry` needs `file` or `class_name`",
+                ),
             }
         }
         for key in ["py_files", "jars", "files", "archives"] {
             for file in f.texts(cx, key) {
                 if let (Some(code), false) = (&code, validate::is_remote(&file.value)) {
                     let expect = Expect::Any;
-                    self.spec.paths.push(LocalPath { path: file, field: key.into(), expect, dockerfile: None, under: Some(code.clone()) });
+                    self.spec.paths.push(LocalPath {
+                        path: file,
+                        field: key.into(),
+                        expect,
+                        dockerfile: None,
+                        under: Some(code.clone()),
+                    });
                 }
             }
         }
         if let Some(conf) = f.map(cx, "conf") {
             for (key, knode, v) in conf.keys() {
                 if !key.starts_with("spark.") {
-                    cx.error_help(codes::INVALID_VALUE, knode, format!("`conf` key `{key}` is not a Spark setting"), "Spark settings start with `spark.`");
+                    cx.error_help(
+                        codes::INVALID_VALUE,
+                        knode,
+                        format!("`conf` key `{key}` is not a Spark setting"),
+                        "Spark settings start with `spark.`",
+                    );
                 }
                 if matches!(v.value, Value::Seq(_) | Value::Map(_)) {
                     cx.wrong_type(v, &format!("`conf` `{key}`"), "a single value");
@@ -655,9 +862,24 @@ impl Decoder<'_, '_> {
         f.any_map(cx, "retry_settings");
         f.text(cx, "mini_batch_size");
         f.text(cx, "input_data");
-        f.choice(cx, "logging_level", &["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]);
+        f.choice(
+            cx,
+            "logging_level",
+            &["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        );
         if let Some(t) = f.require(cx, "task").and_then(|n| cx.map(n, "`task`")) {
-            t.allow(cx, &["type", "code", "entry_script", "program_arguments", "model", "append_row_to", "environment"]);
+            t.allow(
+                cx,
+                &[
+                    "type",
+                    "code",
+                    "entry_script",
+                    "program_arguments",
+                    "model",
+                    "append_row_to",
+                    "environment",
+                ],
+            );
             t.choice(cx, "type", &["run_function", "function"]);
             self.code_field(cx, &t, "task.code");
             t.req_text(cx, "entry_script");
@@ -672,40 +894,110 @@ impl Decoder<'_, '_> {
     fn pipeline(&mut self, cx: &mut Cx, f: &Fields, iface: &Interface) {
         let Some(jobs) = f.map(cx, "jobs") else {
             if !f.has("jobs") {
-                cx.error(codes::MISSING_FIELD, f.node, "a pipeline component needs `jobs`");
+                cx.error(
+                    codes::MISSING_FIELD,
+                    f.node,
+                    "a pipeline component needs `jobs`",
+                );
             }
             return;
         };
         let names: Vec<&str> = jobs.keys().map(|(k, _, _)| k).collect();
         for (job, knode, v) in jobs.keys() {
             validate::port_name(cx, job, knode);
-            let Some(node) = cx.map(v, &format!("job `{job}`")) else { continue };
+            let Some(node) = cx.map(v, &format!("job `{job}`")) else {
+                continue;
+            };
             self.job(cx, job, &node, iface, &names);
         }
     }
 
     fn job(&mut self, cx: &mut Cx, job: &str, node: &Fields, parent: &Interface, jobs: &[&str]) {
         const NODE: &[&str] = &[
-            "type", "component", "inputs", "outputs", "compute", "resources", "distribution", "environment_variables",
-            "limits", "environment", "code", "command", "identity", "services", "queue_settings", "display_name",
-            "description", "tags", "properties", "experiment_name", "name", "comment", "settings", "trial",
-            "sampling_algorithm", "search_space", "objective", "early_termination", "mini_batch_size", "task",
-            "retry_settings", "logging_level", "max_concurrency_per_instance", "error_threshold",
-            "mini_batch_error_threshold", "input_data", "partition_keys", "entry", "py_files", "jars", "files",
-            "archives", "conf", "args", "source", "output", "driver_cores", "driver_memory", "executor_cores",
-            "executor_memory", "executor_instances", "dynamic_allocation_enabled", "dynamic_allocation_min_executors",
+            "type",
+            "component",
+            "inputs",
+            "outputs",
+            "compute",
+            "resources",
+            "distribution",
+            "environment_variables",
+            "limits",
+            "environment",
+            "code",
+            "command",
+            "identity",
+            "services",
+            "queue_settings",
+            "display_name",
+            "description",
+            "tags",
+            "properties",
+            "experiment_name",
+            "name",
+            "comment",
+            "settings",
+            "trial",
+            "sampling_algorithm",
+            "search_space",
+            "objective",
+            "early_termination",
+            "mini_batch_size",
+            "task",
+            "retry_settings",
+            "logging_level",
+            "max_concurrency_per_instance",
+            "error_threshold",
+            "mini_batch_error_threshold",
+            "input_data",
+            "partition_keys",
+            "entry",
+            "py_files",
+            "jars",
+            "files",
+            "archives",
+            "conf",
+            "args",
+            "source",
+            "output",
+            "driver_cores",
+            "driver_memory",
+            "executor_cores",
+            "executor_memory",
+            "executor_instances",
+            "dynamic_allocation_enabled",
+            "dynamic_allocation_min_executors",
             "dynamic_allocation_max_executors",
         ];
         node.allow_leniently(cx, NODE);
-        const NODE_TYPES: &[&str] =
-            &["command", "pipeline", "spark", "parallel", "sweep", "automl", "import", "data_transfer"];
-        let ty = node.choice(cx, "type", NODE_TYPES).map(|t| t.value).unwrap_or_else(|| "command".into());
+        const NODE_TYPES: &[&str] = &[
+            "command",
+            "pipeline",
+            "spark",
+            "parallel",
+            "sweep",
+            "automl",
+            "import",
+            "data_transfer",
+        ];
+        let ty = node
+            .choice(cx, "type", NODE_TYPES)
+            .map(|t| t.value)
+            .unwrap_or_else(|| "command".into());
         let component = match node.get("component") {
-            Some(n @ Node { value: Value::Map(_), .. }) => match cx.map(n, &format!("the component of job `{job}`")) {
+            Some(
+                n @ Node {
+                    value: Value::Map(_),
+                    ..
+                },
+            ) => match cx.map(n, &format!("the component of job `{job}`")) {
                 Some(cf) => {
                     let mut inner = Spec::new(Kind::Component);
-                    let mut d = Decoder { scope: self.scope, spec: &mut inner };
-                    d.component(cx, &cf, true);
+                    let mut d = Decoder {
+                        scope: self.scope,
+                        spec: &mut inner,
+                    };
+                    d.component(cx, &cf);
                     let iface = inner.interface.take().unwrap_or_default();
                     self.spec.paths.extend(inner.paths);
                     self.spec.refs.extend(inner.refs);
@@ -714,12 +1006,24 @@ impl Decoder<'_, '_> {
                 None => JobComponent::None,
             },
             Some(n) => match cx.text(n, &format!("the component of job `{job}`")) {
-                Some(t) if t.value.starts_with("azureml:") || reference::looks_like_reference(&t.value) => {
-                    self.reference(cx, t.clone(), Kind::Component, &format!("jobs.{job}.component"));
+                Some(t)
+                    if t.value.starts_with("azureml:")
+                        || reference::looks_like_reference(&t.value) =>
+                {
+                    self.reference(
+                        cx,
+                        t.clone(),
+                        Kind::Component,
+                        &format!("jobs.{job}.component"),
+                    );
                     JobComponent::Reference(t)
                 }
                 Some(t) => {
-                    self.local(t.clone(), &format!("jobs.{job}.component"), Expect::Component);
+                    self.local(
+                        t.clone(),
+                        &format!("jobs.{job}.component"),
+                        Expect::Component,
+                    );
                     JobComponent::File(t)
                 }
                 None => JobComponent::None,
@@ -727,20 +1031,38 @@ impl Decoder<'_, '_> {
             None => {
                 if ty == "command" && node.has("command") {
                     self.inline_command_job(cx, job, node);
-                } else if ty != "automl" && ty != "sweep" && ty != "import" && ty != "data_transfer" {
+                } else if ty != "automl" && ty != "sweep" && ty != "import" && ty != "data_transfer"
+                {
                     cx.error(codes::MISSING_FIELD, node.node, format!("job `{job}` needs a `component` (or, for a command job, `command` and `environment`)"));
                 }
                 JobComponent::None
             }
         };
         for (dir, output) in [("inputs", false), ("outputs", true)] {
-            let Some(ports) = node.map(cx, dir) else { continue };
+            let Some(ports) = node.map(cx, dir) else {
+                continue;
+            };
             for (port, knode, v) in ports.keys() {
-                self.spec.port_uses.push(PortUse { job: job.to_string(), output, port: Located::new(port.to_string(), cx.loc(knode)) });
+                self.spec.port_uses.push(PortUse {
+                    job: job.to_string(),
+                    output,
+                    port: Located::new(port.to_string(), cx.loc(knode)),
+                });
                 if let (false, Some(m)) = (output, v.as_map()) {
                     let _ = m;
                     if let Some(pf) = cx.map(v, &format!("input `{port}` of job `{job}`")) {
-                        pf.allow_leniently(cx, &["type", "path", "mode", "default", "optional", "description", "datastore"]);
+                        pf.allow_leniently(
+                            cx,
+                            &[
+                                "type",
+                                "path",
+                                "mode",
+                                "default",
+                                "optional",
+                                "description",
+                                "datastore",
+                            ],
+                        );
                         if let Some(p) = pf.text(cx, "path") {
                             self.input_path(cx, p, job, port);
                         }
@@ -759,7 +1081,11 @@ impl Decoder<'_, '_> {
             return;
         }
         if v.starts_with("azureml:") || reference::looks_like_reference(v) {
-            let kind = if v.contains("/models/") || v.starts_with("models/") { Kind::Model } else { Kind::Data };
+            let kind = if v.contains("/models/") || v.starts_with("models/") {
+                Kind::Model
+            } else {
+                Kind::Data
+            };
             if !v.starts_with("azureml:") || v.starts_with("azureml://registries/") {
                 self.reference(cx, p, kind, &format!("jobs.{job}.inputs.{port}.path"));
             }
@@ -772,15 +1098,26 @@ impl Decoder<'_, '_> {
         self.code_field(cx, node, &format!("jobs.{job}.code"));
         match node.get("environment") {
             Some(n) => self.environment_field(cx, n, &format!("jobs.{job}.environment")),
-            None => cx.error(codes::MISSING_FIELD, node.node, format!("command job `{job}` needs an `environment`")),
+            None => cx.error(
+                codes::MISSING_FIELD,
+                node.node,
+                format!("command job `{job}` needs an `environment`"),
+            ),
         }
         let mut own = Interface::default();
         for (dir, output) in [("inputs", false), ("outputs", true)] {
             if let Some(ports) = node.get(dir).and_then(Node::as_map) {
                 for (k, _) in ports {
                     if let Some(name) = k.as_str() {
-                        let port = Port { optional: false, loc: cx.loc(k) };
-                        if output { own.outputs.insert(name.into(), port) } else { own.inputs.insert(name.into(), port) };
+                        let port = Port {
+                            optional: false,
+                            loc: cx.loc(k),
+                        };
+                        if output {
+                            own.outputs.insert(name.into(), port)
+                        } else {
+                            own.inputs.insert(name.into(), port)
+                        };
                     }
                 }
             }
@@ -792,7 +1129,14 @@ impl Decoder<'_, '_> {
 
     /// Every `${{parent...}}` in a job: pipeline inputs and outputs must be declared, and other
     /// jobs must exist (their ports are checked once their components are known).
-    fn parent_bindings(&mut self, cx: &mut Cx, node: &Node, parent: &Interface, jobs: &[&str], this_job: &str) {
+    fn parent_bindings(
+        &mut self,
+        cx: &mut Cx,
+        node: &Node,
+        parent: &Interface,
+        jobs: &[&str],
+        this_job: &str,
+    ) {
         let mut strings = Vec::new();
         collect_strings(node, &mut strings);
         for s in strings {
@@ -807,15 +1151,17 @@ impl Decoder<'_, '_> {
                     ["parent", "inputs", name, ..] if !parent.inputs.contains_key(*name) => {
                         Some(format!("`${{{{{expr}}}}}` names no input of this pipeline"))
                     }
-                    ["parent", "outputs", name, ..] if !parent.outputs.contains_key(*name) => {
-                        Some(format!("`${{{{{expr}}}}}` names no output of this pipeline"))
-                    }
+                    ["parent", "outputs", name, ..] if !parent.outputs.contains_key(*name) => Some(
+                        format!("`${{{{{expr}}}}}` names no output of this pipeline"),
+                    ),
                     ["parent", "inputs" | "outputs", _, ..] => None,
                     ["parent", "jobs", j, "outputs" | "inputs", port, ..] => {
                         if !jobs.contains(j) {
                             Some(format!("`${{{{{expr}}}}}` names no job of this pipeline"))
                         } else if *j == this_job {
-                            Some(format!("`${{{{{expr}}}}}`: a job cannot consume its own ports"))
+                            Some(format!(
+                                "`${{{{{expr}}}}}`: a job cannot consume its own ports"
+                            ))
                         } else {
                             self.spec.port_uses.push(PortUse {
                                 job: j.to_string(),
@@ -825,7 +1171,9 @@ impl Decoder<'_, '_> {
                             None
                         }
                     }
-                    _ => Some(format!("`${{{{{expr}}}}}` is not a pipeline binding (parent.inputs.<name>, parent.outputs.<name>, parent.jobs.<job>.outputs.<name>)")),
+                    _ => Some(format!(
+                        "`${{{{{expr}}}}}` is not a pipeline binding (parent.inputs.<name>, parent.outputs.<name>, parent.jobs.<job>.outputs.<name>)"
+                    )),
                 };
                 if let Some(message) = problem {
                     let mut d = Diagnostic::new(codes::BAD_PIPELINE_BINDING, Some(loc), message);
@@ -834,7 +1182,10 @@ impl Decoder<'_, '_> {
                         Some(&"outputs") => parent.outputs.keys().map(String::as_str).collect(),
                         _ => jobs.to_vec(),
                     };
-                    if let Some(near) = parts.get(2).and_then(|w| crate::decode::nearest(w, &declared)) {
+                    if let Some(near) = parts
+                        .get(2)
+                        .and_then(|w| crate::decode::nearest(w, &declared))
+                    {
                         d = d.help(format!("did you mean `{near}`?"));
                     }
                     cx.report(d);

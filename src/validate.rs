@@ -12,8 +12,8 @@ use std::path::{Component, Path, PathBuf};
 
 /// Schemes of paths that live elsewhere: recorded as they are, never looked up on disk.
 const REMOTE: &[&str] = &[
-    "http://", "https://", "azureml:", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://", "s3://", "gs://",
-    "hdfs://", "runs:/", "models:/", "git+", "file://",
+    "http://", "https://", "azureml:", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://",
+    "s3://", "gs://", "hdfs://", "runs:/", "models:/", "git+", "file://",
 ];
 
 pub fn is_remote(s: &str) -> bool {
@@ -27,13 +27,18 @@ pub fn name_problem(kind: Kind, name: &str) -> Option<String> {
     }
     let first = name.as_bytes()[0];
     if kind == Kind::Component {
-        let ok = first.is_ascii_lowercase() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let ok = first.is_ascii_lowercase()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         return (!ok).then(|| {
             "a component name has only lowercase letters, digits and `_`, and starts with a letter".to_string()
         });
     }
     let ok = first.is_ascii_alphanumeric()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         && !name.ends_with('.');
     (!ok).then(|| {
         "a name has letters, digits, `.`, `_` and `-`, starts with a letter or digit, and does not end with `.`"
@@ -48,7 +53,8 @@ pub fn version_problem(v: &str) -> Option<String> {
     let ok = !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-'));
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-'));
     if !ok {
         return Some(format!(
             "version `{v}` must be 1 to 64 of letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit"
@@ -64,7 +70,8 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
         let b = name.value.as_bytes();
         let ok = (2..=32).contains(&b.len())
             && b[0].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
         if !ok {
             diags.push(Diagnostic::new(
                 codes::INVALID_NAME,
@@ -79,7 +86,8 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
         let ok = !b.is_empty()
             && b.len() <= 32
             && b[0].is_ascii_lowercase()
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-'));
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-'));
         if !ok || s.value == "latest" {
             diags.push(Diagnostic::new(
                 codes::INVALID_NAME,
@@ -88,13 +96,25 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
             ));
         }
         if !seen.insert(s.value.as_str()) {
-            diags.push(Diagnostic::new(codes::INVALID_VALUE, Some(s.loc.clone()), format!("stage `{}` is listed twice", s.value)));
+            diags.push(Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(s.loc.clone()),
+                format!("stage `{}` is listed twice", s.value),
+            ));
         }
     }
     let stage_names: Vec<&str> = c.stages.iter().map(|s| s.value.as_str()).collect();
     let unknown_stage = |t: &Text, diags: &mut Vec<Diagnostic>| {
         if !stage_names.contains(&t.value.as_str()) {
-            let mut d = Diagnostic::new(codes::UNKNOWN_STAGE, Some(t.loc.clone()), format!("`{}` is not one of the stages ({})", t.value, stage_names.join(", ")));
+            let mut d = Diagnostic::new(
+                codes::UNKNOWN_STAGE,
+                Some(t.loc.clone()),
+                format!(
+                    "`{}` is not one of the stages ({})",
+                    t.value,
+                    stage_names.join(", ")
+                ),
+            );
             if let Some(n) = crate::decode::nearest(&t.value, &stage_names) {
                 d = d.help(format!("did you mean `{n}`?"));
             }
@@ -107,7 +127,10 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
             diags.push(Diagnostic::new(
                 codes::DUPLICATE_WORKSPACE,
                 Some(w.name.loc.clone()),
-                format!("workspace `{}` is listed twice (first at line {})", w.name.value, first.loc.line),
+                format!(
+                    "workspace `{}` is listed twice (first at line {})",
+                    w.name.value, first.loc.line
+                ),
             ));
         }
         if let Some(s) = &w.stage {
@@ -126,13 +149,26 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
 }
 
 fn url(t: &Text, what: &str, diags: &mut Vec<Diagnostic>) {
-    let rest = t.value.strip_prefix("https://").or_else(|| t.value.strip_prefix("http://"));
-    if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace)) {
-        diags.push(Diagnostic::new(codes::INVALID_VALUE, Some(t.loc.clone()), format!("{what} `{}` is not an http(s) URL", t.value)));
+    let rest = t
+        .value
+        .strip_prefix("https://")
+        .or_else(|| t.value.strip_prefix("http://"));
+    if !rest
+        .is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+    {
+        diags.push(Diagnostic::new(
+            codes::INVALID_VALUE,
+            Some(t.loc.clone()),
+            format!("{what} `{}` is not an http(s) URL", t.value),
+        ));
     } else if !t.value.ends_with('/') {
         diags.push(
-            Diagnostic::new(codes::INVALID_VALUE, Some(t.loc.clone()), format!("{what} `{}` must end with `/`", t.value))
-                .help("it is a folder: relative links are resolved against it"),
+            Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(t.loc.clone()),
+                format!("{what} `{}` must end with `/`", t.value),
+            )
+            .help("it is a folder: relative links are resolved against it"),
         );
     }
 }
@@ -160,7 +196,13 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
     let bound = |key: &str, cx: &mut Cx| -> Option<f64> {
         let n = f.get(key)?;
         if !numeric {
-            cx.error(codes::BAD_DEFAULT, n, format!("`{key}` applies to integer and number inputs, not to `{ty}` input `{name}`"));
+            cx.error(
+                codes::BAD_DEFAULT,
+                n,
+                format!(
+                    "`{key}` applies to integer and number inputs, not to `{ty}` input `{name}`"
+                ),
+            );
             return None;
         }
         cx.number(n, &format!("`{key}` of input `{name}`"))
@@ -168,15 +210,27 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
     let (min, max) = (bound("min", cx), bound("max", cx));
     if let (Some(lo), Some(hi)) = (min, max) {
         if lo > hi {
-            cx.error(codes::BAD_DEFAULT, f.get("min").unwrap_or(f.node), format!("input `{name}` has `min` {lo} above `max` {hi}"));
+            cx.error(
+                codes::BAD_DEFAULT,
+                f.get("min").unwrap_or(f.node),
+                format!("input `{name}` has `min` {lo} above `max` {hi}"),
+            );
         }
     }
     let mut choices = Vec::new();
     if let Some(n) = f.get("enum") {
         if ty != "string" {
-            cx.error(codes::BAD_DEFAULT, n, format!("`enum` applies to string inputs, not to `{ty}` input `{name}`"));
+            cx.error(
+                codes::BAD_DEFAULT,
+                n,
+                format!("`enum` applies to string inputs, not to `{ty}` input `{name}`"),
+            );
         } else {
-            choices = cx.texts(n, &format!("`enum` of input `{name}`")).into_iter().map(|t| t.value).collect();
+            choices = cx
+                .texts(n, &format!("`enum` of input `{name}`"))
+                .into_iter()
+                .map(|t| t.value)
+                .collect();
         }
     }
     let Some(d) = f.get("default") else { return };
@@ -188,7 +242,14 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         _ => false,
     };
     if !ok_type {
-        cx.error(codes::BAD_DEFAULT, d, format!("the default of `{ty}` input `{name}` cannot be {}", d.type_name()));
+        cx.error(
+            codes::BAD_DEFAULT,
+            d,
+            format!(
+                "the default of `{ty}` input `{name}` cannot be {}",
+                d.type_name()
+            ),
+        );
         return;
     }
     if let Some(x) = match d.value {
@@ -197,13 +258,21 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         _ => None,
     } {
         if min.is_some_and(|lo| x < lo) || max.is_some_and(|hi| x > hi) {
-            cx.error(codes::BAD_DEFAULT, d, format!("the default {x} of input `{name}` is outside its `min`/`max`"));
+            cx.error(
+                codes::BAD_DEFAULT,
+                d,
+                format!("the default {x} of input `{name}` is outside its `min`/`max`"),
+            );
         }
     }
     if !choices.is_empty() {
         let text = d.scalar_text().unwrap_or_default();
         if !choices.contains(&text) {
-            cx.error(codes::BAD_DEFAULT, d, format!("the default `{text}` of input `{name}` is not one of its `enum` values"));
+            cx.error(
+                codes::BAD_DEFAULT,
+                d,
+                format!("the default `{text}` of input `{name}` is not one of its `enum` values"),
+            );
         }
     }
 }
@@ -220,7 +289,9 @@ pub fn expressions(text: &str) -> Vec<(&str, bool)> {
         let expr = after[..j].trim();
         let at = consumed + i;
         let before = &text[..at];
-        let optional = before.rfind("$[[").is_some_and(|o| before[o..].find("]]").is_none());
+        let optional = before
+            .rfind("$[[")
+            .is_some_and(|o| before[o..].find("]]").is_none());
         out.push((expr, optional));
         consumed = at + 3 + j + 2;
         rest = &text[consumed..];
@@ -243,11 +314,19 @@ fn locate(cx: &Cx, from: &Loc, needle: &str, skip: usize) -> Loc {
             None => break,
         }
     }
-    let Some(offset) = found else { return from.clone() };
+    let Some(offset) = found else {
+        return from.clone();
+    };
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[..offset].matches('\n').count() as u32 + 1;
     let col = text[line_start..offset].chars().count() as u32 + 1;
-    Loc { file: from.file.clone(), line, col, offset, len: needle.len() }
+    Loc {
+        file: from.file.clone(),
+        line,
+        col,
+        offset,
+        len: needle.len(),
+    }
 }
 
 /// `${{inputs.x}}` and `${{outputs.y}}` in a component's `command` or `args` must name
@@ -275,14 +354,22 @@ fn check_bindings(cx: &mut Cx, text: &Text, iface: &Interface, field: &str, warn
             Some(&"outputs") => (&iface.outputs, codes::UNDECLARED_OUTPUT, "output"),
             _ => {
                 cx.report(
-                    Diagnostic::new(codes::BAD_BINDING, Some(loc), format!("`{raw}` in `{field}` is not a binding of this component"))
-                        .help("write `${{inputs.<name>}}` or `${{outputs.<name>}}`"),
+                    Diagnostic::new(
+                        codes::BAD_BINDING,
+                        Some(loc),
+                        format!("`{raw}` in `{field}` is not a binding of this component"),
+                    )
+                    .help("write `${{inputs.<name>}}` or `${{outputs.<name>}}`"),
                 );
                 continue;
             }
         };
         let Some(name) = parts.get(1) else {
-            cx.report(Diagnostic::new(codes::BAD_BINDING, Some(loc), format!("`{raw}` names no {what}")));
+            cx.report(Diagnostic::new(
+                codes::BAD_BINDING,
+                Some(loc),
+                format!("`{raw}` names no {what}"),
+            ));
             continue;
         };
         match ports.get(*name) {
@@ -312,13 +399,18 @@ fn check_bindings(cx: &mut Cx, text: &Text, iface: &Interface, field: &str, warn
     }
     for (dir, ports) in [("inputs", &iface.inputs), ("outputs", &iface.outputs)] {
         for (name, port) in ports {
-            let used = text.value.contains(&format!("{dir}.{name}}}")) || text.value.contains(&format!("{dir}.{name} "))
-                || text.value.contains(&format!("{dir}.{name}]")) || text.value.contains(&format!("{dir}.{name}."));
+            let used = text.value.contains(&format!("{dir}.{name}}}"))
+                || text.value.contains(&format!("{dir}.{name} "))
+                || text.value.contains(&format!("{dir}.{name}]"))
+                || text.value.contains(&format!("{dir}.{name}."));
             if !used {
                 cx.report(Diagnostic::new(
                     codes::UNUSED_PORT,
                     Some(port.loc.clone()),
-                    format!("{} `{name}` is declared but `{field}` never uses it", &dir[..dir.len() - 1]),
+                    format!(
+                        "{} `{name}` is declared but `{field}` never uses it",
+                        &dir[..dir.len() - 1]
+                    ),
                 ));
             }
         }
@@ -345,7 +437,12 @@ pub struct Checked {
 /// Check a local path written in a spec at `base` (a folder relative to `root`, the version
 /// folder): it stays inside `root`, passes through no symlink that leaves it, and, when
 /// `files` is on, exists as what `expect` says.
-pub fn local_path(root: &Path, base: &str, lp: &LocalPath, files: bool) -> Result<Checked, Diagnostic> {
+pub fn local_path(
+    root: &Path,
+    base: &str,
+    lp: &LocalPath,
+    files: bool,
+) -> Result<Checked, Diagnostic> {
     let p = lp.path.value.as_str();
     let field = &lp.field;
     let fail = |code, msg: String| Diagnostic::new(code, Some(lp.path.loc.clone()), msg);
@@ -353,14 +450,27 @@ pub fn local_path(root: &Path, base: &str, lp: &LocalPath, files: bool) -> Resul
         return Err(fail(codes::MISSING_PATH, format!("`{field}` is empty")));
     }
     if p.contains('\0') {
-        return Err(fail(codes::INVALID_VALUE, format!("`{field}` contains a NUL character")));
+        return Err(fail(
+            codes::INVALID_VALUE,
+            format!("`{field}` contains a NUL character"),
+        ));
     }
-    let windows_drive = p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic();
+    let windows_drive =
+        p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic();
     if p.starts_with('/') || p.starts_with('\\') || windows_drive || p.starts_with('~') {
-        return Err(fail(codes::PATH_ESCAPES, format!("`{field}` `{p}` is an absolute path; paths are relative to the version folder"))
-            .help("ship the file in the version folder and name it relative to spec.yaml"));
+        return Err(fail(
+            codes::PATH_ESCAPES,
+            format!(
+                "`{field}` `{p}` is an absolute path; paths are relative to the version folder"
+            ),
+        )
+        .help("ship the file in the version folder and name it relative to spec.yaml"));
     }
-    let mut parts: Vec<String> = base.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let mut parts: Vec<String> = base
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
     if let Some(under) = &lp.under {
         for c in under.split(['/', '\\']) {
             match c {
@@ -377,21 +487,40 @@ pub fn local_path(root: &Path, base: &str, lp: &LocalPath, files: bool) -> Resul
             Component::CurDir => {}
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(fail(codes::PATH_ESCAPES, format!("`{field}` `{p}` leaves the version folder"))
-                        .help("everything a version uses must be inside its folder; copy the file in"));
+                    return Err(fail(
+                        codes::PATH_ESCAPES,
+                        format!("`{field}` `{p}` leaves the version folder"),
+                    )
+                    .help(
+                        "everything a version uses must be inside its folder; copy the file in",
+                    ));
                 }
             }
             Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-            _ => return Err(fail(codes::PATH_ESCAPES, format!("`{field}` `{p}` is not a relative path"))),
+            _ => {
+                return Err(fail(
+                    codes::PATH_ESCAPES,
+                    format!("`{field}` `{p}` is not a relative path"),
+                ));
+            }
         }
     }
     let rel = parts.join("/");
-    let abs = if rel.is_empty() { root.to_path_buf() } else { root.join(&rel) };
+    let abs = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(&rel)
+    };
     if !files {
         return Ok(Checked { rel, abs });
     }
     // Walk from the root so that a symlink anywhere on the way is seen.
-    let canon_root = root.canonicalize().map_err(|e| fail(codes::READ_FAILED, format!("cannot read the version folder: {e}")))?;
+    let canon_root = root.canonicalize().map_err(|e| {
+        fail(
+            codes::READ_FAILED,
+            format!("cannot read the version folder: {e}"),
+        )
+    })?;
     let mut at = root.to_path_buf();
     for (i, part) in parts.iter().enumerate() {
         at.push(part);
@@ -399,7 +528,10 @@ pub fn local_path(root: &Path, base: &str, lp: &LocalPath, files: bool) -> Resul
             Ok(m) => m,
             Err(_) => {
                 let shown = parts[..=i].join("/");
-                let mut d = fail(codes::MISSING_PATH, format!("`{field}` `{p}`: `{shown}` does not exist in the version folder"));
+                let mut d = fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}`: `{shown}` does not exist in the version folder"),
+                );
                 if let Some(near) = nearest_sibling(&at) {
                     d = d.help(format!("did you mean `{near}`?"));
                 }
@@ -411,30 +543,57 @@ pub fn local_path(root: &Path, base: &str, lp: &LocalPath, files: bool) -> Resul
             match target {
                 Ok(t) if t.starts_with(&canon_root) => {}
                 Ok(t) => {
-                    return Err(fail(codes::SYMLINK_ESCAPES, format!("`{field}` `{p}` goes through the symlink `{}`, which leads out of the version folder to `{}`", parts[..=i].join("/"), t.display())));
+                    return Err(fail(
+                        codes::SYMLINK_ESCAPES,
+                        format!(
+                            "`{field}` `{p}` goes through the symlink `{}`, which leads out of the version folder to `{}`",
+                            parts[..=i].join("/"),
+                            t.display()
+                        ),
+                    ));
                 }
                 Err(_) => {
-                    return Err(fail(codes::MISSING_PATH, format!("`{field}` `{p}` goes through the broken symlink `{}`", parts[..=i].join("/"))));
+                    return Err(fail(
+                        codes::MISSING_PATH,
+                        format!(
+                            "`{field}` `{p}` goes through the broken symlink `{}`",
+                            parts[..=i].join("/")
+                        ),
+                    ));
                 }
             }
         }
     }
-    let meta = std::fs::metadata(&abs).map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?;
+    let meta = std::fs::metadata(&abs)
+        .map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?;
     let want_dir = |what: &str| -> Result<(), Diagnostic> {
-        if meta.is_dir() { Ok(()) } else { Err(fail(codes::MISSING_PATH, format!("`{field}` `{p}` must be a folder ({what}), but it is a file"))) }
+        if meta.is_dir() {
+            Ok(())
+        } else {
+            Err(fail(
+                codes::MISSING_PATH,
+                format!("`{field}` `{p}` must be a folder ({what}), but it is a file"),
+            ))
+        }
     };
     match lp.expect {
         Expect::Any => {}
         Expect::File | Expect::CondaFile | Expect::Component => {
             if !meta.is_file() {
-                return Err(fail(codes::MISSING_PATH, format!("`{field}` `{p}` must be a file, but it is a folder")));
+                return Err(fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}` must be a file, but it is a folder"),
+                ));
             }
         }
         Expect::Dir => want_dir("an MLflow model or uri_folder")?,
         Expect::MlTable => {
             want_dir("an mltable")?;
             if !abs.join("MLTable").is_file() {
-                return Err(fail(codes::MISSING_PATH, format!("`{field}` `{p}` is an mltable folder without an `MLTable` file")));
+                return Err(fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}` is an mltable folder without an `MLTable` file"),
+                ));
             }
         }
         Expect::BuildContext => {
@@ -456,7 +615,10 @@ pub fn local_path(root: &Path, base: &str, lp: &LocalPath, files: bool) -> Resul
 fn nearest_sibling(missing: &Path) -> Option<String> {
     let name = missing.file_name()?.to_str()?;
     let dir = std::fs::read_dir(missing.parent()?).ok()?;
-    let names: Vec<String> = dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).take(1000).collect();
+    let names: Vec<String> = dir
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .take(1000)
+        .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     crate::decode::nearest(name, &refs).map(str::to_string)
 }
@@ -467,8 +629,16 @@ mod tests {
 
     #[test]
     fn expressions_know_optional_blocks() {
-        let e = expressions("python x --a ${{inputs.a}} $[[--b ${{ inputs.b }}]] --c ${{outputs.c}}");
-        assert_eq!(e, vec![("inputs.a", false), ("inputs.b", true), ("outputs.c", false)]);
+        let e =
+            expressions("python x --a ${{inputs.a}} $[[--b ${{ inputs.b }}]] --c ${{outputs.c}}");
+        assert_eq!(
+            e,
+            vec![
+                ("inputs.a", false),
+                ("inputs.b", true),
+                ("outputs.c", false)
+            ]
+        );
     }
 
     #[test]

@@ -155,18 +155,35 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         serde_saphyr::from_str_with_options(text, options());
     match spanned {
         Ok(Some(root)) => Ok(root_node(text, root)),
-        Ok(None) => Ok(Node { value: Value::Null, pos: Pos { line: 1, col: 1, ..Pos::default() }, plain: true }),
+        Ok(None) => Ok(Node {
+            value: Value::Null,
+            pos: Pos {
+                line: 1,
+                col: 1,
+                ..Pos::default()
+            },
+            plain: true,
+        }),
         Err(err) => Err(classify(text, &err)),
     }
 }
 
 fn classify(text: &str, err: &serde_saphyr::Error) -> YamlError {
-    let pos = err.location().map(|l| pos_of(text, &l)).unwrap_or(Pos { line: 1, col: 1, offset: 0, len: 0 });
+    let pos = err.location().map(|l| pos_of(text, &l)).unwrap_or(Pos {
+        line: 1,
+        col: 1,
+        offset: 0,
+        len: 0,
+    });
     let message = err.to_string();
     let lower = message.to_lowercase();
     let kind = if lower.contains("duplicate") {
         YamlErrorKind::DuplicateKey
-    } else if lower.contains("budget") || lower.contains("limit") || lower.contains("depth") || lower.contains("exceed") {
+    } else if lower.contains("budget")
+        || lower.contains("limit")
+        || lower.contains("depth")
+        || lower.contains("exceed")
+    {
         YamlErrorKind::Limit
     } else {
         YamlErrorKind::Syntax
@@ -183,9 +200,17 @@ fn pos_of(text: &str, loc: &serde_saphyr::Location) -> Pos {
     let span = loc.span();
     let line = loc.line().max(1) as u32;
     let col = loc.column().max(1) as u32;
-    let offset = span.byte_offset().map(|o| o as usize).unwrap_or_else(|| offset_of(text, line, col));
+    let offset = span
+        .byte_offset()
+        .map(|o| o as usize)
+        .unwrap_or_else(|| offset_of(text, line, col));
     let len = span.byte_len().map(|l| l as usize).unwrap_or(0);
-    Pos { line, col, offset: offset.min(text.len()), len }
+    Pos {
+        line,
+        col,
+        offset: offset.min(text.len()),
+        len,
+    }
 }
 
 /// Byte offset of a 1-based (line, column-in-chars) position.
@@ -193,7 +218,10 @@ fn offset_of(text: &str, line: u32, col: u32) -> usize {
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line as usize {
-            return offset + l.char_indices().nth(col as usize - 1).map_or(l.len(), |(b, _)| b);
+            return offset
+                + l.char_indices()
+                    .nth(col as usize - 1)
+                    .map_or(l.len(), |(b, _)| b);
         }
         offset += l.len();
     }
@@ -222,14 +250,20 @@ fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
         Raw::Str(s) => Value::Str(s),
         Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| root_node(text, n)).collect()),
         Raw::Map(entries) => Value::Map(
-            entries.into_iter().map(|(k, v)| (root_node(text, k), root_node(text, v))).collect(),
+            entries
+                .into_iter()
+                .map(|(k, v)| (root_node(text, k), root_node(text, v)))
+                .collect(),
         ),
     };
     Node { value, pos, plain }
 }
 
 fn is_plain(text: &str, offset: usize) -> bool {
-    !matches!(text.as_bytes().get(offset), Some(b'"' | b'\'' | b'|' | b'>'))
+    !matches!(
+        text.as_bytes().get(offset),
+        Some(b'"' | b'\'' | b'|' | b'>')
+    )
 }
 
 impl<'de> Deserialize<'de> for Raw {
@@ -280,7 +314,9 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(Raw::Str(v))
     }
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Raw, E> {
-        String::from_utf8(v.to_vec()).map(Raw::Str).map_err(|_| E::custom("binary data is not UTF-8 text"))
+        String::from_utf8(v.to_vec())
+            .map(Raw::Str)
+            .map_err(|_| E::custom("binary data is not UTF-8 text"))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
         let mut items = Vec::new();
@@ -334,7 +370,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
             let p = i - 1;
-            text += &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
+            text += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
         }
         let e = parse(&text).unwrap_err();
         assert_eq!(e.kind, YamlErrorKind::Limit, "{e:?}");
