@@ -86,14 +86,14 @@ pub fn specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome
                 "inside a registry the name comes from the asset folder",
             ),
         }
-        if let Some(v) = &s.version {
-            if let Some(why) = validate::version_problem(&v.value) {
-                cx.report(Diagnostic::new(
-                    codes::INVALID_VERSION,
-                    Some(v.loc.clone()),
-                    why,
-                ));
-            }
+        if let Some(v) = &s.version
+            && let Some(why) = validate::version_problem(&v.value)
+        {
+            cx.report(Diagnostic::new(
+                codes::INVALID_VERSION,
+                Some(v.loc.clone()),
+                why,
+            ));
         }
         let parent = path
             .parent()

@@ -4,7 +4,7 @@
 //!
 //! The result is a set of checked manifests per asset; `resolve` joins them into a registry.
 
-use crate::decode::{Cx, Text};
+use crate::decode::Cx;
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::discover::{self, Layout};
 use crate::manifest::{self, AssetMeta, Kind, Lineage, RegistryConfig, StageEntry};
@@ -450,57 +450,74 @@ fn join(a: &str, b: &str) -> String {
 
 /// `name` and `version` in a spec are optional, but when present must match the folders.
 fn folder_identity(cx: &mut Cx, spec: &Spec, name: &str, version: &str) {
-    if let Some(n) = &spec.name {
-        if n.value != name {
-            cx.report(
-                Diagnostic::new(
-                    codes::NAME_MISMATCH,
-                    Some(n.loc.clone()),
-                    format!("`name` is `{}`, but the asset folder is `{name}`", n.value),
-                )
-                .help(format!("write `name: {name}` or leave `name` out")),
-            );
-        }
+    if let Some(n) = &spec.name
+        && n.value != name
+    {
+        cx.report(
+            Diagnostic::new(
+                codes::NAME_MISMATCH,
+                Some(n.loc.clone()),
+                format!("`name` is `{}`, but the asset folder is `{name}`", n.value),
+            )
+            .help(format!("write `name: {name}` or leave `name` out")),
+        );
     }
-    if let Some(v) = &spec.version {
-        if v.value != version {
-            cx.report(
-                Diagnostic::new(
-                    codes::VERSION_MISMATCH,
-                    Some(v.loc.clone()),
-                    format!(
-                        "`version` is `{}`, but the version folder is `{version}`",
-                        v.value
-                    ),
-                )
-                .help(format!(
-                    "write `version: \"{version}\"` or leave `version` out"
-                )),
-            );
-        }
+    if let Some(v) = &spec.version
+        && v.value != version
+    {
+        cx.report(
+            Diagnostic::new(
+                codes::VERSION_MISMATCH,
+                Some(v.loc.clone()),
+                format!(
+                    "`version` is `{}`, but the version folder is `{version}`",
+                    v.value
+                ),
+            )
+            .help(format!(
+                "write `version: \"{version}\"` or leave `version` out"
+            )),
+        );
     }
 }
 
 fn job_times(cx: &mut Cx, l: &Lineage) {
-    if let Some(job) = &l.job {
-        if let (Some(s), Some(f)) = (&job.started, &job.finished) {
-            if f.value < s.value {
-                cx.report(Diagnostic::new(
-                    codes::BAD_TIMES,
-                    Some(f.loc.clone()),
-                    format!(
-                        "the job finished ({}) before it started ({})",
-                        f.value, s.value
-                    ),
-                ));
-            }
-        }
+    if let Some(job) = &l.job
+        && let (Some(s), Some(f)) = (&job.started, &job.finished)
+        && f.value < s.value
+    {
+        cx.report(Diagnostic::new(
+            codes::BAD_TIMES,
+            Some(f.loc.clone()),
+            format!(
+                "the job finished ({}) before it started ({})",
+                f.value, s.value
+            ),
+        ));
     }
 }
 
 /// Read at most `MAX_MANIFEST_BYTES` (plus one, to notice a larger file), as UTF-8 without NUL.
 pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic> {
     let loc = Some(Loc::file(file));
+    // Never open a FIFO or device: opening a FIFO blocks until someone writes to it.
+    match std::fs::metadata(abs) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(Diagnostic::new(
+                codes::READ_FAILED,
+                loc,
+                "not a regular file",
+            ));
+        }
+        Err(e) => {
+            return Err(Diagnostic::new(
+                codes::READ_FAILED,
+                loc,
+                format!("cannot read: {e}"),
+            ));
+        }
+    }
     let f = std::fs::File::open(abs).map_err(|e| {
         Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}"))
     })?;
@@ -607,9 +624,4 @@ fn shift(node: &mut Node, text: &str, start: usize) {
         }
     }
     go(node, lines, start);
-}
-
-/// `Text` helper for tests and callers that build a path by hand.
-pub fn text(value: &str, loc: Loc) -> Text {
-    Text::new(value.to_string(), loc)
 }

@@ -497,28 +497,27 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
                     };
                     a.allow(cx, &["uri", "sha256", "size"]);
                     a.req_text(cx, "uri");
-                    if let Some(h) = a.text(cx, "sha256") {
-                        if h.value.len() != 64
+                    if let Some(h) = a.text(cx, "sha256")
+                        && (h.value.len() != 64
                             || !h
                                 .value
                                 .bytes()
-                                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                        {
-                            cx.report(Diagnostic::new(
-                                codes::INVALID_VALUE,
-                                Some(h.loc),
-                                "`sha256` must be 64 lowercase hex digits",
-                            ));
-                        }
+                                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+                    {
+                        cx.report(Diagnostic::new(
+                            codes::INVALID_VALUE,
+                            Some(h.loc),
+                            "`sha256` must be 64 lowercase hex digits",
+                        ));
                     }
-                    if let Some(size) = a.get("size").and_then(|v| cx.integer(v, "`size`")) {
-                        if size < 0 {
-                            cx.error(
-                                codes::INVALID_VALUE,
-                                a.get("size").unwrap_or(item),
-                                "`size` cannot be negative",
-                            );
-                        }
+                    if let Some(size) = a.get("size").and_then(|v| cx.integer(v, "`size`"))
+                        && size < 0
+                    {
+                        cx.error(
+                            codes::INVALID_VALUE,
+                            a.get("size").unwrap_or(item),
+                            "`size` cannot be negative",
+                        );
                     }
                 }
             }

@@ -162,10 +162,10 @@ fn parse_azure_registry(whole: &str, rest: &str, scope: Scope) -> Result<Referen
         }
     };
     if registry.is_some_and(|r| r.eq_ignore_ascii_case(reg)) {
-        if let Selector::Version(v) = &selector {
-            if let Some(why) = crate::validate::version_problem(v) {
-                return Err(format!("`{whole}`: {why}"));
-            }
+        if let Selector::Version(v) = &selector
+            && let Some(why) = crate::validate::version_problem(v)
+        {
+            return Err(format!("`{whole}`: {why}"));
         }
         Ok(Reference::Local {
             kind,

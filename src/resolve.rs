@@ -120,10 +120,10 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                 asset.references.insert(version.clone(), pinned);
             }
         }
-        if let Some(d) = &a.meta.deprecated {
-            if let Some(r) = &d.replaced_by {
-                lookup(r, a.kind, false, scope, &assets, loaded, diags);
-            }
+        if let Some(d) = &a.meta.deprecated
+            && let Some(r) = &d.replaced_by
+        {
+            lookup(r, a.kind, false, scope, &assets, loaded, diags);
         }
         for (version, _) in &a.meta.deprecated_versions {
             if !a.versions.contains_key(&version.value) {
@@ -274,14 +274,17 @@ fn stage_log(
     let card_from = policy_index(config.and_then(|c| c.policy_card.as_ref()));
     for e in &a.stages {
         if let Some(date) = &e.date {
-            if let Some(prev) = last_date {
-                if date.value.as_str() < &prev.value[..prev.value.len().min(date.value.len())] {
-                    diags.push(Diagnostic::new(
-                        codes::DATE_BACKWARDS,
-                        Some(date.loc.clone()),
-                        format!("date {} is before the previous entry's {}; the log is in order of events", date.value, prev.value),
-                    ));
-                }
+            if let Some(prev) = last_date
+                && date.value.as_str() < &prev.value[..prev.value.len().min(date.value.len())]
+            {
+                diags.push(Diagnostic::new(
+                    codes::DATE_BACKWARDS,
+                    Some(date.loc.clone()),
+                    format!(
+                        "date {} is before the previous entry's {}; the log is in order of events",
+                        date.value, prev.value
+                    ),
+                ));
             }
             last_date = Some(date);
         }

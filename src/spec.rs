@@ -378,15 +378,15 @@ impl Decoder<'_, '_> {
         f.allow(cx, &fields(&[ASSET, MODEL]));
         self.common(cx, f);
         let ty = f.choice(cx, "type", MODEL_TYPES);
-        if let Some(path) = f.req_text(cx, "path") {
-            if !validate::is_remote(&path.value) {
-                let expect = if ty.is_some_and(|t| t.value == "mlflow_model") {
-                    Expect::Dir
-                } else {
-                    Expect::Any
-                };
-                self.local(path, "path", expect);
-            }
+        if let Some(path) = f.req_text(cx, "path")
+            && !validate::is_remote(&path.value)
+        {
+            let expect = if ty.is_some_and(|t| t.value == "mlflow_model") {
+                Expect::Dir
+            } else {
+                Expect::Any
+            };
+            self.local(path, "path", expect);
         }
         f.text(cx, "stage");
         f.any_map(cx, "flavors");
@@ -435,16 +435,16 @@ impl Decoder<'_, '_> {
         if let Some(b) = build {
             b.allow(cx, &["path", "dockerfile_path"]);
             let dockerfile = b.text(cx, "dockerfile_path").map(|t| t.value);
-            if let Some(path) = b.req_text(cx, "path") {
-                if !validate::is_remote(&path.value) {
-                    self.spec.paths.push(LocalPath {
-                        path,
-                        field: "build.path".into(),
-                        expect: Expect::BuildContext,
-                        dockerfile: Some(dockerfile.unwrap_or_else(|| "Dockerfile".into())),
-                        under: None,
-                    });
-                }
+            if let Some(path) = b.req_text(cx, "path")
+                && !validate::is_remote(&path.value)
+            {
+                self.spec.paths.push(LocalPath {
+                    path,
+                    field: "build.path".into(),
+                    expect: Expect::BuildContext,
+                    dockerfile: Some(dockerfile.unwrap_or_else(|| "Dockerfile".into())),
+                    under: None,
+                });
             }
         }
         if let Some(n) = f.get("conda_file") {
@@ -473,29 +473,28 @@ impl Decoder<'_, '_> {
                     .and_then(|n| cx.map(n, &format!("`{key}`")))
                 {
                     r.allow(cx, &["port", "path"]);
-                    if let Some(p) = r.require(cx, "port").and_then(|n| cx.integer(n, "`port`")) {
-                        if !(1..=65535).contains(&p) {
-                            cx.error(
-                                codes::INVALID_VALUE,
-                                r.get("port").unwrap_or(r.node),
-                                format!("port {p} is not between 1 and 65535"),
-                            );
-                        }
+                    if let Some(p) = r.require(cx, "port").and_then(|n| cx.integer(n, "`port`"))
+                        && !(1..=65535).contains(&p)
+                    {
+                        cx.error(
+                            codes::INVALID_VALUE,
+                            r.get("port").unwrap_or(r.node),
+                            format!("port {p} is not between 1 and 65535"),
+                        );
                     }
                     r.req_text(cx, "path");
                 }
             }
         }
-        if let Some(n) = f.get("os_type") {
-            if let Some(t) = cx.text(n, "`os_type`") {
-                if !["linux", "windows"].contains(&t.value.to_ascii_lowercase().as_str()) {
-                    cx.error(
-                        codes::BAD_ENUM,
-                        n,
-                        format!("`os_type` `{}` is not one of: linux, windows", t.value),
-                    );
-                }
-            }
+        if let Some(n) = f.get("os_type")
+            && let Some(t) = cx.text(n, "`os_type`")
+            && !["linux", "windows"].contains(&t.value.to_ascii_lowercase().as_str())
+        {
+            cx.error(
+                codes::BAD_ENUM,
+                n,
+                format!("`os_type` `{}` is not one of: linux, windows", t.value),
+            );
         }
     }
 
@@ -525,28 +524,29 @@ impl Decoder<'_, '_> {
                     s.require(cx, "type");
                 }
             }
-            if let Some(c) = s.req_text(cx, "connection") {
-                if !c.value.starts_with("azureml:") {
-                    cx.report(
-                        Diagnostic::new(
-                            codes::INVALID_VALUE,
-                            Some(c.loc),
-                            "`connection` must name a workspace connection",
-                        )
-                        .help(format!("write `azureml:{}`", c.value)),
-                    );
-                }
+            if let Some(c) = s.req_text(cx, "connection")
+                && !c.value.starts_with("azureml:")
+            {
+                cx.report(
+                    Diagnostic::new(
+                        codes::INVALID_VALUE,
+                        Some(c.loc),
+                        "`connection` must name a workspace connection",
+                    )
+                    .help(format!("write `azureml:{}`", c.value)),
+                );
             }
         }
-        if let Some(path) = f.req_text(cx, "path") {
-            if import.is_none() && !validate::is_remote(&path.value) {
-                let expect = match ty.as_str() {
-                    "uri_file" => Expect::File,
-                    "mltable" => Expect::MlTable,
-                    _ => Expect::Dir,
-                };
-                self.local(path, "path", expect);
-            }
+        if let Some(path) = f.req_text(cx, "path")
+            && import.is_none()
+            && !validate::is_remote(&path.value)
+        {
+            let expect = match ty.as_str() {
+                "uri_file" => Expect::File,
+                "mltable" => Expect::MlTable,
+                _ => Expect::Dir,
+            };
+            self.local(path, "path", expect);
         }
     }
 
@@ -723,9 +723,8 @@ impl Decoder<'_, '_> {
     fn command(&mut self, cx: &mut Cx, f: &Fields, iface: &Interface) {
         let command = f.req_text(cx, "command");
         self.code_field(cx, f, "code");
-        match f.require(cx, "environment") {
-            Some(n) => self.environment_field(cx, n, "environment"),
-            None => {}
+        if let Some(n) = f.require(cx, "environment") {
+            self.environment_field(cx, n, "environment")
         }
         if let Some(r) = f.map(cx, "resources") {
             r.allow_leniently(
@@ -740,16 +739,15 @@ impl Decoder<'_, '_> {
                     "max_instance_count",
                 ],
             );
-            if let Some(n) = r.get("instance_count") {
-                if let Some(c) = cx.integer(n, "`instance_count`") {
-                    if c < 1 {
-                        cx.error(
-                            codes::INVALID_VALUE,
-                            n,
-                            "`instance_count` must be at least 1",
-                        );
-                    }
-                }
+            if let Some(n) = r.get("instance_count")
+                && let Some(c) = cx.integer(n, "`instance_count`")
+                && c < 1
+            {
+                cx.error(
+                    codes::INVALID_VALUE,
+                    n,
+                    "`instance_count` must be at least 1",
+                );
             }
         }
         if let Some(d) = f.map(cx, "distribution") {

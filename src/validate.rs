@@ -208,14 +208,14 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         cx.number(n, &format!("`{key}` of input `{name}`"))
     };
     let (min, max) = (bound("min", cx), bound("max", cx));
-    if let (Some(lo), Some(hi)) = (min, max) {
-        if lo > hi {
-            cx.error(
-                codes::BAD_DEFAULT,
-                f.get("min").unwrap_or(f.node),
-                format!("input `{name}` has `min` {lo} above `max` {hi}"),
-            );
-        }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        cx.error(
+            codes::BAD_DEFAULT,
+            f.get("min").unwrap_or(f.node),
+            format!("input `{name}` has `min` {lo} above `max` {hi}"),
+        );
     }
     let mut choices = Vec::new();
     if let Some(n) = f.get("enum") {
@@ -234,13 +234,13 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         }
     }
     let Some(d) = f.get("default") else { return };
-    let ok_type = match (&d.value, ty) {
-        (Value::Int(_), "integer" | "number" | "string") => true,
-        (Value::Float(_), "number" | "string") => true,
-        (Value::Bool(_), "boolean" | "string") => true,
-        (Value::Str(_), "string") => true,
-        _ => false,
-    };
+    let ok_type = matches!(
+        (&d.value, ty),
+        (Value::Int(_), "integer" | "number" | "string")
+            | (Value::Float(_), "number" | "string")
+            | (Value::Bool(_), "boolean" | "string")
+            | (Value::Str(_), "string")
+    );
     if !ok_type {
         cx.error(
             codes::BAD_DEFAULT,
@@ -256,14 +256,13 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         Value::Int(i) => Some(i as f64),
         Value::Float(f) => Some(f),
         _ => None,
-    } {
-        if min.is_some_and(|lo| x < lo) || max.is_some_and(|hi| x > hi) {
-            cx.error(
-                codes::BAD_DEFAULT,
-                d,
-                format!("the default {x} of input `{name}` is outside its `min`/`max`"),
-            );
-        }
+    } && (min.is_some_and(|lo| x < lo) || max.is_some_and(|hi| x > hi))
+    {
+        cx.error(
+            codes::BAD_DEFAULT,
+            d,
+            format!("the default {x} of input `{name}` is outside its `min`/`max`"),
+        );
     }
     if !choices.is_empty() {
         let text = d.scalar_text().unwrap_or_default();

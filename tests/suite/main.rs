@@ -1,0 +1,8 @@
+//! The integration suite: one binary that runs the real `mlreg` executable on fixture
+//! registries, the sample registry, hostile inputs and the Azure ML examples corpus.
+
+mod adversarial;
+mod compat;
+mod diagnostics;
+mod output;
+mod util;

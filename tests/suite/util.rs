@@ -1,0 +1,128 @@
+//! Running the `mlreg` binary and reading its JSON diagnostics.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn mlreg() -> &'static str {
+    env!("CARGO_BIN_EXE_mlreg")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Run `mlreg args...` in `cwd`, killing it (and failing) after `limit`.
+pub fn run_with_limit(cwd: &Path, args: &[&str], limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(mlreg())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mlreg");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        s
+    });
+    let ereader = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("mlreg {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: reader.join().unwrap(),
+        stderr: ereader.join().unwrap(),
+        elapsed: start.elapsed(),
+    }
+}
+
+pub fn run(cwd: &Path, args: &[&str]) -> Run {
+    run_with_limit(cwd, args, Duration::from_secs(60))
+}
+
+/// One diagnostic as (code, "file:line:col") or (code, "file") when it has no line.
+pub type Pinned = (String, String);
+
+pub fn pinned(json: &str) -> Vec<Pinned> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}):\n{json}"));
+    let mut out: Vec<Pinned> = v["diagnostics"]
+        .as_array()
+        .expect("diagnostics array")
+        .iter()
+        .map(|d| {
+            let code = d["code"].as_str().unwrap().to_string();
+            let file = d["file"].as_str().unwrap_or("").to_string();
+            let at = match (d["line"].as_u64(), d["column"].as_u64()) {
+                (Some(l), Some(c)) => format!("{file}:{l}:{c}"),
+                _ => file,
+            };
+            (code, at)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Write a txtar-style fixture (`-- path --` headers) into `dir`; returns its `# key: value`
+/// header lines.
+pub fn materialize(text: &str, dir: &Path) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    let mut current: Option<(PathBuf, String)> = None;
+    let flush = |cur: &mut Option<(PathBuf, String)>| {
+        if let Some((path, body)) = cur.take() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, body).unwrap();
+        }
+    };
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if let Some(name) = trimmed
+            .strip_prefix("-- ")
+            .and_then(|r| r.strip_suffix(" --"))
+        {
+            flush(&mut current);
+            if let Some(d) = name.strip_suffix('/') {
+                std::fs::create_dir_all(dir.join(d)).unwrap();
+            } else {
+                current = Some((dir.join(name), String::new()));
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+        } else if let Some(h) = trimmed.strip_prefix("# ") {
+            if let Some((k, v)) = h.split_once(": ") {
+                headers.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    flush(&mut current);
+    headers
+}
