@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! mlreg: a static registry for machine-learning assets.
 //!
 //! Data flows one way: `discover` (which file is what) → `load` (bounded reads, YAML via

@@ -135,6 +135,7 @@ pub const MAX_NODES: usize = 250_000;
 fn options() -> Options {
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
     budget.max_nodes = MAX_NODES;
     budget.max_events = 4 * MAX_NODES;
     budget.max_aliases = 10_000;

@@ -18,7 +18,6 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-    pub elapsed: Duration,
 }
 
 /// Run `mlreg args...` in `cwd`, killing it (and failing) after `limit`.
@@ -60,7 +59,6 @@ pub fn run_with_limit(cwd: &Path, args: &[&str], limit: Duration) -> Run {
         code: status.code().unwrap_or(-1),
         stdout: reader.join().unwrap(),
         stderr: ereader.join().unwrap(),
-        elapsed: start.elapsed(),
     }
 }
 
