@@ -64,9 +64,17 @@ fn check(dir: &Path, args: &[&str]) -> Measured {
     let killed = killer.join().unwrap();
     assert_eq!(waited, pid);
     assert!(!killed, "mlreg {all:?} did not finish within {DEADLINE:?}");
-    assert!(libc::WIFEXITED(status), "mlreg {all:?} died (signal {})", libc::WTERMSIG(status));
+    assert!(
+        libc::WIFEXITED(status),
+        "mlreg {all:?} died (signal {})",
+        libc::WTERMSIG(status)
+    );
     std::mem::forget(child); // already reaped by wait4
-    Measured { code: libc::WEXITSTATUS(status), stdout: reader.join().unwrap(), max_rss_kib: usage.ru_maxrss }
+    Measured {
+        code: libc::WEXITSTATUS(status),
+        stdout: reader.join().unwrap(),
+        max_rss_kib: usage.ru_maxrss,
+    }
 }
 
 fn registry() -> tempfile::TempDir {
@@ -85,19 +93,38 @@ fn write(dir: &Path, rel: &str, bytes: impl AsRef<[u8]>) {
 fn expect(dir: &Path, args: &[&str], expected: &[(&str, &str)]) {
     let m = check(dir, args);
     let got = pinned(&m.stdout);
-    let mut want: Vec<(String, String)> = expected.iter().map(|(c, a)| (c.to_string(), a.to_string())).collect();
+    let mut want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(c, a)| (c.to_string(), a.to_string()))
+        .collect();
     want.sort();
     assert_eq!(got, want, "{}", m.stdout);
     assert_eq!(m.code, 1, "errors must exit 1");
-    assert!(m.max_rss_kib < MEMORY_CEILING_KIB, "peak memory {} KiB", m.max_rss_kib);
+    assert!(
+        m.max_rss_kib < MEMORY_CEILING_KIB,
+        "peak memory {} KiB",
+        m.max_rss_kib
+    );
 }
 
 #[test]
 fn dot_dot_and_absolute_paths_are_refused() {
     let d = registry();
-    write(d.path(), "models/m/1/spec.yaml", "path: ../../../../../etc/passwd\n");
-    write(d.path(), "data/x/1/spec.yaml", "type: uri_file\npath: /etc/passwd\n");
-    write(d.path(), "environments/e/1/spec.yaml", "build:\n  path: ./ctx/../../..\n");
+    write(
+        d.path(),
+        "models/m/1/spec.yaml",
+        "path: ../../../../../etc/passwd\n",
+    );
+    write(
+        d.path(),
+        "data/x/1/spec.yaml",
+        "type: uri_file\npath: /etc/passwd\n",
+    );
+    write(
+        d.path(),
+        "environments/e/1/spec.yaml",
+        "build:\n  path: ./ctx/../../..\n",
+    );
     expect(
         d.path(),
         &[],
@@ -133,10 +160,14 @@ fn symlinks_out_of_the_version_folder_are_refused() {
 #[test]
 fn alias_bombs_stop_at_the_budget() {
     let d = registry();
-    let mut bomb = String::from("path: model.bin\ntags:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut bomb = String::from(
+        "path: model.bin\ntags:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for i in 1..10 {
         let p = i - 1;
-        bomb += &format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
+        bomb += &format!(
+            "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        );
     }
     write(d.path(), "models/m/1/spec.yaml", bomb);
     write(d.path(), "models/m/1/model.bin", "x");
@@ -145,15 +176,27 @@ fn alias_bombs_stop_at_the_budget() {
     assert_eq!(got.len(), 1, "{}", m.stdout);
     assert_eq!(got[0].0, "E007");
     assert!(got[0].1.starts_with("models/m/1/spec.yaml:"), "{got:?}");
-    assert!(m.max_rss_kib < MEMORY_CEILING_KIB, "peak memory {} KiB", m.max_rss_kib);
+    assert!(
+        m.max_rss_kib < MEMORY_CEILING_KIB,
+        "peak memory {} KiB",
+        m.max_rss_kib
+    );
 }
 
 #[test]
 fn ten_thousand_levels_of_nesting_stop_at_the_depth_limit() {
     let d = registry();
-    let deep = format!("path: model.bin\ntags: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = format!(
+        "path: model.bin\ntags: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     write(d.path(), "models/m/1/spec.yaml", deep);
-    let maps = format!("- stage: dev\n  version: \"1\"\n  by: {}x{}\n", "{a: ".repeat(10_000), "}".repeat(10_000));
+    let maps = format!(
+        "- stage: dev\n  version: \"1\"\n  by: {}x{}\n",
+        "{a: ".repeat(10_000),
+        "}".repeat(10_000)
+    );
     write(d.path(), "models/m/stages.yaml", maps);
     write(d.path(), "models/m/1/model.bin", "x");
     let m = check(d.path(), &[]);
@@ -162,26 +205,59 @@ fn ten_thousand_levels_of_nesting_stop_at_the_depth_limit() {
     assert!(codes.iter().all(|(c, _)| c == "E007"), "{codes:?}");
     // The limit is 64 levels: the 65th bracket is where reading stops.
     assert_eq!(codes[0].1, "models/m/1/spec.yaml:2:71", "{codes:?}");
-    assert!(codes[1].1.starts_with("models/m/stages.yaml:3:"), "{codes:?}");
+    assert!(
+        codes[1].1.starts_with("models/m/stages.yaml:3:"),
+        "{codes:?}"
+    );
 }
 
 #[test]
 fn duplicate_keys_anywhere_are_errors() {
     let d = registry();
-    write(d.path(), "models/m/1/spec.yaml", "path: model.bin\ntags:\n  team: a\n  team: b\n");
+    write(
+        d.path(),
+        "models/m/1/spec.yaml",
+        "path: model.bin\ntags:\n  team: a\n  team: b\n",
+    );
     write(d.path(), "models/m/1/model.bin", "x");
-    write(d.path(), "models/m/stages.yaml", "- { stage: dev, stage: prod, version: \"1\", by: a, date: 2026-01-01 }\n");
-    expect(d.path(), &[], &[("E006", "models/m/1/spec.yaml:4:3"), ("E006", "models/m/stages.yaml:1:17")]);
+    write(
+        d.path(),
+        "models/m/stages.yaml",
+        "- { stage: dev, stage: prod, version: \"1\", by: a, date: 2026-01-01 }\n",
+    );
+    expect(
+        d.path(),
+        &[],
+        &[
+            ("E006", "models/m/1/spec.yaml:4:3"),
+            ("E006", "models/m/stages.yaml:1:17"),
+        ],
+    );
 }
 
 #[test]
 fn invalid_utf8_and_nul_bytes_are_located() {
     let d = registry();
-    write(d.path(), "models/m/1/spec.yaml", b"path: model.bin\ndescription: caf\xe9\n".as_slice());
+    write(
+        d.path(),
+        "models/m/1/spec.yaml",
+        b"path: model.bin\ndescription: caf\xe9\n".as_slice(),
+    );
     write(d.path(), "models/m/1/model.bin", "x");
-    write(d.path(), "models/n/1/spec.yaml", b"path: model.bin\n\ndescription: a\0b\n".as_slice());
+    write(
+        d.path(),
+        "models/n/1/spec.yaml",
+        b"path: model.bin\n\ndescription: a\0b\n".as_slice(),
+    );
     write(d.path(), "models/n/1/model.bin", "x");
-    expect(d.path(), &[], &[("E002", "models/m/1/spec.yaml:2:17"), ("E003", "models/n/1/spec.yaml:3:15")]);
+    expect(
+        d.path(),
+        &[],
+        &[
+            ("E002", "models/m/1/spec.yaml:2:17"),
+            ("E003", "models/n/1/spec.yaml:3:15"),
+        ],
+    );
 }
 
 #[test]
@@ -195,23 +271,44 @@ fn a_200_mb_manifest_is_refused_unread() {
     // A large shipped file is fine: it is hashed at build time, never parsed.
     let big = std::fs::File::create(d.path().join("models/m/1/model.bin")).unwrap();
     big.set_len(200 << 20).unwrap();
-    expect(d.path(), &[], &[("E004", "models/m/1/README.md"), ("E004", "models/m/1/spec.yaml")]);
+    expect(
+        d.path(),
+        &[],
+        &[
+            ("E004", "models/m/1/README.md"),
+            ("E004", "models/m/1/spec.yaml"),
+        ],
+    );
 }
 
 #[test]
 fn names_that_differ_only_by_case_collide() {
     let d = registry();
-    for rel in ["data/Credit/1", "data/credit/1", "models/m/v1", "models/m/V1"] {
-        write(d.path(), &format!("{rel}/spec.yaml"), "path: https://example.com/x/\n");
+    for rel in [
+        "data/Credit/1",
+        "data/credit/1",
+        "models/m/v1",
+        "models/m/V1",
+    ] {
+        write(
+            d.path(),
+            &format!("{rel}/spec.yaml"),
+            "path: https://example.com/x/\n",
+        );
     }
-    expect(d.path(), &[], &[("E014", "data/credit"), ("E014", "models/m/v1")]);
+    expect(
+        d.path(),
+        &[],
+        &[("E014", "data/credit"), ("E014", "models/m/v1")],
+    );
 }
 
 #[test]
 fn a_fifo_named_spec_yaml_does_not_hang() {
     let d = registry();
     std::fs::create_dir_all(d.path().join("models/m/1")).unwrap();
-    let fifo = std::ffi::CString::new(d.path().join("models/m/1/spec.yaml").to_str().unwrap()).unwrap();
+    let fifo =
+        std::ffi::CString::new(d.path().join("models/m/1/spec.yaml").to_str().unwrap()).unwrap();
     // SAFETY: mkfifo with a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     expect(d.path(), &[], &[("E001", "models/m/1/spec.yaml")]);
@@ -242,8 +339,16 @@ fn a_pipeline_that_includes_itself_is_a_cycle_not_a_stack_overflow() {
 #[test]
 fn lone_specs_get_the_same_guards() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "escape.yml", "$schema: https://azuremlschemas.azureedge.net/latest/model.schema.json\nname: m\npath: ../../secret\n");
-    write(d.path(), "dup.yml", "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\nname: d\nname: e\n");
+    write(
+        d.path(),
+        "escape.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/model.schema.json\nname: m\npath: ../../secret\n",
+    );
+    write(
+        d.path(),
+        "dup.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\nname: d\nname: e\n",
+    );
     expect(
         d.path(),
         &["--spec", "escape.yml", "dup.yml"],

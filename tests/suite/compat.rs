@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 
 fn corpus() -> std::path::PathBuf {
     let dir = repo().join("../shared/corpus/azureml-examples");
-    assert!(dir.join("ORACLE.tsv").is_file(), "the Azure ML examples corpus is missing at {}", dir.display());
+    assert!(
+        dir.join("ORACLE.tsv").is_file(),
+        "the Azure ML examples corpus is missing at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -33,7 +37,10 @@ fn check_spec_agrees_with_azure_ai_ml_or_says_why_not() {
     for d in json["diagnostics"].as_array().unwrap() {
         if d["severity"] == "error" {
             let file = d["file"].as_str().unwrap().to_string();
-            errors.entry(file).or_default().push(d["code"].as_str().unwrap().to_string());
+            errors
+                .entry(file)
+                .or_default()
+                .push(d["code"].as_str().unwrap().to_string());
         }
     }
     for codes in errors.values_mut() {
@@ -41,7 +48,8 @@ fn check_spec_agrees_with_azure_ai_ml_or_says_why_not() {
         codes.dedup();
     }
 
-    let table = std::fs::read_to_string(repo().join("tests/compat/azureml-disagreements.tsv")).unwrap();
+    let table =
+        std::fs::read_to_string(repo().join("tests/compat/azureml-disagreements.tsv")).unwrap();
     let mut listed: BTreeMap<String, (bool, String)> = BTreeMap::new();
     for line in table.lines().skip(1) {
         let c: Vec<&str> = line.split('\t').collect();
@@ -58,15 +66,23 @@ fn check_spec_agrees_with_azure_ai_ml_or_says_why_not() {
         match listed.get(path) {
             Some((listed_ok, listed_codes)) => {
                 if listed_ok != azure_ok {
-                    problems.push(format!("{path}: table says Azure {}, oracle says {}", ok(*listed_ok), ok(*azure_ok)));
+                    problems.push(format!(
+                        "{path}: table says Azure {}, oracle says {}",
+                        ok(*listed_ok),
+                        ok(*azure_ok)
+                    ));
                 }
                 if listed_codes != "error" {
                     let codes = ours.map(|c| c.join(",")).unwrap_or_else(|| "ok".into());
                     if &codes != listed_codes {
-                        problems.push(format!("{path}: table says mlreg {listed_codes}, mlreg says {codes}"));
+                        problems.push(format!(
+                            "{path}: table says mlreg {listed_codes}, mlreg says {codes}"
+                        ));
                     }
                 } else if ours_ok {
-                    problems.push(format!("{path}: table says mlreg rejects it, but it passes"));
+                    problems.push(format!(
+                        "{path}: table says mlreg rejects it, but it passes"
+                    ));
                 }
             }
             None if ours_ok != *azure_ok => problems.push(format!(
@@ -82,8 +98,16 @@ fn check_spec_agrees_with_azure_ai_ml_or_says_why_not() {
             problems.push(format!("{path}: listed in the table but not in the oracle"));
         }
     }
-    assert!(problems.is_empty(), "{}\n\nmlreg output:\n{}", problems.join("\n"), out.stdout);
-    assert!(unexplained_agreements >= 70, "only {unexplained_agreements} plain agreements");
+    assert!(
+        problems.is_empty(),
+        "{}\n\nmlreg output:\n{}",
+        problems.join("\n"),
+        out.stdout
+    );
+    assert!(
+        unexplained_agreements >= 70,
+        "only {unexplained_agreements} plain agreements"
+    );
 }
 
 fn ok(b: bool) -> &'static str {

@@ -21,14 +21,20 @@ environment: azureml:python@latest
 
 #[test]
 fn the_sample_registry_is_clean() {
-    let out = run(&repo(), &["check", "registry", "--format", "json", "--deny-warnings"]);
+    let out = run(
+        &repo(),
+        &["check", "registry", "--format", "json", "--deny-warnings"],
+    );
     assert_eq!(out.code, 0, "{}", out.stdout);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["errors"], 0);
     assert_eq!(v["warnings"], 0);
     let human = run(&repo(), &["check"]);
     assert_eq!(human.code, 0);
-    assert_eq!(human.stdout, "no problems found\nchecked registry contoso-ml: 12 assets, 17 versions\n");
+    assert_eq!(
+        human.stdout,
+        "no problems found\nchecked registry contoso-ml: 12 assets, 17 versions\n"
+    );
 }
 
 #[test]
@@ -76,7 +82,11 @@ fn paths_are_shown_as_the_folder_was_given() {
     let tmp = tempfile::tempdir().unwrap();
     materialize(BROKEN, &tmp.path().join("reg"));
     let out = run(tmp.path(), &["check", "reg/", "--format", "github"]);
-    assert!(out.stdout.contains("file=reg/models/m/1/spec.yaml,line=2"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("file=reg/models/m/1/spec.yaml,line=2"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -92,7 +102,11 @@ fn exit_codes_follow_the_contract() {
     // Usage and I/O failures: 2.
     let missing = run(tmp.path(), &["check", "no-such-folder"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("no-such-folder"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no-such-folder"),
+        "{}",
+        missing.stderr
+    );
     assert_eq!(run(tmp.path(), &["check", "--format", "xml"]).code, 2);
     assert_eq!(run(tmp.path(), &["check", ".", "--spec", "x.yml"]).code, 2);
 }
@@ -101,14 +115,85 @@ fn exit_codes_follow_the_contract() {
 fn lone_specs_take_their_kind_from_schema_or_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("env.yml"), "name: e\nimage: python:3.11\n").unwrap();
-    let without = run(tmp.path(), &["check", "--spec", "env.yml", "--format", "json"]);
-    assert_eq!(crate::util::pinned(&without.stdout), vec![("E100".to_string(), "env.yml:1:1".to_string())]);
-    let with = run(tmp.path(), &["check", "--spec", "env.yml", "--kind", "environment"]);
+    let without = run(
+        tmp.path(),
+        &["check", "--spec", "env.yml", "--format", "json"],
+    );
+    assert_eq!(
+        crate::util::pinned(&without.stdout),
+        vec![("E100".to_string(), "env.yml:1:1".to_string())]
+    );
+    let with = run(
+        tmp.path(),
+        &["check", "--spec", "env.yml", "--kind", "environment"],
+    );
     assert_eq!(with.code, 0, "{}", with.stdout);
     // Without --no-file-check, local files must exist next to the spec.
     std::fs::write(tmp.path().join("m.yml"), "name: m\npath: weights.bin\n").unwrap();
-    let missing = run(tmp.path(), &["check", "--spec", "m.yml", "--kind", "model", "--format", "json"]);
-    assert_eq!(crate::util::pinned(&missing.stdout), vec![("E040".to_string(), "m.yml:2:7".to_string())]);
-    let skipped = run(tmp.path(), &["check", "--spec", "m.yml", "--kind", "model", "--no-file-check"]);
+    let missing = run(
+        tmp.path(),
+        &[
+            "check", "--spec", "m.yml", "--kind", "model", "--format", "json",
+        ],
+    );
+    assert_eq!(
+        crate::util::pinned(&missing.stdout),
+        vec![("E040".to_string(), "m.yml:2:7".to_string())]
+    );
+    let skipped = run(
+        tmp.path(),
+        &[
+            "check",
+            "--spec",
+            "m.yml",
+            "--kind",
+            "model",
+            "--no-file-check",
+        ],
+    );
     assert_eq!(skipped.code, 0, "{}", skipped.stdout);
+}
+
+/// The README's example is real output: make the two typos it describes in a copy of the
+/// sample registry and compare.
+#[test]
+fn the_readme_example_is_what_mlreg_prints() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let header = "```text\n$ mlreg check registry\n";
+    let start = readme.find(header).expect("example block") + header.len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("registry"), &tmp.path().join("registry"));
+    let edit = |rel: &str, from: &str, to: &str| {
+        let p = tmp.path().join("registry").join(rel);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{rel} no longer contains {from:?}");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "models/credit-default/3/spec.yaml",
+        "\ndescription:",
+        "\ndescripton:",
+    );
+    edit(
+        "components/train_credit/2/spec.yaml",
+        "--C ${{inputs.C}}",
+        "--C ${{inputs.c}}",
+    );
+    let out = run(tmp.path(), &["check", "registry", "--color", "never"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, example);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

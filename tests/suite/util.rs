@@ -115,10 +115,10 @@ pub fn materialize(text: &str, dir: &Path) -> Vec<(String, String)> {
             }
         } else if let Some((_, body)) = current.as_mut() {
             body.push_str(line);
-        } else if let Some(h) = trimmed.strip_prefix("# ") {
-            if let Some((k, v)) = h.split_once(": ") {
-                headers.push((k.to_string(), v.to_string()));
-            }
+        } else if let Some(h) = trimmed.strip_prefix("# ")
+            && let Some((k, v)) = h.split_once(": ")
+        {
+            headers.push((k.to_string(), v.to_string()));
         }
     }
     flush(&mut current);
