@@ -149,11 +149,25 @@ fn kind_from_schema(cx: &mut Cx, node: &crate::yaml::Node) -> Option<Kind> {
     None
 }
 
+/// Sort the diagnostics and read back the files they point into, for snippets.
 fn finish(loader: Loader) -> Report {
     let mut report = Report {
         diagnostics: loader.diags,
-        sources: loader.sources,
+        sources: Default::default(),
     };
     report.finish();
+    for d in &report.diagnostics {
+        let Some(loc) = &d.loc else { continue };
+        if report.sources.contains_key(&loc.file) {
+            continue;
+        }
+        if let Some(text) = loader
+            .read
+            .get(&loc.file)
+            .and_then(|p| crate::load::read_bounded(p, &loc.file).ok())
+        {
+            report.sources.insert(loc.file.clone(), text);
+        }
+    }
     report
 }

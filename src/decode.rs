@@ -76,14 +76,11 @@ impl<'a> Cx<'a> {
     pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<Fields<'n>> {
         match node.as_map() {
             Some(entries) => {
-                let mut ok = true;
                 for (k, _) in entries {
                     if k.as_str().is_none() {
                         self.wrong_type(k, &format!("a key in {what}"), "a string");
-                        ok = false;
                     }
                 }
-                let _ = ok;
                 Some(Fields {
                     node,
                     entries,

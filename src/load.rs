@@ -12,9 +12,11 @@ use crate::reference::Scope;
 use crate::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
 use crate::validate;
 use crate::yaml::{self, Node, YamlErrorKind};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Manifests (YAML, cards) larger than this are refused unread: real ones are a few KiB.
@@ -26,7 +28,9 @@ const MAX_NESTING: usize = 8;
 #[derive(Default)]
 pub struct Loader {
     pub diags: Vec<Diagnostic>,
-    pub sources: BTreeMap<Arc<str>, Arc<str>>,
+    /// Every file read, by the name diagnostics show, for snippets at render time (texts are
+    /// not kept: a large registry's manifests would otherwise all stay in memory).
+    pub read: BTreeMap<Arc<str>, PathBuf>,
     /// Check that local files exist (off for lone specs copied without their files).
     pub check_files: bool,
 }
@@ -67,7 +71,7 @@ impl Loader {
     pub fn read_text(&mut self, abs: &Path, file: &Arc<str>) -> Option<Arc<str>> {
         match read_bounded(abs, file) {
             Ok(text) => {
-                self.sources.insert(file.clone(), text.clone());
+                self.read.insert(file.clone(), abs.to_path_buf());
                 Some(text)
             }
             Err(d) => {
@@ -139,77 +143,101 @@ impl Loader {
             registry: reg_name.as_deref(),
             stages: &stages,
         };
+        // Assets are independent: load them in parallel, each into its own Loader, and merge
+        // in the layout's (sorted) order so that the result does not depend on scheduling.
+        let check_files = self.check_files;
+        let loaded: Vec<(Loader, LoadedAsset)> = layout
+            .assets
+            .par_iter()
+            .map(|((kind, name), dir)| {
+                let mut sub = Loader::new(check_files);
+                let asset = sub.load_asset(root, display, *kind, name, dir, scope);
+                (sub, asset)
+            })
+            .collect();
         let mut assets = BTreeMap::new();
-        for ((kind, name), dir) in &layout.assets {
-            let rel = format!("{}/{name}", kind.folder());
-            let dir_file = discover::shown(display, &rel);
-            if let Some(why) = validate::name_problem(*kind, name) {
-                self.diags.push(Diagnostic::new(
-                    codes::INVALID_NAME,
-                    Some(Loc::file(&dir_file)),
-                    format!("`{name}`: {why}"),
-                ));
-            }
-            if dir.versions.is_empty() {
-                self.diags.push(Diagnostic::new(
-                    codes::NO_VERSIONS,
-                    Some(Loc::file(&dir_file)),
-                    format!("{} `{name}` has no versions", kind.singular()),
-                ));
-            }
-            let meta = if dir.has_asset_yaml {
-                let file = discover::shown(display, &format!("{rel}/asset.yaml"));
-                self.yaml(&root.join(&rel).join("asset.yaml"), &file)
-                    .map(|(text, node)| {
-                        manifest::asset_meta(&mut Cx::new(file, text, &mut self.diags), &node)
-                    })
-                    .unwrap_or_default()
-            } else {
-                AssetMeta::default()
-            };
-            let stage_entries = if dir.has_stages_yaml {
-                let file = discover::shown(display, &format!("{rel}/stages.yaml"));
-                self.yaml(&root.join(&rel).join("stages.yaml"), &file)
-                    .map(|(text, node)| {
-                        manifest::stage_log(&mut Cx::new(file, text, &mut self.diags), &node)
-                    })
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let mut versions = BTreeMap::new();
-            for (version, vdir) in &dir.versions {
-                let vrel = format!("{rel}/{version}");
-                let vfile = discover::shown(display, &vrel);
-                if let Some(why) = validate::version_problem(version) {
-                    self.diags.push(Diagnostic::new(
-                        codes::INVALID_VERSION,
-                        Some(Loc::file(&vfile)),
-                        why,
-                    ));
-                } else if stages.iter().any(|s| s == version) {
-                    self.diags.push(Diagnostic::new(
-                        codes::VERSION_IS_LABEL,
-                        Some(Loc::file(&vfile)),
-                        format!("version `{version}` is spelled like the stage `{version}`, so `@{version}` would be ambiguous"),
-                    ));
-                }
-                let loaded = self.load_version(root, display, *kind, name, version, vdir, scope);
-                versions.insert(version.clone(), loaded);
-            }
-            assets.insert(
-                (*kind, name.clone()),
-                LoadedAsset {
-                    kind: *kind,
-                    name: name.clone(),
-                    dir_file,
-                    meta,
-                    stages: stage_entries,
-                    versions,
-                },
-            );
+        for (sub, asset) in loaded {
+            self.diags.extend(sub.diags);
+            self.read.extend(sub.read);
+            assets.insert((asset.kind, asset.name.clone()), asset);
         }
         Loaded { config, assets }
+    }
+
+    fn load_asset(
+        &mut self,
+        root: &Path,
+        display: &str,
+        kind: Kind,
+        name: &str,
+        dir: &discover::AssetDir,
+        scope: Scope,
+    ) -> LoadedAsset {
+        let stages = scope.stages;
+        let rel = format!("{}/{name}", kind.folder());
+        let dir_file = discover::shown(display, &rel);
+        if let Some(why) = validate::name_problem(kind, name) {
+            self.diags.push(Diagnostic::new(
+                codes::INVALID_NAME,
+                Some(Loc::file(&dir_file)),
+                format!("`{name}`: {why}"),
+            ));
+        }
+        if dir.versions.is_empty() {
+            self.diags.push(Diagnostic::new(
+                codes::NO_VERSIONS,
+                Some(Loc::file(&dir_file)),
+                format!("{} `{name}` has no versions", kind.singular()),
+            ));
+        }
+        let meta = if dir.has_asset_yaml {
+            let file = discover::shown(display, &format!("{rel}/asset.yaml"));
+            self.yaml(&root.join(&rel).join("asset.yaml"), &file)
+                .map(|(text, node)| {
+                    manifest::asset_meta(&mut Cx::new(file, text, &mut self.diags), &node)
+                })
+                .unwrap_or_default()
+        } else {
+            AssetMeta::default()
+        };
+        let stage_entries = if dir.has_stages_yaml {
+            let file = discover::shown(display, &format!("{rel}/stages.yaml"));
+            self.yaml(&root.join(&rel).join("stages.yaml"), &file)
+                .map(|(text, node)| {
+                    manifest::stage_log(&mut Cx::new(file, text, &mut self.diags), &node)
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut versions = BTreeMap::new();
+        for (version, vdir) in &dir.versions {
+            let vrel = format!("{rel}/{version}");
+            let vfile = discover::shown(display, &vrel);
+            if let Some(why) = validate::version_problem(version) {
+                self.diags.push(Diagnostic::new(
+                    codes::INVALID_VERSION,
+                    Some(Loc::file(&vfile)),
+                    why,
+                ));
+            } else if stages.iter().any(|s| s == version) {
+                self.diags.push(Diagnostic::new(
+                    codes::VERSION_IS_LABEL,
+                    Some(Loc::file(&vfile)),
+                    format!("version `{version}` is spelled like the stage `{version}`, so `@{version}` would be ambiguous"),
+                ));
+            }
+            let loaded = self.load_version(root, display, kind, name, version, vdir, scope);
+            versions.insert(version.clone(), loaded);
+        }
+        LoadedAsset {
+            kind,
+            name: name.to_string(),
+            dir_file,
+            meta,
+            stages: stage_entries,
+            versions,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

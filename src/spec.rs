@@ -1016,7 +1016,11 @@ impl Decoder<'_, '_> {
                     );
                     JobComponent::Reference(t)
                 }
-                Some(t) => {
+                Some(mut t) => {
+                    // `file:./train.yml` is Azure's explicit spelling of `./train.yml`.
+                    if let Some(rest) = t.value.strip_prefix("file:") {
+                        t.value = rest.to_string();
+                    }
                     self.local(
                         t.clone(),
                         &format!("jobs.{job}.component"),
@@ -1046,8 +1050,7 @@ impl Decoder<'_, '_> {
                     output,
                     port: Located::new(port.to_string(), cx.loc(knode)),
                 });
-                if let (false, Some(m)) = (output, v.as_map()) {
-                    let _ = m;
+                if !output && v.as_map().is_some() {
                     if let Some(pf) = cx.map(v, &format!("input `{port}` of job `{job}`")) {
                         pf.allow_leniently(
                             cx,
