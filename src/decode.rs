@@ -336,6 +336,19 @@ impl<'n> Fields<'n> {
             .unwrap_or_default()
     }
 
+    /// A list of mappings (`workspaces`, `metrics`, ...): its entries that are mappings; the
+    /// others, and a `key` that is not a list, are reported.
+    pub fn maps(&self, cx: &mut Cx, key: &str, each: &str) -> Vec<Fields<'n>> {
+        let Some(n) = self.get(key) else {
+            return Vec::new();
+        };
+        let Some(items) = n.as_seq() else {
+            cx.wrong_type(n, &format!("`{key}`"), "a list");
+            return Vec::new();
+        };
+        items.iter().filter_map(|item| cx.map(item, each)).collect()
+    }
+
     pub fn map(&self, cx: &mut Cx, key: &str) -> Option<Fields<'n>> {
         self.get(key).and_then(|n| cx.map(n, &format!("`{key}`")))
     }

@@ -106,15 +106,25 @@ impl Loader {
         }
     }
 
+    /// Read the YAML file `rel` of the registry and decode it with `decoder`.
+    fn decode<T>(
+        &mut self,
+        root: &Path,
+        display: &str,
+        rel: &str,
+        decoder: impl FnOnce(&mut Cx, &Node) -> T,
+    ) -> Option<T> {
+        let file = discover::shown(display, rel);
+        let (text, node) = self.yaml(&root.join(rel), &file)?;
+        Some(decoder(&mut Cx::new(file, text, &mut self.diags), &node))
+    }
+
     pub fn load_registry(&mut self, root: &Path, display: &str) -> Loaded {
         let layout: Layout = discover::discover(root, display, &mut self.diags);
         let config_file = discover::shown(display, "registry.yaml");
         let config = if layout.has_registry_yaml {
-            self.yaml(&root.join("registry.yaml"), &config_file)
-                .and_then(|(text, node)| {
-                    let mut cx = Cx::new(config_file.clone(), text, &mut self.diags);
-                    manifest::registry_config(&mut cx, &node)
-                })
+            self.decode(root, display, "registry.yaml", manifest::registry_config)
+                .flatten()
         } else {
             self.diags.push(
                 Diagnostic::new(
@@ -190,26 +200,30 @@ impl Loader {
                 format!("{} `{name}` has no versions", kind.singular()),
             ));
         }
-        let meta = if dir.has_asset_yaml {
-            let file = discover::shown(display, &format!("{rel}/asset.yaml"));
-            self.yaml(&root.join(&rel).join("asset.yaml"), &file)
-                .map(|(text, node)| {
-                    manifest::asset_meta(&mut Cx::new(file, text, &mut self.diags), &node)
-                })
-                .unwrap_or_default()
-        } else {
-            AssetMeta::default()
-        };
-        let stage_entries = if dir.has_stages_yaml {
-            let file = discover::shown(display, &format!("{rel}/stages.yaml"));
-            self.yaml(&root.join(&rel).join("stages.yaml"), &file)
-                .map(|(text, node)| {
-                    manifest::stage_log(&mut Cx::new(file, text, &mut self.diags), &node)
-                })
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let meta = dir
+            .has_asset_yaml
+            .then(|| {
+                self.decode(
+                    root,
+                    display,
+                    &format!("{rel}/asset.yaml"),
+                    manifest::asset_meta,
+                )
+            })
+            .flatten()
+            .unwrap_or_default();
+        let stage_entries = dir
+            .has_stages_yaml
+            .then(|| {
+                self.decode(
+                    root,
+                    display,
+                    &format!("{rel}/stages.yaml"),
+                    manifest::stage_log,
+                )
+            })
+            .flatten()
+            .unwrap_or_default();
         let mut versions = BTreeMap::new();
         for (version, vdir) in &dir.versions {
             let vrel = format!("{rel}/{version}");
@@ -280,18 +294,21 @@ impl Loader {
         if let Some(s) = &spec {
             self.spec_paths(&vabs, display, &vrel, s, "", scope, &mut Vec::new());
         }
-        let lineage = if vdir.has_lineage {
-            let file = discover::shown(display, &format!("{vrel}/lineage.yaml"));
-            self.yaml(&vabs.join("lineage.yaml"), &file)
-                .map(|(text, node)| {
-                    let mut cx = Cx::new(file.clone(), text, &mut self.diags);
-                    let l = manifest::lineage(&mut cx, &node);
-                    job_times(&mut cx, &l);
-                    l
-                })
-        } else {
-            None
-        };
+        let lineage = vdir
+            .has_lineage
+            .then(|| {
+                self.decode(
+                    root,
+                    display,
+                    &format!("{vrel}/lineage.yaml"),
+                    |cx, node| {
+                        let l = manifest::lineage(cx, node);
+                        job_times(cx, &l);
+                        l
+                    },
+                )
+            })
+            .flatten();
         if let Some(l) = &lineage {
             for log in &l.logs {
                 let lp = LocalPath {

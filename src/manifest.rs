@@ -97,41 +97,31 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
             .collect(),
     };
     let mut workspaces = Vec::new();
-    if let Some(n) = f.get("workspaces") {
-        match n.as_seq() {
-            Some(items) => {
-                for item in items {
-                    let Some(w) = cx.map(item, "a workspace") else {
-                        continue;
-                    };
-                    w.allow(
-                        cx,
-                        &[
-                            "name",
-                            "stage",
-                            "region",
-                            "mirror",
-                            "description",
-                            "subscription",
-                            "resource_group",
-                        ],
-                    );
-                    for key in ["description", "subscription", "resource_group"] {
-                        w.text(cx, key);
-                    }
-                    let Some(name) = w.req_text(cx, "name") else {
-                        continue;
-                    };
-                    workspaces.push(Workspace {
-                        name,
-                        stage: w.req_text(cx, "stage"),
-                        region: w.text(cx, "region").map(|t| t.value),
-                        mirror: w.text(cx, "mirror"),
-                    });
-                }
-            }
-            None => cx.wrong_type(n, "`workspaces`", "a list"),
+    for w in f.maps(cx, "workspaces", "a workspace") {
+        w.allow(
+            cx,
+            &[
+                "name",
+                "stage",
+                "region",
+                "mirror",
+                "description",
+                "subscription",
+                "resource_group",
+            ],
+        );
+        for key in ["description", "subscription", "resource_group"] {
+            w.text(cx, key);
         }
+        let Some(name) = w.req_text(cx, "name") else {
+            continue;
+        };
+        workspaces.push(Workspace {
+            name,
+            stage: w.req_text(cx, "stage"),
+            region: w.text(cx, "region").map(|t| t.value),
+            mirror: w.text(cx, "mirror"),
+        });
     }
     let (mut policy_lineage, mut policy_card) = (None, None);
     if let Some(p) = f.map(cx, "policy") {
@@ -462,25 +452,15 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
             }
         }
     }
-    if let Some(n) = f.get("metrics") {
-        match n.as_seq() {
-            Some(items) => {
-                for item in items {
-                    let Some(m) = cx.map(item, "a metric") else {
-                        continue;
-                    };
-                    m.allow(cx, &["name", "value", "data", "split", "step"]);
-                    let name = m.req_text(cx, "name");
-                    m.require(cx, "value").and_then(|v| cx.number(v, "`value`"));
-                    let data = m.req_text(cx, "data");
-                    m.text(cx, "split");
-                    m.get("step").and_then(|v| cx.integer(v, "`step`"));
-                    if let Some(name) = name {
-                        out.metrics.push(Metric { name, data });
-                    }
-                }
-            }
-            None => cx.wrong_type(n, "`metrics`", "a list"),
+    for m in f.maps(cx, "metrics", "a metric") {
+        m.allow(cx, &["name", "value", "data", "split", "step"]);
+        let name = m.req_text(cx, "name");
+        m.require(cx, "value").and_then(|v| cx.number(v, "`value`"));
+        let data = m.req_text(cx, "data");
+        m.text(cx, "split");
+        m.get("step").and_then(|v| cx.integer(v, "`step`"));
+        if let Some(name) = name {
+            out.metrics.push(Metric { name, data });
         }
     }
     for log in f.texts(cx, "logs") {
@@ -488,58 +468,34 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
             out.logs.push(log);
         }
     }
-    if let Some(n) = f.get("artifacts") {
-        match n.as_seq() {
-            Some(items) => {
-                for item in items {
-                    let Some(a) = cx.map(item, "an artifact") else {
-                        continue;
-                    };
-                    a.allow(cx, &["uri", "sha256", "size"]);
-                    a.req_text(cx, "uri");
-                    if let Some(h) = a.text(cx, "sha256")
-                        && (h.value.len() != 64
-                            || !h
-                                .value
-                                .bytes()
-                                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-                    {
-                        cx.report(Diagnostic::new(
-                            codes::INVALID_VALUE,
-                            Some(h.loc),
-                            "`sha256` must be 64 lowercase hex digits",
-                        ));
-                    }
-                    if let Some(size) = a.get("size").and_then(|v| cx.integer(v, "`size`"))
-                        && size < 0
-                    {
-                        cx.error(
-                            codes::INVALID_VALUE,
-                            a.get("size").unwrap_or(item),
-                            "`size` cannot be negative",
-                        );
-                    }
-                }
-            }
-            None => cx.wrong_type(n, "`artifacts`", "a list"),
+    for a in f.maps(cx, "artifacts", "an artifact") {
+        a.allow(cx, &["uri", "sha256", "size"]);
+        a.req_text(cx, "uri");
+        if let Some(h) = a.text(cx, "sha256")
+            && (h.value.len() != 64
+                || !h
+                    .value
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            cx.report(Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(h.loc),
+                "`sha256` must be 64 lowercase hex digits",
+            ));
+        }
+        if let Some(n) = a.get("size")
+            && cx.integer(n, "`size`").is_some_and(|size| size < 0)
+        {
+            cx.error(codes::INVALID_VALUE, n, "`size` cannot be negative");
         }
     }
     out
 }
 
 fn uses(cx: &mut Cx, f: &Fields, key: &str) -> Vec<Use> {
-    let Some(n) = f.get(key) else {
-        return Vec::new();
-    };
-    let Some(items) = n.as_seq() else {
-        cx.wrong_type(n, &format!("`{key}`"), "a list");
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for item in items {
-        let Some(u) = cx.map(item, &format!("an entry of `{key}`")) else {
-            continue;
-        };
+    for u in f.maps(cx, key, &format!("an entry of `{key}`")) {
         u.allow(cx, &["ref", "role"]);
         u.text(cx, "role");
         if let Some(reference) = u.req_text(cx, "ref") {

@@ -290,19 +290,7 @@ fn stage_log(
         }
         let Some(index) = stages.iter().position(|s| *s == e.stage.value) else {
             let names: Vec<&str> = stages.iter().map(String::as_str).collect();
-            let mut d = Diagnostic::new(
-                codes::UNKNOWN_STAGE,
-                Some(e.stage.loc.clone()),
-                format!(
-                    "`{}` is not a stage of this registry ({})",
-                    e.stage.value,
-                    names.join(", ")
-                ),
-            );
-            if let Some(n) = crate::decode::nearest(&e.stage.value, &names) {
-                d = d.help(format!("did you mean `{n}`?"));
-            }
-            diags.push(d);
+            diags.extend(crate::validate::unknown_stage(&e.stage, &names));
             continue;
         };
         let Some(version) = &e.version else {

@@ -1050,23 +1050,24 @@ impl Decoder<'_, '_> {
                     output,
                     port: Located::new(port.to_string(), cx.loc(knode)),
                 });
-                if !output && v.as_map().is_some() {
-                    if let Some(pf) = cx.map(v, &format!("input `{port}` of job `{job}`")) {
-                        pf.allow_leniently(
-                            cx,
-                            &[
-                                "type",
-                                "path",
-                                "mode",
-                                "default",
-                                "optional",
-                                "description",
-                                "datastore",
-                            ],
-                        );
-                        if let Some(p) = pf.text(cx, "path") {
-                            self.input_path(cx, p, job, port);
-                        }
+                if !output
+                    && v.as_map().is_some()
+                    && let Some(pf) = cx.map(v, &format!("input `{port}` of job `{job}`"))
+                {
+                    pf.allow_leniently(
+                        cx,
+                        &[
+                            "type",
+                            "path",
+                            "mode",
+                            "default",
+                            "optional",
+                            "description",
+                            "datastore",
+                        ],
+                    );
+                    if let Some(p) = pf.text(cx, "path") {
+                        self.input_path(cx, p, job, port);
                     }
                 }
             }

@@ -104,23 +104,6 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
         }
     }
     let stage_names: Vec<&str> = c.stages.iter().map(|s| s.value.as_str()).collect();
-    let unknown_stage = |t: &Text, diags: &mut Vec<Diagnostic>| {
-        if !stage_names.contains(&t.value.as_str()) {
-            let mut d = Diagnostic::new(
-                codes::UNKNOWN_STAGE,
-                Some(t.loc.clone()),
-                format!(
-                    "`{}` is not one of the stages ({})",
-                    t.value,
-                    stage_names.join(", ")
-                ),
-            );
-            if let Some(n) = crate::decode::nearest(&t.value, &stage_names) {
-                d = d.help(format!("did you mean `{n}`?"));
-            }
-            diags.push(d);
-        }
-    };
     let mut names = std::collections::BTreeMap::new();
     for w in &c.workspaces {
         if let Some(first) = names.insert(w.name.value.to_lowercase(), &w.name) {
@@ -134,18 +117,38 @@ pub fn registry_config(c: &crate::manifest::RegistryConfig, diags: &mut Vec<Diag
             ));
         }
         if let Some(s) = &w.stage {
-            unknown_stage(s, diags);
+            diags.extend(unknown_stage(s, &stage_names));
         }
         if let Some(m) = &w.mirror {
             url(m, "`mirror`", diags);
         }
     }
     for p in [&c.policy_lineage, &c.policy_card].into_iter().flatten() {
-        unknown_stage(p, diags);
+        diags.extend(unknown_stage(p, &stage_names));
     }
     if let Some(b) = &c.base_url {
         url(b, "`base_url`", diags);
     }
+}
+
+/// A stage name that is not one of `stages`, with the nearest one as a hint.
+pub fn unknown_stage(t: &Text, stages: &[&str]) -> Option<Diagnostic> {
+    if stages.contains(&t.value.as_str()) {
+        return None;
+    }
+    let mut d = Diagnostic::new(
+        codes::UNKNOWN_STAGE,
+        Some(t.loc.clone()),
+        format!(
+            "`{}` is not a stage of this registry ({})",
+            t.value,
+            stages.join(", ")
+        ),
+    );
+    if let Some(n) = crate::decode::nearest(&t.value, stages) {
+        d = d.help(format!("did you mean `{n}`?"));
+    }
+    Some(d)
 }
 
 fn url(t: &Text, what: &str, diags: &mut Vec<Diagnostic>) {
