@@ -261,7 +261,7 @@ pub fn decode(cx: &mut Cx, root: &Node, kind: Kind, scope: Scope) -> Option<Spec
     };
     match kind {
         Kind::Model => d.model(cx, &f),
-        Kind::Environment => d.environment(cx, &f, false),
+        Kind::Environment => d.environment(cx, &f),
         Kind::Data => d.data(cx, &f),
         Kind::Component => d.component(cx, &f),
     }
@@ -396,25 +396,23 @@ impl Decoder<'_, '_> {
         }
     }
 
-    fn environment(&mut self, cx: &mut Cx, f: &Fields, anonymous: bool) {
-        if anonymous {
-            f.allow(cx, &fields(&[ASSET, ENVIRONMENT]));
-        } else {
-            for (key, knode, _) in f.keys() {
-                if key == "channels" || key == "dependencies" {
-                    cx.error_help(
-                        codes::UNKNOWN_FIELD,
-                        knode,
-                        format!("`{key}` belongs in a conda file, not in an environment spec"),
-                        "move the conda environment to its own file and point `conda_file:` at it",
-                    );
-                }
+    /// An environment spec, or an inline environment of a component (same fields).
+    fn environment(&mut self, cx: &mut Cx, f: &Fields) {
+        // Azure's loader singles these out too: a conda file pasted into the spec.
+        for (key, knode, _) in f.keys() {
+            if key == "channels" || key == "dependencies" {
+                cx.error_help(
+                    codes::UNKNOWN_FIELD,
+                    knode,
+                    format!("`{key}` belongs in a conda file, not in an environment spec"),
+                    "move the conda environment to its own file and point `conda_file:` at it",
+                );
             }
-            f.allow(
-                cx,
-                &fields(&[ASSET, ENVIRONMENT, &["channels", "dependencies"]]),
-            );
         }
+        f.allow(
+            cx,
+            &fields(&[ASSET, ENVIRONMENT, &["channels", "dependencies"]]),
+        );
         self.common(cx, f);
         let image = f.text(cx, "image");
         let build = f.map(cx, "build");
@@ -672,7 +670,7 @@ impl Decoder<'_, '_> {
         match &n.value {
             Value::Map(_) => {
                 if let Some(env) = cx.map(n, &format!("the inline `{field}`")) {
-                    self.environment(cx, &env, true);
+                    self.environment(cx, &env);
                 }
             }
             Value::Str(s) => self.reference(
@@ -982,7 +980,9 @@ impl Decoder<'_, '_> {
             .choice(cx, "type", NODE_TYPES)
             .map(|t| t.value)
             .unwrap_or_else(|| "command".into());
-        let component = match node.get("component") {
+        // A sweep job names its component as `trial`, in the same forms.
+        let field = if ty == "sweep" { "trial" } else { "component" };
+        let component = match node.get(field) {
             Some(
                 n @ Node {
                     value: Value::Map(_),
@@ -1012,7 +1012,7 @@ impl Decoder<'_, '_> {
                         cx,
                         t.clone(),
                         Kind::Component,
-                        &format!("jobs.{job}.component"),
+                        &format!("jobs.{job}.{field}"),
                     );
                     JobComponent::Reference(t)
                 }
@@ -1021,11 +1021,7 @@ impl Decoder<'_, '_> {
                     if let Some(rest) = t.value.strip_prefix("file:") {
                         t.value = rest.to_string();
                     }
-                    self.local(
-                        t.clone(),
-                        &format!("jobs.{job}.component"),
-                        Expect::Component,
-                    );
+                    self.local(t.clone(), &format!("jobs.{job}.{field}"), Expect::Component);
                     JobComponent::File(t)
                 }
                 None => JobComponent::None,
