@@ -3,7 +3,7 @@
 
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, Loc, Report, codes};
-use crate::load::Loader;
+use crate::load::{Loaded, Loader};
 use crate::manifest::{self, Kind};
 use crate::model::Registry;
 use crate::reference::Scope;
@@ -16,7 +16,8 @@ pub struct Outcome {
     pub report: Report,
     /// What was checked, for the summary line.
     pub subject: String,
-    pub registry: Option<Registry>,
+    /// The checked manifests and the resolved registry (registry checks only).
+    pub registry: Option<(Loaded, Registry)>,
 }
 
 /// Check a registry folder. `display` is how paths are shown (the folder as the user typed it).
@@ -37,7 +38,7 @@ pub fn registry(dir: &Path, display: &str) -> Outcome {
     Outcome {
         report: finish(loader),
         subject,
-        registry: Some(registry),
+        registry: Some((loaded, registry)),
     }
 }
 

@@ -18,6 +18,49 @@ pub enum Command {
     ///
     /// Exit status: 0 no errors, 1 the registry has errors, 2 usage or I/O failure.
     Check(CheckArgs),
+    /// Check the registry, then write the JSON index and blobs workspaces fetch.
+    ///
+    /// Nothing is written when the registry has errors. Exit status as for `check`.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The registry folder.
+    #[arg(default_value = "registry")]
+    pub dir: PathBuf,
+
+    /// The output folder. A non-empty folder mlreg did not create is refused without --force.
+    #[arg(long, default_value = "public")]
+    pub out: PathBuf,
+
+    /// Write into a non-empty output folder that mlreg did not create.
+    #[arg(long)]
+    pub force: bool,
+
+    /// A previous build (folder or http(s) URL): published versions must be unchanged, the
+    /// stage log only appended to, and the serial goes up by one.
+    #[arg(long, value_name = "PREV")]
+    pub against: Option<String>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// How diagnostics are printed and judged.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+
+    /// Colors in human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
 }
 
 #[derive(Debug, Args)]
@@ -38,17 +81,13 @@ pub struct CheckArgs {
     #[arg(long, requires = "spec")]
     pub no_file_check: bool,
 
-    /// How to print diagnostics.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// A previous build (folder or http(s) URL) that the registry must stay compatible with:
+    /// published versions unchanged, the stage log only appended to.
+    #[arg(long, value_name = "PREV", conflicts_with = "spec")]
+    pub against: Option<String>,
 
-    /// Fail (exit 1) on warnings too.
-    #[arg(long)]
-    pub deny_warnings: bool,
-
-    /// Colors in human output.
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -95,6 +95,9 @@ pub mod codes {
         SKIP_WITHOUT_REASON = "E086" "skip-without-reason";
         DUPLICATE_WORKSPACE = "E091" "duplicate-workspace";
         UNKNOWN_KIND = "E100" "unknown-kind";
+        PUBLISHED_CHANGED = "E110" "published-version-changed";
+        PUBLISHED_REMOVED = "E111" "published-version-removed";
+        HISTORY_REWRITTEN = "E112" "stage-history-rewritten";
         UNSUPPORTED_KIND = "E101" "unsupported-kind";
         NO_VERSIONS = "W015" "no-versions";
         OPTIONAL_OUTSIDE_BRACKETS = "W050" "optional-input-unguarded";

@@ -6,22 +6,29 @@
 //! (references, stages, lineage → `model::Registry`). Problems are `diag::Diagnostic`s,
 //! collected and reported together; only usage and I/O failures stop a run.
 
+pub mod against;
+pub mod build;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod decode;
 pub mod diag;
 pub mod discover;
+pub mod hash;
+pub mod index;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod output;
 pub mod reference;
 pub mod resolve;
+pub mod schema;
 pub mod spec;
 pub mod validate;
 pub mod yaml;
 
-use cli::{CheckArgs, Cli, Color, Command, Format, KindArg};
-use diag::Severity;
+use cli::{BuildArgs, CheckArgs, Cli, Color, Command, Format, KindArg, ReportArgs};
+use diag::{Report, Severity};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -33,20 +40,33 @@ pub const EXIT_FAILURE: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check(args),
+        Command::Build(args) => build(args),
     };
     ExitCode::from(code)
 }
 
+/// A fatal failure: usage or I/O, not a problem in the registry.
+fn fail(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_FAILURE
+}
+
+fn registry_dir(dir: &std::path::Path) -> Result<String, u8> {
+    if !dir.is_dir() {
+        return Err(fail(format_args!(
+            "`{}` is not a folder (give the registry folder, or --spec FILE)",
+            dir.display()
+        )));
+    }
+    Ok(dir.to_string_lossy().trim_end_matches('/').to_string())
+}
+
 fn check(args: CheckArgs) -> u8 {
-    let outcome = if args.spec.is_empty() {
-        if !args.dir.is_dir() {
-            eprintln!(
-                "error: `{}` is not a folder (give the registry folder, or --spec FILE)",
-                args.dir.display()
-            );
-            return EXIT_FAILURE;
-        }
-        let display = args.dir.to_string_lossy().trim_end_matches('/').to_string();
+    let mut outcome = if args.spec.is_empty() {
+        let display = match registry_dir(&args.dir) {
+            Ok(d) => d,
+            Err(code) => return code,
+        };
         check::registry(&args.dir, &display)
     } else {
         let kind = args.kind.map(|k| match k {
@@ -57,7 +77,114 @@ fn check(args: CheckArgs) -> u8 {
         });
         check::specs(&args.spec, kind, !args.no_file_check)
     };
-    let report = &outcome.report;
+    if let (Some(prev), Some((loaded, registry))) = (&args.against, &outcome.registry) {
+        if outcome.report.count(Severity::Error) == 0 {
+            let display = args.dir.to_string_lossy().trim_end_matches('/').to_string();
+            let planned = match build::plan(&args.dir, loaded, registry) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let previous = match against::load(prev) {
+                Ok(p) => p,
+                Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
+            };
+            outcome
+                .report
+                .extend(against::compare(&previous, &planned.docs, loaded, &display));
+            outcome.report.finish();
+        }
+    }
+    emit(
+        &outcome.report,
+        &args.report,
+        &format!("checked {}", outcome.subject),
+    )
+}
+
+fn build(args: BuildArgs) -> u8 {
+    let display = match registry_dir(&args.dir) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let mut outcome = check::registry(&args.dir, &display);
+    let Some((loaded, registry)) = outcome.registry.take() else {
+        return fail("no registry was read");
+    };
+    if failed(&outcome.report, &args.report) {
+        return emit(
+            &outcome.report,
+            &args.report,
+            "nothing written: the registry has errors",
+        );
+    }
+    let built = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => match v.trim().parse::<i64>() {
+            Ok(secs) => Some(build::rfc3339(secs)),
+            Err(_) => {
+                return fail(format_args!(
+                    "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
+                ));
+            }
+        },
+        Err(_) => None,
+    };
+    let mut planned = match build::plan(&args.dir, &loaded, &registry) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    // The serial grows by one whenever the published snapshot changes.
+    let previous = match &args.against {
+        Some(prev) => match against::load(prev) {
+            Ok(p) => {
+                outcome
+                    .report
+                    .extend(against::compare(&p, &planned.docs, &loaded, &display));
+                outcome.report.finish();
+                if failed(&outcome.report, &args.report) {
+                    return emit(
+                        &outcome.report,
+                        &args.report,
+                        "nothing written: published history would change",
+                    );
+                }
+                Some((p.serial, p.snapshot))
+            }
+            Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
+        },
+        None => client::Source::parse(&args.out.to_string_lossy())
+            .root()
+            .ok()
+            .filter(|_| args.out.join(output::MARKER).is_file())
+            .map(|r| (r.serial, r.snapshot.path)),
+    };
+    let serial = match previous {
+        Some((serial, snapshot)) if snapshot == planned.snapshot.path => serial,
+        Some((serial, _)) => serial + 1,
+        None => 1,
+    };
+    planned.finish(serial, built);
+    let stats = match output::write(&args.out, &planned.set, args.force) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let summary = format!(
+        "built {} into {}: serial {serial}; wrote {} files ({} bytes), {} unchanged, {} removed",
+        outcome.subject,
+        args.out.display(),
+        stats.written,
+        stats.bytes,
+        stats.unchanged,
+        stats.removed
+    );
+    emit(&outcome.report, &args.report, &summary)
+}
+
+fn failed(report: &Report, args: &ReportArgs) -> bool {
+    report.count(Severity::Error) > 0 || (args.deny_warnings && report.count(Severity::Warning) > 0)
+}
+
+/// Print the report in the chosen format; the exit status it calls for.
+fn emit(report: &Report, args: &ReportArgs, summary: &str) -> u8 {
     let text = match args.format {
         Format::Human => {
             let color = match args.color {
@@ -67,9 +194,7 @@ fn check(args: CheckArgs) -> u8 {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            let mut s = report.render_human(color);
-            s = format!("{s}checked {}\n", outcome.subject);
-            s
+            format!("{}{summary}\n", report.render_human(color))
         }
         Format::Json => report.render_json(),
         Format::Github => report.render_github(),
@@ -82,9 +207,7 @@ fn check(args: CheckArgs) -> u8 {
     {
         return EXIT_FAILURE;
     }
-    let errors = report.count(Severity::Error);
-    let warnings = report.count(Severity::Warning);
-    if errors > 0 || (args.deny_warnings && warnings > 0) {
+    if failed(report, args) {
         EXIT_ERRORS
     } else {
         EXIT_OK

@@ -41,6 +41,13 @@ pub struct LoadedVersion {
     pub spec_file: Arc<str>,
     pub lineage: Option<Lineage>,
     pub has_card: bool,
+    /// spec.yaml and lineage.yaml as JSON, and the card's front matter (`{}` without one):
+    /// what `build` publishes.
+    pub spec_json: Option<serde_json::Value>,
+    pub lineage_json: Option<serde_json::Value>,
+    pub card_meta: Option<serde_json::Value>,
+    /// Every file in the version folder, relative to it, sorted.
+    pub files: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -269,8 +276,10 @@ impl Loader {
         let vabs = root.join(&vrel);
         let spec_file = discover::shown(display, &format!("{vrel}/spec.yaml"));
         let mut spec = None;
+        let mut spec_json = None;
         if vdir.has_spec {
             if let Some((text, node)) = self.yaml(&vabs.join("spec.yaml"), &spec_file) {
+                spec_json = Some(node.to_json());
                 let mut cx = Cx::new(spec_file.clone(), text, &mut self.diags);
                 spec = spec::decode(&mut cx, &node, kind, scope);
                 if let Some(s) = &spec {
@@ -304,11 +313,15 @@ impl Loader {
                     |cx, node| {
                         let l = manifest::lineage(cx, node);
                         job_times(cx, &l);
-                        l
+                        (l, node.to_json())
                     },
                 )
             })
             .flatten();
+        let (lineage, lineage_json) = match lineage {
+            Some((l, json)) => (Some(l), Some(json)),
+            None => (None, None),
+        };
         if let Some(l) = &lineage {
             for log in &l.logs {
                 let lp = LocalPath {
@@ -323,10 +336,11 @@ impl Loader {
                 }
             }
         }
+        let mut card_meta = None;
         if vdir.has_card {
             let file = discover::shown(display, &format!("{vrel}/README.md"));
             if let Some(text) = self.read_text(&vabs.join("README.md"), &file) {
-                self.card(&file, &text);
+                card_meta = self.card(&file, &text);
             }
         }
         LoadedVersion {
@@ -334,19 +348,28 @@ impl Loader {
             spec_file,
             lineage,
             has_card: vdir.has_card,
+            spec_json,
+            lineage_json,
+            card_meta,
+            files: vdir.files.clone(),
         }
     }
 
     /// The card's optional YAML front matter, between `---` lines at the top.
-    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) {
+    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> Option<serde_json::Value> {
         let Some((start, front)) = front_matter(text) else {
-            return;
+            return Some(serde_json::json!({}));
         };
         match yaml::parse(front) {
             Ok(mut node) => {
                 shift(&mut node, text, start);
                 let mut cx = Cx::new(file.clone(), text.clone(), &mut self.diags);
                 manifest::card_meta(&mut cx, &node);
+                Some(if node.is_null() {
+                    serde_json::json!({})
+                } else {
+                    node.to_json()
+                })
             }
             Err(e) => {
                 let mut pos = e.pos;
@@ -362,6 +385,7 @@ impl Loader {
                     Some(Loc::at(file, pos)),
                     format!("in the card's front matter: {}", e.message),
                 ));
+                None
             }
         }
     }

@@ -12,7 +12,8 @@ use crate::spec::JobComponent;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-type VersionId = (Kind, String, String);
+/// `(kind, name, version)` of one version.
+pub type VersionId = (Kind, String, String);
 
 pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
     let config = loaded.config.as_ref();
@@ -246,6 +247,25 @@ fn lookup(
             ),
         ));
     }
+    Some((kind, name, version))
+}
+
+/// Pin a reference into this registry to `(kind, name, version)`; `None` for external or
+/// unresolvable references (the latter were reported by `resolve`).
+pub fn pin(registry: &Registry, text: &str) -> Option<VersionId> {
+    let scope = Scope {
+        registry: Some(registry.name.as_str()).filter(|n| !n.is_empty()),
+        stages: &registry.stages,
+    };
+    let Ok(Reference::Local {
+        kind,
+        name,
+        selector,
+    }) = reference::parse(text, scope)
+    else {
+        return None;
+    };
+    let version = select(registry.assets.get(&(kind, name.clone()))?, &selector)?;
     Some((kind, name, version))
 }
 

@@ -111,6 +111,12 @@ impl Node {
     }
 }
 
+/// YAML text of a JSON value, for the normalized specs `build` publishes. Strings that YAML
+/// would read as something else (`"3"`, `"true"`) come out quoted.
+pub fn to_yaml(value: &serde_json::Value) -> String {
+    serde_saphyr::to_string(value).expect("JSON values serialize as YAML")
+}
+
 /// Why a file could not be read as YAML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YamlErrorKind {
@@ -350,6 +356,16 @@ mod tests {
         assert!(!m[2].1.plain);
         let list = m[3].1.as_seq().unwrap();
         assert_eq!((list[0].pos.line, list[0].pos.col), (5, 5));
+    }
+
+    #[test]
+    fn yaml_output_reads_back_as_the_same_json() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"version": "3", "v2": "1.10", "flag": "true", "n": 3, "x": 1.5, "s": "a: b", "e": "", "l": ["01", null]}"#,
+        )
+        .unwrap();
+        let text = to_yaml(&v);
+        assert_eq!(parse(&text).unwrap().to_json(), v, "{text}");
     }
 
     #[test]

@@ -1,0 +1,488 @@
+//! Planning a build: from the checked and resolved registry to every document and blob of
+//! `docs/protocol.md`, as an [`OutputSet`]. Hashing streams and runs in parallel; nothing here
+//! writes (that is `output`'s job).
+
+use crate::hash;
+use crate::index::{
+    self, AssetDoc, Bin, Card, Catalog, CatalogEntry, Deprecation, FileEntry, HistoryEntry, Pinned,
+    Ref, RegistryInfo, Root, Snapshot, VersionDoc, WorkspaceInfo,
+};
+use crate::load::{Loaded, LoadedAsset, LoadedVersion};
+use crate::model::Registry;
+use crate::output::OutputSet;
+use crate::resolve::{VersionId, pin};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Files of a version folder that are manifests, not shipped files.
+const MANIFESTS: [&str; 3] = ["spec.yaml", "lineage.yaml", "README.md"];
+
+/// A planned build: every document and blob but the root, which waits for its serial.
+pub struct Planned {
+    pub set: OutputSet,
+    /// Every asset document, by id, for `--against` and for pages.
+    pub docs: BTreeMap<String, AssetDoc>,
+    pub snapshot: Ref,
+    pub info: RegistryInfo,
+}
+
+impl Planned {
+    /// Add `registry.json`. `built` is the RFC 3339 time from `SOURCE_DATE_EPOCH`, when set.
+    pub fn finish(&mut self, serial: u64, built: Option<String>) {
+        let root = Root {
+            api_version: index::API_VERSION.into(),
+            registry: self.info.clone(),
+            serial,
+            snapshot: self.snapshot.clone(),
+            built,
+        };
+        self.set.bytes(crate::output::ROOT, index::to_bytes(&root));
+    }
+}
+
+/// The hashes of one version's files and its digest, computed before any document is made
+/// (documents of one asset pin the digests of others).
+struct Hashed {
+    files: Vec<FileEntry>,
+    digest: String,
+}
+
+pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Planned, String> {
+    let mut set = OutputSet::default();
+    let mut docs = BTreeMap::new();
+    let hashed = hash_versions(source, loaded)?;
+    let digest_of = |id: &VersionId| hashed.get(id).map(|h| h.digest.clone()).unwrap_or_default();
+    let pinned = |id: &VersionId| Pinned {
+        id: format!("{}/{}", id.0.folder(), id.1),
+        version: id.2.clone(),
+        digest: digest_of(id),
+    };
+
+    // Who uses whom, from the pinned references of every version.
+    let mut used_by: BTreeMap<VersionId, Vec<String>> = BTreeMap::new();
+    for a in registry.assets.values() {
+        for (version, refs) in &a.references {
+            for r in refs {
+                used_by.entry(r.clone()).or_default().push(format!(
+                    "{}/{}@{version}",
+                    a.kind.folder(),
+                    a.name
+                ));
+            }
+        }
+    }
+
+    let mut catalog = Vec::new();
+    let mut bins: BTreeMap<String, BTreeMap<String, Ref>> = BTreeMap::new();
+    for ((kind, name), la) in &loaded.assets {
+        let asset = &registry.assets[&(*kind, name.clone())];
+        let id = format!("{}/{name}", kind.folder());
+        let mut versions = BTreeMap::new();
+        for (version, lv) in &la.versions {
+            let vid: VersionId = (*kind, name.clone(), version.clone());
+            let h = &hashed[&vid];
+            for f in &h.files {
+                set.file(
+                    f.blob.clone(),
+                    source
+                        .join(kind.folder())
+                        .join(name)
+                        .join(version)
+                        .join(&f.path),
+                );
+            }
+            let spec = normalized_spec(lv, registry, name, version);
+            let spec_yaml = crate::yaml::to_yaml(&spec).into_bytes();
+            let spec_file = blob_ref(&spec_yaml);
+            set.bytes(spec_file.path.clone(), spec_yaml);
+            let card = match (&lv.card_meta, lv.has_card) {
+                (Some(meta), true) => {
+                    let path = source
+                        .join(kind.folder())
+                        .join(name)
+                        .join(version)
+                        .join("README.md");
+                    let (sha256, size) = hash::file(&path)
+                        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                    let blob = Ref {
+                        path: format!("blobs/sha256/{sha256}"),
+                        sha256,
+                        size,
+                    };
+                    set.file(blob.path.clone(), path);
+                    Some(Card {
+                        blob,
+                        meta: meta.clone(),
+                    })
+                }
+                _ => None,
+            };
+            let mut used: Vec<String> = used_by.get(&vid).cloned().unwrap_or_default();
+            used.sort();
+            used.dedup();
+            versions.insert(
+                version.clone(),
+                VersionDoc {
+                    digest: h.digest.clone(),
+                    spec,
+                    spec_file,
+                    files: h.files.clone(),
+                    lineage: lv
+                        .lineage_json
+                        .as_ref()
+                        .map(|l| pinned_lineage(l, registry, &pinned)),
+                    card,
+                    references: asset
+                        .references
+                        .get(version)
+                        .map(|rs| rs.iter().map(&pinned).collect())
+                        .unwrap_or_default(),
+                    used_by: used,
+                    deprecated: version_deprecation(la, version),
+                },
+            );
+        }
+        let doc = AssetDoc {
+            api_version: index::API_VERSION.into(),
+            id: id.clone(),
+            kind: kind.singular().into(),
+            name: name.clone(),
+            display_name: la.meta.display_name.clone(),
+            description: la.meta.description.clone(),
+            owners: la.meta.owners.iter().map(|o| o.value.clone()).collect(),
+            tags: la.meta.tags.clone(),
+            deprecated: la.meta.deprecated.as_ref().map(|d| Deprecation {
+                reason: d.reason.clone(),
+                replaced_by: d
+                    .replaced_by
+                    .as_ref()
+                    .and_then(|r| pin(registry, &r.value))
+                    .map(|v| pinned(&v)),
+                date: d.date.as_ref().map(|t| t.value.clone()),
+            }),
+            latest: asset.latest.clone(),
+            stages: asset.stages.clone(),
+            history: history(la),
+            order: asset.versions.clone(),
+            versions,
+        };
+        let bytes = index::to_bytes(&doc);
+        let doc_ref = Ref {
+            path: format!("assets/{id}/{}.json", hash::sha256(&bytes)),
+            sha256: hash::sha256(&bytes),
+            size: bytes.len() as u64,
+        };
+        set.bytes(format!("assets/{id}.json"), bytes.clone());
+        set.bytes(doc_ref.path.clone(), bytes);
+        bins.entry(index::bin_of(&id))
+            .or_default()
+            .insert(id.clone(), doc_ref.clone());
+        catalog.push(CatalogEntry {
+            id: id.clone(),
+            kind: doc.kind.clone(),
+            name: doc.name.clone(),
+            display_name: doc.display_name.clone(),
+            description: doc.description.clone(),
+            tags: doc.tags.clone(),
+            latest: doc.latest.clone(),
+            stages: doc.stages.clone(),
+            versions: doc.versions.len(),
+            deprecated: doc.deprecated.is_some(),
+            doc: doc_ref,
+        });
+        docs.insert(id, doc);
+    }
+
+    let mut bin_refs = BTreeMap::new();
+    for (bin, assets) in bins {
+        let r = document(
+            &mut set,
+            "bins",
+            &Bin {
+                api_version: index::API_VERSION.into(),
+                assets,
+            },
+        );
+        bin_refs.insert(bin, r);
+    }
+    let catalog = document(
+        &mut set,
+        "catalog",
+        &Catalog {
+            api_version: index::API_VERSION.into(),
+            assets: catalog,
+        },
+    );
+    let snapshot = document(
+        &mut set,
+        "snapshots",
+        &Snapshot {
+            api_version: index::API_VERSION.into(),
+            bins: bin_refs,
+            catalog,
+        },
+    );
+    set.snapshot = snapshot.path.clone();
+    for (name, schema) in index::schemas().into_iter().chain(crate::schema::schemas()) {
+        let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
+        bytes.push(b'\n');
+        set.bytes(format!("schemas/{name}"), bytes);
+    }
+    Ok(Planned {
+        set,
+        docs,
+        snapshot,
+        info: registry_info(loaded, registry),
+    })
+}
+
+/// Hash every shipped file of every version (in parallel, streaming) and compute digests.
+fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, Hashed>, String> {
+    let jobs: Vec<(VersionId, &LoadedVersion)> = loaded
+        .assets
+        .iter()
+        .flat_map(|((kind, name), la)| {
+            la.versions
+                .iter()
+                .map(move |(v, lv)| ((*kind, name.clone(), v.clone()), lv))
+        })
+        .collect();
+    jobs.into_par_iter()
+        .map(|(id, lv)| {
+            let dir = source.join(id.0.folder()).join(&id.1).join(&id.2);
+            let files = lv
+                .files
+                .par_iter()
+                .filter(|f| !MANIFESTS.contains(&f.as_str()))
+                .map(|f| {
+                    let (sha256, size) = hash::file(&dir.join(f))
+                        .map_err(|e| format!("cannot read `{}`: {e}", dir.join(f).display()))?;
+                    Ok(FileEntry {
+                        path: f.clone(),
+                        size,
+                        blob: format!("blobs/sha256/{sha256}"),
+                        sha256,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let digest = digest(lv, &files);
+            Ok((id, Hashed { files, digest }))
+        })
+        .collect()
+}
+
+/// `sha256:<hex>` of the canonical JSON of the spec (minus `description` and `tags`, which Azure
+/// lets change), the lineage, and the (path, size, sha256) list of shipped files.
+pub fn digest(lv: &LoadedVersion, files: &[FileEntry]) -> String {
+    let mut spec = lv.spec_json.clone().unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut spec {
+        m.remove("description");
+        m.remove("tags");
+    }
+    let files: Vec<Value> = files
+        .iter()
+        .map(|f| serde_json::json!([f.path, f.size, f.sha256]))
+        .collect();
+    let doc = serde_json::json!({
+        "spec": spec,
+        "lineage": lv.lineage_json.clone().unwrap_or(Value::Null),
+        "files": files,
+    });
+    format!("sha256:{}", hash::sha256(&hash::canonical_json(&doc)))
+}
+
+/// The spec as `az ml <kind> create -f` wants it: name and version filled in, references to
+/// this registry pinned to their Azure form.
+fn normalized_spec(lv: &LoadedVersion, registry: &Registry, name: &str, version: &str) -> Value {
+    let mut spec = lv
+        .spec_json
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({}));
+    let mut pins = BTreeMap::new();
+    for r in lv.spec.iter().flat_map(|s| &s.refs) {
+        if let Some((kind, n, v)) = pin(registry, &r.text.value) {
+            pins.insert(
+                r.text.value.clone(),
+                format!(
+                    "azureml://registries/{}/{}/{n}/versions/{v}",
+                    registry.name,
+                    kind.folder()
+                ),
+            );
+        }
+    }
+    replace_strings(&mut spec, &mut |s| {
+        pins.get(s).map(|p| Value::String(p.clone()))
+    });
+    if let Value::Object(m) = &mut spec {
+        m.insert("name".into(), Value::String(name.into()));
+        m.insert("version".into(), Value::String(version.into()));
+    }
+    spec
+}
+
+/// lineage.yaml as JSON, every reference into this registry replaced by its pin.
+fn pinned_lineage(
+    lineage: &Value,
+    registry: &Registry,
+    pinned: &dyn Fn(&VersionId) -> Pinned,
+) -> Value {
+    let mut out = lineage.clone();
+    let Value::Object(m) = &mut out else {
+        return out;
+    };
+    let pin_str = |v: &mut Value| {
+        if let Value::String(s) = v {
+            if let Some(id) = pin(registry, s) {
+                let p = pinned(&id);
+                *v = serde_json::json!({ "ref": s, "id": p.id, "version": p.version, "digest": p.digest });
+            }
+        }
+    };
+    for key in ["environment", "component"] {
+        if let Some(v) = m.get_mut(key) {
+            pin_str(v);
+        }
+    }
+    for (list, field) in [("data", "ref"), ("models", "ref"), ("metrics", "data")] {
+        if let Some(Value::Array(items)) = m.get_mut(list) {
+            for item in items {
+                if let Some(v) = item.get_mut(field) {
+                    pin_str(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn replace_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> Option<Value>) {
+    match v {
+        Value::String(s) => {
+            if let Some(new) = f(s) {
+                *v = new;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_strings(i, f)),
+        Value::Object(m) => m.values_mut().for_each(|i| replace_strings(i, f)),
+        _ => {}
+    }
+}
+
+fn version_deprecation(la: &LoadedAsset, version: &str) -> Option<String> {
+    la.meta
+        .deprecated_versions
+        .iter()
+        .find(|(v, _)| v.value == version)
+        .map(|(_, d)| d.reason.clone())
+        .or_else(|| la.meta.deprecated.as_ref().map(|d| d.reason.clone()))
+}
+
+fn history(la: &LoadedAsset) -> Vec<HistoryEntry> {
+    la.stages
+        .iter()
+        .enumerate()
+        .map(|(i, e)| HistoryEntry {
+            seq: i as u32 + 1,
+            stage: e.stage.value.clone(),
+            version: e.version.as_ref().map(|v| v.value.clone()),
+            by: e.by.as_ref().map(|t| t.value.clone()).unwrap_or_default(),
+            date: e.date.as_ref().map(|t| t.value.clone()).unwrap_or_default(),
+            reference: e.reference.clone(),
+            reason: e.reason.clone(),
+            approved_by: e.approved_by.iter().map(|t| t.value.clone()).collect(),
+            skip: e.skip,
+        })
+        .collect()
+}
+
+fn registry_info(loaded: &Loaded, registry: &Registry) -> RegistryInfo {
+    let config = loaded.config.as_ref();
+    RegistryInfo {
+        name: registry.name.clone(),
+        description: config.and_then(|c| c.description.clone()),
+        base_url: config
+            .and_then(|c| c.base_url.as_ref())
+            .map(|t| t.value.clone()),
+        stages: registry.stages.clone(),
+        workspaces: config
+            .map(|c| {
+                c.workspaces
+                    .iter()
+                    .map(|w| WorkspaceInfo {
+                        name: w.name.value.clone(),
+                        stage: w
+                            .stage
+                            .as_ref()
+                            .map(|s| s.value.clone())
+                            .unwrap_or_default(),
+                        region: w.region.clone(),
+                        mirror: w.mirror.as_ref().map(|m| m.value.clone()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Add an immutable document under `dir/<sha256>.json` and return its reference.
+fn document<T: serde::Serialize>(set: &mut OutputSet, dir: &str, doc: &T) -> Ref {
+    let bytes = index::to_bytes(doc);
+    let r = blob_ref_in(dir, &bytes);
+    set.bytes(r.path.clone(), bytes);
+    r
+}
+
+fn blob_ref(bytes: &[u8]) -> Ref {
+    let sha256 = hash::sha256(bytes);
+    Ref {
+        path: format!("blobs/sha256/{sha256}"),
+        sha256,
+        size: bytes.len() as u64,
+    }
+}
+
+fn blob_ref_in(dir: &str, bytes: &[u8]) -> Ref {
+    let sha256 = hash::sha256(bytes);
+    Ref {
+        path: format!("{dir}/{sha256}.json"),
+        sha256,
+        size: bytes.len() as u64,
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` (seconds) as an RFC 3339 UTC time.
+pub fn rfc3339(epoch: i64) -> String {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn epoch_to_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_877_853), "2026-11-28T14:57:33Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

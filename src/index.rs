@@ -1,0 +1,231 @@
+//! The public JSON documents workspaces fetch (`docs/protocol.md`), their `api_version`, and
+//! their canonical bytes. Owns no I/O: documents go out as bytes and come back from bytes.
+//!
+//! Every type here derives `JsonSchema`; the schemas are published under `schemas/`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The protocol version of every document. Clients refuse an unknown major version.
+pub const API_VERSION: &str = "1.0";
+
+/// A pointer to an immutable document or blob: a path relative to the registry root (the folder
+/// holding `registry.json`), and the SHA-256 and size its bytes must have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ref {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// `registry.json`: the only mutable document.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Root {
+    pub api_version: String,
+    pub registry: RegistryInfo,
+    /// Grows by one with every published change.
+    pub serial: u64,
+    pub snapshot: Ref,
+    /// Build time, only when the build set `SOURCE_DATE_EPOCH` (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RegistryInfo {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    pub stages: Vec<String>,
+    #[serde(default)]
+    pub workspaces: Vec<WorkspaceInfo>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceInfo {
+    pub name: String,
+    pub stage: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The nearest copy of the published registry, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+}
+
+/// `snapshots/<sha256>.json`: the asset map, split into bins, and the catalog.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Snapshot {
+    pub api_version: String,
+    /// Bin name (first two hex digits of `sha256(asset id)`) to bin document.
+    pub bins: BTreeMap<String, Ref>,
+    pub catalog: Ref,
+}
+
+/// `bins/<sha256>.json`: asset id (`models/credit-default`) to its asset document.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Bin {
+    pub api_version: String,
+    pub assets: BTreeMap<String, Ref>,
+}
+
+/// The bin an asset id belongs to.
+pub fn bin_of(id: &str) -> String {
+    crate::hash::sha256(id.as_bytes())[..2].to_string()
+}
+
+/// `assets/<kind>/<name>/<sha256>.json`: one asset, all its versions, stages and history.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AssetDoc {
+    pub api_version: String,
+    /// `<kind folder>/<name>`, e.g. `models/credit-default`.
+    pub id: String,
+    /// `model`, `component`, `environment` or `data`.
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owners: Vec<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub deprecated: Option<Deprecation>,
+    /// The highest release version (see docs/format.md), if any.
+    pub latest: Option<String>,
+    /// Stage to the version it points at now.
+    pub stages: BTreeMap<String, String>,
+    /// The stage log, in order; `seq` counts from 1.
+    pub history: Vec<HistoryEntry>,
+    /// Every version, oldest first by version order.
+    pub order: Vec<String>,
+    pub versions: BTreeMap<String, VersionDoc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Deprecation {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<Pinned>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryEntry {
+    pub seq: u32,
+    pub stage: String,
+    /// `null` clears the stage.
+    pub version: Option<String>,
+    pub by: String,
+    pub date: String,
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct VersionDoc {
+    /// `sha256:<hex>` over the spec (minus description and tags), lineage and files.
+    pub digest: String,
+    /// The normalized Azure spec: name and version filled in, references to this registry
+    /// pinned to `azureml://registries/<registry>/<kind>/<name>/versions/<version>`.
+    pub spec: serde_json::Value,
+    /// The same spec as YAML, for `az ml <kind> create -f` next to the version's files.
+    pub spec_file: Ref,
+    /// Every file the version ships, sorted by path (relative to the version folder).
+    pub files: Vec<FileEntry>,
+    /// lineage.yaml, with each reference into this registry replaced by a [`Pinned`] object
+    /// that keeps the original text under `ref`.
+    pub lineage: Option<serde_json::Value>,
+    pub card: Option<Card>,
+    /// What this version's spec and lineage use, pinned.
+    pub references: Vec<Pinned>,
+    /// `<id>@<version>` of every version whose spec or lineage uses this one.
+    pub used_by: Vec<String>,
+    /// Why this version is deprecated, if it is.
+    pub deprecated: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// `blobs/sha256/<hex>`, relative to the registry root.
+    pub blob: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Card {
+    /// The README.md blob.
+    pub blob: Ref,
+    /// The card's front matter (model-card keys), `{}` when it has none.
+    pub meta: serde_json::Value,
+}
+
+/// A reference resolved at build time: the asset, the version, and that version's digest.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Pinned {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+}
+
+/// `catalog/<sha256>.json`: a compact listing of every asset, for browsing and search.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Catalog {
+    pub api_version: String,
+    pub assets: Vec<CatalogEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CatalogEntry {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub latest: Option<String>,
+    pub stages: BTreeMap<String, String>,
+    pub versions: usize,
+    pub deprecated: bool,
+    pub doc: Ref,
+}
+
+/// A document's canonical bytes (sorted keys, compact): what is hashed and written.
+pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
+    let value = serde_json::to_value(doc).expect("index documents serialize");
+    crate::hash::canonical_json(&value)
+}
+
+/// The major version a client must understand, from an `api_version` string.
+pub fn major(api_version: &str) -> Option<u64> {
+    api_version.split('.').next()?.parse().ok()
+}
+
+/// Every index document kind with its JSON Schema, by file name under `schemas/`.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    fn s<T: JsonSchema>() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
+    }
+    vec![
+        ("registry.schema.json", s::<Root>()),
+        ("snapshot.schema.json", s::<Snapshot>()),
+        ("bin.schema.json", s::<Bin>()),
+        ("asset.schema.json", s::<AssetDoc>()),
+        ("catalog.schema.json", s::<Catalog>()),
+    ]
+}

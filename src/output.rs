@@ -1,0 +1,299 @@
+//! Every write under the output folder, by the rule of `docs/protocol.md`: content-addressed
+//! files are written once, only when missing; other files are replaced (temp file + rename)
+//! only when their bytes changed; `registry.json` last; files no build of the last
+//! [`RETAIN`] refers to are removed after it. A reader of the folder never sees a half-built
+//! registry, and a rebuild of an unchanged registry writes nothing.
+//!
+//! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
+//! mlreg did not create is refused unless `force`.
+
+use crate::index::{AssetDoc, Bin, Snapshot};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How many earlier builds' documents stay readable after a new build (for clients that are
+/// in the middle of a resolution).
+pub const RETAIN: usize = 10;
+/// The marker that says mlreg owns a folder, with the snapshots of the last builds.
+pub const MARKER: &str = ".mlreg-output.json";
+pub const ROOT: &str = "registry.json";
+
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A file of the registry source, copied as it is.
+    File(PathBuf),
+}
+
+/// What a build produces: paths relative to the output folder.
+#[derive(Default)]
+pub struct OutputSet {
+    pub files: BTreeMap<String, Content>,
+    /// The snapshot the root of this set points at.
+    pub snapshot: String,
+}
+
+impl OutputSet {
+    pub fn bytes(&mut self, path: impl Into<String>, bytes: Vec<u8>) {
+        self.files.insert(path.into(), Content::Bytes(bytes));
+    }
+
+    pub fn file(&mut self, path: impl Into<String>, from: PathBuf) {
+        self.files.insert(path.into(), Content::File(from));
+    }
+}
+
+/// Documents and blobs named by their hash: present means identical.
+pub fn content_addressed(rel: &str) -> bool {
+    let first = rel.split('/').next().unwrap_or("");
+    match first {
+        "blobs" | "snapshots" | "bins" | "catalog" => true,
+        // assets/<kind>/<name>/<sha256>.json, not the convenience copy assets/<kind>/<name>.json
+        "assets" => rel.split('/').count() == 4,
+        _ => false,
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub written: usize,
+    pub bytes: u64,
+    pub unchanged: usize,
+    pub removed: usize,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Marker {
+    format: u32,
+    /// Snapshot paths of the last builds, newest first.
+    snapshots: Vec<String>,
+}
+
+pub fn write(out: &Path, set: &OutputSet, force: bool) -> Result<Stats, String> {
+    match std::fs::symlink_metadata(out) {
+        Err(_) => fresh(out, set),
+        Ok(m) if !m.is_dir() => Err(format!("`{}` exists and is not a folder", out.display())),
+        Ok(_) => {
+            let ours = out.join(MARKER).is_file();
+            let empty = std::fs::read_dir(out)
+                .map_err(|e| e.to_string())?
+                .next()
+                .is_none();
+            if !ours && !empty && !force {
+                return Err(format!(
+                    "refusing to write into `{}`: it is not empty and mlreg did not create it (use --force to replace its contents)",
+                    out.display()
+                ));
+            }
+            in_place(out, set)
+        }
+    }
+}
+
+/// Build a new folder as a hidden sibling, then rename it into place in one step.
+fn fresh(out: &Path, set: &OutputSet) -> Result<Stats, String> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+    let name = out
+        .file_name()
+        .ok_or("the output folder has no name")?
+        .to_string_lossy();
+    let tmp = parent.join(format!(".{name}.mlreg-tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let mut stats = in_place(&tmp, set)?;
+    std::fs::rename(&tmp, out)
+        .map_err(|e| format!("cannot move the new build into `{}`: {e}", out.display()))?;
+    stats.removed = 0;
+    Ok(stats)
+}
+
+fn in_place(out: &Path, set: &OutputSet) -> Result<Stats, String> {
+    let marker: Marker = std::fs::read(out.join(MARKER))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let dirs: BTreeSet<PathBuf> = set
+        .files
+        .keys()
+        .filter_map(|rel| out.join(rel).parent().map(Path::to_path_buf))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
+    }
+    // Everything but the root, in parallel; the root only once all it points at is in place.
+    let results: Vec<Result<Option<u64>, String>> = set
+        .files
+        .par_iter()
+        .filter(|(rel, _)| rel.as_str() != ROOT)
+        .map(|(rel, content)| put(out, rel, content))
+        .collect();
+    let mut stats = Stats::default();
+    for r in results {
+        match r? {
+            Some(n) => {
+                stats.written += 1;
+                stats.bytes += n;
+            }
+            None => stats.unchanged += 1,
+        }
+    }
+    if let Some(root) = set.files.get(ROOT) {
+        match put(out, ROOT, root)? {
+            Some(n) => {
+                stats.written += 1;
+                stats.bytes += n;
+            }
+            None => stats.unchanged += 1,
+        }
+    }
+    let mut snapshots = vec![set.snapshot.clone()];
+    snapshots.extend(
+        marker
+            .snapshots
+            .into_iter()
+            .filter(|s| *s != set.snapshot)
+            .take(RETAIN - 1),
+    );
+    let marker = Marker {
+        format: 1,
+        snapshots,
+    };
+    let bytes = serde_json::to_vec_pretty(&marker).expect("marker serializes");
+    if std::fs::read(out.join(MARKER)).ok().as_deref() != Some(bytes.as_slice()) {
+        atomic_write(&out.join(MARKER), &bytes)?;
+    }
+    stats.removed = sweep(out, set, &marker.snapshots)?;
+    Ok(stats)
+}
+
+/// Write one file if needed; `Some(bytes written)` or `None` when it was already right.
+fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> {
+    let path = out.join(rel);
+    let existing = std::fs::metadata(&path).ok().filter(|m| m.is_file());
+    let size = match content {
+        Content::Bytes(b) => b.len() as u64,
+        Content::File(from) => std::fs::metadata(from)
+            .map_err(|e| format!("cannot read `{}`: {e}", from.display()))?
+            .len(),
+    };
+    if let Some(m) = existing {
+        if m.len() == size && (content_addressed(rel) || same_bytes(&path, content)) {
+            return Ok(None);
+        }
+    }
+    match content {
+        Content::Bytes(b) => atomic_write(&path, b)?,
+        Content::File(from) => {
+            let tmp = temp_name(&path);
+            std::fs::copy(from, &tmp)
+                .map_err(|e| format!("cannot copy `{}`: {e}", from.display()))?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        }
+    }
+    Ok(Some(size))
+}
+
+fn same_bytes(path: &Path, content: &Content) -> bool {
+    match content {
+        Content::Bytes(b) => std::fs::read(path).is_ok_and(|old| old == *b),
+        Content::File(from) => match (crate::hash::file(path), crate::hash::file(from)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
+    }
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Write `bytes` to a temporary file next to `path` and rename it over `path`.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = temp_name(path);
+    let mut f = std::fs::File::create(&tmp)
+        .map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// Remove what neither this build nor the retained earlier builds refer to.
+fn sweep(out: &Path, set: &OutputSet, snapshots: &[String]) -> Result<usize, String> {
+    let mut keep: BTreeSet<String> = set.files.keys().cloned().collect();
+    keep.insert(MARKER.to_string());
+    for snap in snapshots.iter().skip(1) {
+        reachable(out, snap, &mut keep);
+    }
+    let mut removed = 0;
+    let mut dirs = Vec::new();
+    for entry in walkdir::WalkDir::new(out).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let rel = entry
+            .path()
+            .strip_prefix(out)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .replace('\\', "/");
+        if entry.file_type().is_dir() {
+            dirs.push(entry.path().to_path_buf());
+        } else if !keep.contains(&rel) {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| format!("cannot remove `{rel}`: {e}"))?;
+            removed += 1;
+        }
+    }
+    // Deepest first, so that emptied parents go too.
+    for d in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    Ok(removed)
+}
+
+/// Every content-addressed path an earlier snapshot refers to, if it is still readable.
+fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
+    fn read<T: serde::de::DeserializeOwned>(out: &Path, rel: &str) -> Option<T> {
+        serde_json::from_slice(&std::fs::read(out.join(rel)).ok()?).ok()
+    }
+    let Some(snap) = read::<Snapshot>(out, snapshot) else {
+        return;
+    };
+    keep.insert(snapshot.to_string());
+    keep.insert(snap.catalog.path.clone());
+    for bin_ref in snap.bins.values() {
+        if !keep.insert(bin_ref.path.clone()) {
+            continue;
+        }
+        let Some(bin) = read::<Bin>(out, &bin_ref.path) else {
+            continue;
+        };
+        for doc_ref in bin.assets.values() {
+            if !keep.insert(doc_ref.path.clone()) {
+                continue;
+            }
+            let Some(doc) = read::<AssetDoc>(out, &doc_ref.path) else {
+                continue;
+            };
+            for v in doc.versions.values() {
+                keep.insert(v.spec_file.path.clone());
+                keep.extend(v.files.iter().map(|f| f.blob.clone()));
+                if let Some(card) = &v.card {
+                    keep.insert(card.blob.path.clone());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! JSON Schemas of the manifests mlreg defines (`registry.yaml`, `asset.yaml`, `stages.yaml`,
+//! `lineage.yaml`), generated from these types and published under `schemas/` so that editors
+//! can complete and check them (`# yaml-language-server: $schema=...`). Azure specs have
+//! Azure's own schemas.
+//!
+//! These types describe the format for schema generation only; `manifest` decodes the files
+//! (with locations for every problem). A test checks the two agree on the sample registry and
+//! on every field list.
+
+use schemars::JsonSchema;
+use std::collections::BTreeMap;
+
+/// `registry.yaml`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RegistryYaml {
+    /// 2-32 of letters, digits, `_` and `-`, starting with a letter or digit.
+    name: String,
+    description: Option<String>,
+    /// Where the site is published (http or https, ending with `/`).
+    base_url: Option<String>,
+    /// The ordered promotion path; default `[dev, test, prod]`.
+    stages: Option<Vec<String>>,
+    workspaces: Option<Vec<WorkspaceYaml>>,
+    policy: Option<PolicyYaml>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WorkspaceYaml {
+    name: String,
+    /// The stage this workspace deploys from.
+    stage: String,
+    region: Option<String>,
+    /// The nearest copy of the published registry.
+    mirror: Option<String>,
+    description: Option<String>,
+    subscription: Option<String>,
+    resource_group: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PolicyYaml {
+    /// A model version needs lineage.yaml before entering this stage or a later one.
+    require_lineage_from: Option<String>,
+    /// A model version needs a README.md card before entering this stage or a later one.
+    require_card_from: Option<String>,
+}
+
+/// `asset.yaml`: mutable metadata of one asset.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct AssetYaml {
+    display_name: Option<String>,
+    description: Option<String>,
+    owners: Option<Vec<String>>,
+    tags: Option<BTreeMap<String, String>>,
+    deprecated: Option<DeprecationYaml>,
+    /// Version to its deprecation.
+    deprecated_versions: Option<BTreeMap<String, DeprecationYaml>>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct DeprecationYaml {
+    reason: String,
+    /// A reference, e.g. `models/credit-default@4`.
+    replaced_by: Option<String>,
+    date: Option<String>,
+}
+
+/// `stages.yaml`: the append-only promotion log.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct StagesYaml(Vec<StageEntryYaml>);
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StageEntryYaml {
+    stage: String,
+    /// A version (quote it), or null to clear the stage.
+    version: Option<String>,
+    by: String,
+    /// YYYY-MM-DD or an RFC 3339 UTC timestamp.
+    date: String,
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+    reason: Option<String>,
+    approved_by: Option<Vec<String>>,
+    /// Enter the stage without having been in the previous one (needs a `reason`).
+    skip: Option<bool>,
+}
+
+/// `lineage.yaml`: how a version was made.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct LineageYaml {
+    job: Option<JobYaml>,
+    code: Option<CodeYaml>,
+    /// A reference to the environment the job ran in.
+    environment: Option<String>,
+    /// A reference to the component the job ran.
+    component: Option<String>,
+    data: Option<Vec<UseYaml>>,
+    /// Models this one derives from (base, teacher).
+    models: Option<Vec<UseYaml>>,
+    parameters: Option<BTreeMap<String, Scalar>>,
+    metrics: Option<Vec<MetricYaml>>,
+    /// Local files (relative to the version folder) or URLs.
+    logs: Option<Vec<String>>,
+    artifacts: Option<Vec<ArtifactYaml>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Scalar {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JobYaml {
+    name: String,
+    url: Option<String>,
+    workspace: Option<String>,
+    experiment: Option<String>,
+    status: Option<String>,
+    started: Option<String>,
+    finished: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CodeYaml {
+    repo: String,
+    /// 4 to 64 hex digits.
+    commit: String,
+    path: Option<String>,
+    branch: Option<String>,
+    dirty: Option<bool>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct UseYaml {
+    #[serde(rename = "ref")]
+    reference: String,
+    role: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MetricYaml {
+    name: String,
+    value: f64,
+    /// The data the value was measured on (a reference).
+    data: String,
+    split: Option<String>,
+    step: Option<i64>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ArtifactYaml {
+    uri: String,
+    sha256: Option<String>,
+    size: Option<u64>,
+}
+
+/// Every manifest kind with its JSON Schema, by file name under `schemas/`.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    fn s<T: JsonSchema>() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
+    }
+    vec![
+        ("registry-yaml.schema.json", s::<RegistryYaml>()),
+        ("asset-yaml.schema.json", s::<AssetYaml>()),
+        ("stages-yaml.schema.json", s::<StagesYaml>()),
+        ("lineage-yaml.schema.json", s::<LineageYaml>()),
+    ]
+}
