@@ -334,11 +334,11 @@ fn pinned_lineage(
         return out;
     };
     let pin_str = |v: &mut Value| {
-        if let Value::String(s) = v {
-            if let Some(id) = pin(registry, s) {
-                let p = pinned(&id);
-                *v = serde_json::json!({ "ref": s, "id": p.id, "version": p.version, "digest": p.digest });
-            }
+        if let Value::String(s) = v
+            && let Some(id) = pin(registry, s)
+        {
+            let p = pinned(&id);
+            *v = serde_json::json!({ "ref": s, "id": p.id, "version": p.version, "digest": p.digest });
         }
     };
     for key in ["environment", "component"] {

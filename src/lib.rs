@@ -77,22 +77,22 @@ fn check(args: CheckArgs) -> u8 {
         });
         check::specs(&args.spec, kind, !args.no_file_check)
     };
-    if let (Some(prev), Some((loaded, registry))) = (&args.against, &outcome.registry) {
-        if outcome.report.count(Severity::Error) == 0 {
-            let display = args.dir.to_string_lossy().trim_end_matches('/').to_string();
-            let planned = match build::plan(&args.dir, loaded, registry) {
-                Ok(p) => p,
-                Err(e) => return fail(e),
-            };
-            let previous = match against::load(prev) {
-                Ok(p) => p,
-                Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
-            };
-            outcome
-                .report
-                .extend(against::compare(&previous, &planned.docs, loaded, &display));
-            outcome.report.finish();
-        }
+    if let (Some(prev), Some((loaded, registry))) = (&args.against, &outcome.registry)
+        && outcome.report.count(Severity::Error) == 0
+    {
+        let display = args.dir.to_string_lossy().trim_end_matches('/').to_string();
+        let planned = match build::plan(&args.dir, loaded, registry) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        let previous = match against::load(prev) {
+            Ok(p) => p,
+            Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
+        };
+        outcome
+            .report
+            .extend(against::compare(&previous, &planned.docs, loaded, &display));
+        outcome.report.finish();
     }
     emit(
         &outcome.report,

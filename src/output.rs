@@ -184,10 +184,11 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
             .map_err(|e| format!("cannot read `{}`: {e}", from.display()))?
             .len(),
     };
-    if let Some(m) = existing {
-        if m.len() == size && (content_addressed(rel) || same_bytes(&path, content)) {
-            return Ok(None);
-        }
+    if let Some(m) = existing
+        && m.len() == size
+        && (content_addressed(rel) || same_bytes(&path, content))
+    {
+        return Ok(None);
     }
     match content {
         Content::Bytes(b) => atomic_write(&path, b)?,
