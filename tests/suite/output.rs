@@ -163,7 +163,7 @@ fn the_readme_example_is_what_mlreg_prints() {
     let start = readme.find(header).expect("example block") + header.len();
     let example = &readme[start..start + readme[start..].find("```").unwrap()];
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("registry"), &tmp.path().join("registry"));
+    crate::util::copy_dir(&repo().join("registry"), &tmp.path().join("registry"));
     let edit = |rel: &str, from: &str, to: &str| {
         let p = tmp.path().join("registry").join(rel);
         let text = std::fs::read_to_string(&p).unwrap();
@@ -183,17 +183,4 @@ fn the_readme_example_is_what_mlreg_prints() {
     let out = run(tmp.path(), &["check", "registry", "--color", "never"]);
     assert_eq!(out.code, 1);
     assert_eq!(out.stdout, example);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

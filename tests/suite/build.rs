@@ -1,0 +1,493 @@
+//! `mlreg build`: the index is byte-for-byte reproducible, verifiable by a client that knows
+//! only the protocol, valid against its published schemas, written safely, and checked against
+//! what was published before.
+
+use crate::util::{Server, copy_dir, pinned, repo, run, tree};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A copy of the sample registry in a fresh temporary folder, at `<tmp>/registry`.
+fn sample() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("registry"), &tmp.path().join("registry"));
+    tmp
+}
+
+fn build(cwd: &Path, args: &[&str]) -> crate::util::Run {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    run(cwd, &all)
+}
+
+#[test]
+fn rebuilds_are_byte_identical_wherever_the_source_is() {
+    let a = sample();
+    let out = build(a.path(), &["registry", "--out", "public"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let first = tree(&a.path().join("public"));
+    assert!(first.len() > 80, "{} files", first.len());
+
+    // Again, into a new folder.
+    let out = build(a.path(), &["registry", "--out", "public2"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        first == tree(&a.path().join("public2")),
+        "second build differs"
+    );
+
+    // From a copy at another path, on one thread.
+    let b = tempfile::tempdir().unwrap();
+    copy_dir(
+        &a.path().join("registry"),
+        &b.path().join("elsewhere/deeper/reg"),
+    );
+    let one_thread = std::process::Command::new(crate::util::mlreg())
+        .args(["build", "elsewhere/deeper/reg", "--out", "site"])
+        .current_dir(b.path())
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(one_thread.status.success());
+    let third = tree(&b.path().join("site"));
+    let differ: Vec<_> = first
+        .keys()
+        .filter(|k| first.get(*k) != third.get(*k))
+        .collect();
+    assert!(
+        differ.is_empty() && first.len() == third.len(),
+        "differs: {differ:?}"
+    );
+}
+
+#[test]
+fn an_unchanged_rebuild_writes_nothing_and_a_change_writes_only_what_changed() {
+    use std::os::unix::fs::MetadataExt;
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    let stamp = |p: &Path| -> BTreeMap<String, (u64, i64, i64)> {
+        tree(p)
+            .keys()
+            .map(|k| {
+                let m = std::fs::metadata(p.join(k)).unwrap();
+                (k.clone(), (m.ino(), m.mtime(), m.mtime_nsec()))
+            })
+            .collect()
+    };
+    let before = stamp(&t.path().join("public"));
+    let again = build(t.path(), &["registry"]);
+    assert!(
+        again.stdout.contains("serial 1; wrote 0 files (0 bytes)"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        before,
+        stamp(&t.path().join("public")),
+        "an unchanged rebuild touched files"
+    );
+
+    // Change one card: a new card blob, asset document, bin, catalog, snapshot and root.
+    let card = t.path().join("registry/models/credit-default/3/README.md");
+    let text = std::fs::read_to_string(&card).unwrap();
+    std::fs::write(
+        &card,
+        text.replace(
+            "Not for automated rejection.",
+            "Never for automated rejection.",
+        ),
+    )
+    .unwrap();
+    let changed = build(t.path(), &["registry"]);
+    assert!(
+        changed.stdout.contains("serial 2; wrote 7 files"),
+        "{}",
+        changed.stdout
+    );
+    let after = stamp(&t.path().join("public"));
+    let old_root: Value =
+        serde_json::from_slice(&tree(&t.path().join("public"))["registry.json"]).unwrap();
+    assert_eq!(old_root["serial"], 2);
+    // The previous build's snapshot stays readable for clients in the middle of a resolution.
+    let kept = before
+        .keys()
+        .filter(|k| k.starts_with("snapshots/"))
+        .all(|k| after.contains_key(k));
+    assert!(kept, "the previous snapshot was removed");
+    let rewritten = before
+        .iter()
+        .filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v))
+        .count();
+    assert_eq!(
+        rewritten, 3,
+        "only registry.json, the convenience copy and the marker change in place"
+    );
+}
+
+#[test]
+fn a_registry_with_errors_writes_nothing() {
+    let t = sample();
+    let spec = t.path().join("registry/models/credit-default/3/spec.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace("\ndescription:", "\ndescripton:")).unwrap();
+    let out = build(t.path(), &["registry", "--format", "json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        pinned(&out.stdout),
+        vec![(
+            "E020".to_string(),
+            "registry/models/credit-default/3/spec.yaml:6:1".to_string()
+        )]
+    );
+    assert!(!t.path().join("public").exists());
+}
+
+#[test]
+fn a_foreign_folder_is_not_replaced_without_force() {
+    let t = sample();
+    std::fs::create_dir(t.path().join("public")).unwrap();
+    std::fs::write(t.path().join("public/index.html"), "mine").unwrap();
+    let out = build(t.path(), &["registry"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("public/index.html")).unwrap(),
+        "mine"
+    );
+    assert_eq!(build(t.path(), &["registry", "--force"]).code, 0);
+    assert!(t.path().join("public/registry.json").is_file());
+    assert!(
+        !t.path().join("public/index.html").exists(),
+        "--force replaces the folder's contents"
+    );
+}
+
+#[test]
+fn source_date_epoch_is_the_only_clock() {
+    let t = sample();
+    let out = std::process::Command::new(crate::util::mlreg())
+        .args(["build", "registry"])
+        .current_dir(t.path())
+        .env("SOURCE_DATE_EPOCH", "1795877853")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let root: Value =
+        serde_json::from_slice(&std::fs::read(t.path().join("public/registry.json")).unwrap())
+            .unwrap();
+    assert_eq!(root["built"], "2026-11-28T14:57:33Z");
+    let plain = sample();
+    build(plain.path(), &["registry"]);
+    let root: Value =
+        serde_json::from_slice(&std::fs::read(plain.path().join("public/registry.json")).unwrap())
+            .unwrap();
+    assert!(root.get("built").is_none());
+}
+
+/// A client written from docs/protocol.md alone: fetch over HTTP, verify each document against
+/// its parent's sha256 and size, then every blob of every version.
+#[test]
+fn a_client_verifies_every_byte_and_resolves_an_asset_in_four_fetches() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    let server = Server::serve(&t.path().join("public"));
+    let get = |rel: &str| -> Vec<u8> {
+        let url = format!("{}{rel}", server.url);
+        let mut body = Vec::new();
+        use std::io::Read;
+        ureq::get(&url)
+            .call()
+            .unwrap()
+            .into_body()
+            .into_reader()
+            .read_to_end(&mut body)
+            .unwrap();
+        body
+    };
+    let verified = |r: &Value| -> Vec<u8> {
+        let bytes = get(r["path"].as_str().unwrap());
+        assert_eq!(
+            bytes.len() as u64,
+            r["size"].as_u64().unwrap(),
+            "size of {}",
+            r["path"]
+        );
+        assert_eq!(
+            sha256_hex(&bytes),
+            r["sha256"].as_str().unwrap(),
+            "sha256 of {}",
+            r["path"]
+        );
+        bytes
+    };
+    let json = |b: &[u8]| -> Value { serde_json::from_slice(b).unwrap() };
+
+    // Resolve models/credit-default@prod: root, snapshot, bin, asset document.
+    let root = json(&get("registry.json"));
+    assert_eq!(root["api_version"], "1.0");
+    let snapshot = json(&verified(&root["snapshot"]));
+    let id = "models/credit-default";
+    let bin = json(&verified(
+        &snapshot["bins"][&sha256_hex(id.as_bytes())[..2]],
+    ));
+    let doc = json(&verified(&bin["assets"][id]));
+    assert_eq!(
+        server.take_requests().len(),
+        4,
+        "resolving one asset must take 4 fetches"
+    );
+    assert_eq!(doc["stages"]["prod"], "2");
+    assert_eq!(doc["stages"]["test"], "3");
+    assert_eq!(doc["latest"], "3");
+
+    // Every asset, every version, every file: sizes and hashes as promised.
+    let mut blobs = 0;
+    for (bin_name, bin_ref) in snapshot["bins"].as_object().unwrap() {
+        let bin = json(&verified(bin_ref));
+        for (id, doc_ref) in bin["assets"].as_object().unwrap() {
+            assert_eq!(
+                &sha256_hex(id.as_bytes())[..2],
+                bin_name,
+                "{id} is in the wrong bin"
+            );
+            let doc = json(&verified(doc_ref));
+            assert_eq!(&doc["id"], id);
+            for (version, v) in doc["versions"].as_object().unwrap() {
+                verified(&v["spec_file"]);
+                let mut listed = Vec::new();
+                for f in v["files"].as_array().unwrap() {
+                    let r = serde_json::json!({"path": f["blob"], "sha256": f["sha256"], "size": f["size"]});
+                    let bytes = verified(&r);
+                    let source = t
+                        .path()
+                        .join("registry")
+                        .join(id)
+                        .join(version)
+                        .join(f["path"].as_str().unwrap());
+                    assert_eq!(
+                        bytes,
+                        std::fs::read(source).unwrap(),
+                        "{id}@{version} {}",
+                        f["path"]
+                    );
+                    listed.push(f["path"].as_str().unwrap().to_string());
+                    blobs += 1;
+                }
+                if let Some(card) = v["card"].as_object() {
+                    verified(&card["blob"]);
+                }
+                // Every shipped file is listed, sorted; manifests are not.
+                let mut on_disk: Vec<String> =
+                    tree(&t.path().join("registry").join(id).join(version))
+                        .into_keys()
+                        .filter(|k| {
+                            !["spec.yaml", "lineage.yaml", "README.md"].contains(&k.as_str())
+                        })
+                        .collect();
+                on_disk.sort();
+                assert_eq!(listed, on_disk, "{id}@{version}");
+            }
+        }
+    }
+    assert!(blobs > 30, "{blobs} blobs");
+    verified(&snapshot["catalog"]);
+}
+
+#[test]
+fn the_built_sample_matches_its_published_schemas() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    let public = t.path().join("public");
+    let schema = |name: &str| -> jsonschema::Validator {
+        let s: Value =
+            serde_json::from_slice(&std::fs::read(public.join("schemas").join(name)).unwrap())
+                .unwrap();
+        jsonschema::validator_for(&s).unwrap()
+    };
+    let check = |v: &jsonschema::Validator, doc: &Value, what: &str| {
+        let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{what}: {errors:?}");
+    };
+    let read = |rel: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(public.join(rel)).unwrap()).unwrap()
+    };
+    let root = read("registry.json");
+    check(&schema("registry.schema.json"), &root, "registry.json");
+    let snapshot = read(root["snapshot"]["path"].as_str().unwrap());
+    check(&schema("snapshot.schema.json"), &snapshot, "snapshot");
+    check(
+        &schema("catalog.schema.json"),
+        &read(snapshot["catalog"]["path"].as_str().unwrap()),
+        "catalog",
+    );
+    let (bin_schema, asset_schema) = (schema("bin.schema.json"), schema("asset.schema.json"));
+    let mut docs = 0;
+    for r in snapshot["bins"].as_object().unwrap().values() {
+        let bin = read(r["path"].as_str().unwrap());
+        check(&bin_schema, &bin, "bin");
+        for d in bin["assets"].as_object().unwrap().values() {
+            check(
+                &asset_schema,
+                &read(d["path"].as_str().unwrap()),
+                d["path"].as_str().unwrap(),
+            );
+            docs += 1;
+        }
+    }
+    assert_eq!(docs, 12);
+
+    // The manifest schemas accept the sample's manifests and reject a typo.
+    let yaml = |rel: &Path| -> Value {
+        mlreg::yaml::parse(&std::fs::read_to_string(rel).unwrap())
+            .unwrap()
+            .to_json()
+    };
+    let reg = t.path().join("registry");
+    check(
+        &schema("registry-yaml.schema.json"),
+        &yaml(&reg.join("registry.yaml")),
+        "registry.yaml",
+    );
+    let mut counts = BTreeMap::new();
+    for file in tree(&reg).into_keys() {
+        let name = match file.rsplit('/').next().unwrap() {
+            "asset.yaml" => "asset-yaml.schema.json",
+            "stages.yaml" => "stages-yaml.schema.json",
+            "lineage.yaml" => "lineage-yaml.schema.json",
+            _ => continue,
+        };
+        check(&schema(name), &yaml(&reg.join(&file)), &file);
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    let typo: Value = serde_json::json!({"name": "x", "stage": ["dev"]});
+    assert!(!schema("registry-yaml.schema.json").is_valid(&typo));
+}
+
+#[test]
+fn published_history_cannot_be_rewritten() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry", "--out", "published"]).code, 0);
+    let prev = t.path().join("published").to_string_lossy().into_owned();
+    let reg = t.path().join("registry");
+    let rejected = |what: &str, expected: &[(&str, &str)]| {
+        let out = build(
+            t.path(),
+            &[
+                "registry",
+                "--out",
+                "next",
+                "--against",
+                &prev,
+                "--format",
+                "json",
+            ],
+        );
+        let mut want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(c, a)| (c.to_string(), a.to_string()))
+            .collect();
+        want.sort();
+        assert_eq!(pinned(&out.stdout), want, "{what}: {}", out.stdout);
+        assert_eq!(out.code, 1, "{what}");
+        assert!(
+            !t.path().join("next").exists(),
+            "{what}: something was written"
+        );
+        let check = run(
+            t.path(),
+            &["check", "registry", "--against", &prev, "--format", "json"],
+        );
+        assert_eq!(pinned(&check.stdout), want, "check --against, {what}");
+    };
+
+    // 1. A published version's files change.
+    let model = reg.join("models/credit-default/2/model/model.json");
+    let original = std::fs::read(&model).unwrap();
+    std::fs::write(&model, b"{\"tampered\": true}\n").unwrap();
+    rejected(
+        "a changed model file",
+        &[("E110", "registry/models/credit-default/2")],
+    );
+    std::fs::write(&model, &original).unwrap();
+
+    // 2. A published version disappears (one nothing else uses, so the check itself passes).
+    let v1 = reg.join("environments/credit-serving/1");
+    let keep = t.path().join("kept");
+    std::fs::rename(&v1, &keep).unwrap();
+    rejected(
+        "a removed version",
+        &[
+            ("E111", "registry/environments/credit-serving/1"),
+            ("W015", "registry/environments/credit-serving"),
+        ],
+    );
+    std::fs::rename(&keep, &v1).unwrap();
+
+    // 3. An earlier stage entry is edited, then one is removed.
+    let stages = reg.join("models/credit-default/stages.yaml");
+    let log = std::fs::read_to_string(&stages).unwrap();
+    std::fs::write(
+        &stages,
+        log.replacen("date: 2026-09-10", "date: 2026-09-09", 1),
+    )
+    .unwrap();
+    rejected(
+        "an edited stage entry",
+        &[("E112", "registry/models/credit-default/stages.yaml:4:3")],
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    std::fs::write(&stages, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
+    rejected(
+        "a removed stage entry",
+        &[("E112", "registry/models/credit-default/stages.yaml")],
+    );
+
+    // Appending is what the log is for: accepted, and the serial goes up by one.
+    std::fs::write(&stages, format!("{log}- {{ stage: prod, version: \"3\", by: ops@contoso.example, date: 2026-11-28, ref: \"PR #50\" }}\n")).unwrap();
+    let server = Server::serve(&t.path().join("published"));
+    let ok = build(
+        t.path(),
+        &["registry", "--out", "next", "--against", &server.url],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    let root: Value =
+        serde_json::from_slice(&std::fs::read(t.path().join("next/registry.json")).unwrap())
+            .unwrap();
+    assert_eq!(root["serial"], 2);
+    assert!(
+        server
+            .take_requests()
+            .contains(&"registry.json".to_string())
+    );
+}
+
+#[test]
+fn a_broken_previous_build_is_an_io_failure() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry", "--out", "published"]).code, 0);
+    let snapshot = std::fs::read_dir(t.path().join("published/snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&snapshot, bytes).unwrap();
+    let out = build(
+        t.path(),
+        &["registry", "--out", "next", "--against", "published"],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("sha256"), "{}", out.stderr);
+    assert!(!t.path().join("next").exists());
+}
