@@ -2,6 +2,7 @@
 //! registries, the sample registry, hostile inputs and the Azure ML examples corpus.
 
 mod adversarial;
+mod azure;
 mod build;
 mod compat;
 mod diagnostics;
