@@ -207,6 +207,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
         );
         bin_refs.insert(bin, r);
     }
+    catalog.sort_by(|a, b| a.id.cmp(&b.id));
     let catalog = document(
         &mut set,
         "catalog",
