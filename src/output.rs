@@ -108,18 +108,46 @@ fn fresh(out: &Path, set: &OutputSet) -> Result<Stats, String> {
         std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-    let mut stats = in_place(&tmp, set)?;
+    let mut stats = fill(&tmp, set)?;
     std::fs::rename(&tmp, out)
         .map_err(|e| format!("cannot move the new build into `{}`: {e}", out.display()))?;
     stats.removed = 0;
     Ok(stats)
 }
 
-fn in_place(out: &Path, set: &OutputSet) -> Result<Stats, String> {
-    let marker: Marker = std::fs::read(out.join(MARKER))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+/// Write everything into a new, still hidden folder: no file there yet, nobody reading it, so
+/// no temp-and-rename per file (on this kind of disk, creating files is the whole cost).
+fn fill(dir: &Path, set: &OutputSet) -> Result<Stats, String> {
+    make_dirs(dir, set)?;
+    let sizes: Vec<Result<u64, String>> = set
+        .files
+        .par_iter()
+        .map(|(rel, content)| {
+            let path = dir.join(rel);
+            match content {
+                Content::Bytes(b) => std::fs::write(&path, b).map(|_| b.len() as u64),
+                Content::File(from) => std::fs::copy(from, &path),
+            }
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        })
+        .collect();
+    let mut stats = Stats::default();
+    for size in sizes {
+        stats.written += 1;
+        stats.bytes += size?;
+    }
+    let marker = Marker {
+        format: 1,
+        snapshots: vec![set.snapshot.clone()],
+    };
+    atomic_write(
+        &dir.join(MARKER),
+        &serde_json::to_vec_pretty(&marker).expect("marker serializes"),
+    )?;
+    Ok(stats)
+}
+
+fn make_dirs(out: &Path, set: &OutputSet) -> Result<(), String> {
     let dirs: BTreeSet<PathBuf> = set
         .files
         .keys()
@@ -128,6 +156,15 @@ fn in_place(out: &Path, set: &OutputSet) -> Result<Stats, String> {
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
     }
+    Ok(())
+}
+
+fn in_place(out: &Path, set: &OutputSet) -> Result<Stats, String> {
+    let marker: Marker = std::fs::read(out.join(MARKER))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    make_dirs(out, set)?;
     // Everything but the root, in parallel; the root only once all it points at is in place.
     let results: Vec<Result<Option<u64>, String>> = set
         .files
