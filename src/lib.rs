@@ -106,6 +106,9 @@ fn build(args: BuildArgs) -> u8 {
         Ok(d) => d,
         Err(code) => return code,
     };
+    if let Err(e) = separate(&args.dir, &args.out) {
+        return fail(e);
+    }
     let mut outcome = check::registry(&args.dir, &display);
     let Some((loaded, registry)) = outcome.registry.take() else {
         return fail("no registry was read");
@@ -177,6 +180,41 @@ fn build(args: BuildArgs) -> u8 {
         stats.removed
     );
     emit(&outcome.report, &args.report, &summary)
+}
+
+/// The output folder is swept of files a build does not produce, so it must neither hold nor
+/// sit inside the registry source.
+fn separate(source: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
+    let absolute = |p: &std::path::Path| -> std::path::PathBuf {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        // Resolve what exists (symlinks included); keep the rest as written.
+        let mut existing = p.clone();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (
+                existing.file_name().map(|n| n.to_os_string()),
+                existing.parent(),
+            ) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut resolved = existing.canonicalize().unwrap_or(existing);
+        resolved.extend(rest.iter().rev());
+        resolved
+    };
+    let (src, dst) = (absolute(source), absolute(out));
+    if dst.starts_with(&src) || src.starts_with(&dst) {
+        return Err(format!(
+            "the output folder `{}` and the registry `{}` must not contain each other",
+            out.display(),
+            source.display()
+        ));
+    }
+    Ok(())
 }
 
 fn failed(report: &Report, args: &ReportArgs) -> bool {

@@ -171,6 +171,21 @@ fn a_foreign_folder_is_not_replaced_without_force() {
 }
 
 #[test]
+fn the_output_folder_never_holds_or_sits_in_the_registry() {
+    let t = sample();
+    for out in [".", "registry/public", "registry"] {
+        let r = build(t.path(), &["registry", "--out", out, "--force"]);
+        assert_eq!(r.code, 2, "--out {out}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("must not contain each other"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(t.path().join("registry/registry.yaml").is_file());
+}
+
+#[test]
 fn source_date_epoch_is_the_only_clock() {
     let t = sample();
     let out = std::process::Command::new(crate::util::mlreg())
@@ -442,7 +457,7 @@ fn published_history_cannot_be_rewritten() {
     .unwrap();
     rejected(
         "an edited stage entry",
-        &[("E112", "registry/models/credit-default/stages.yaml:4:3")],
+        &[("E112", "registry/models/credit-default/stages.yaml:5:3")],
     );
     let lines: Vec<&str> = log.lines().collect();
     std::fs::write(&stages, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
