@@ -38,6 +38,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// A folder of templates that replace the built-in ones of the same name; a template may
+    /// also `{% extends "mlreg/<name>" %}` and override single blocks.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
     /// A previous build (folder or http(s) URL): published versions must be unchanged, the
     /// stage log only appended to, and the serial goes up by one.
     #[arg(long, value_name = "PREV")]

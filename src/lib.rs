@@ -18,12 +18,15 @@ pub mod hash;
 pub mod index;
 pub mod load;
 pub mod manifest;
+pub mod markdown;
 pub mod model;
 pub mod output;
 pub mod reference;
+pub mod render;
 pub mod resolve;
 pub mod schema;
 pub mod spec;
+pub mod svg;
 pub mod validate;
 pub mod yaml;
 
@@ -165,6 +168,9 @@ fn build(args: BuildArgs) -> u8 {
         Some((serial, _)) => serial + 1,
         None => 1,
     };
+    if let Err(e) = render::render(&args.dir, &mut planned, args.templates.as_deref()) {
+        return fail(e);
+    }
     planned.finish(serial, built);
     let stats = match output::write(&args.out, &planned.set, args.force) {
         Ok(s) => s,

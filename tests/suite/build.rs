@@ -95,7 +95,8 @@ fn an_unchanged_rebuild_writes_nothing_and_a_change_writes_only_what_changed() {
         "an unchanged rebuild touched files"
     );
 
-    // Change one card: a new card blob, asset document, bin, catalog, snapshot and root.
+    // Change one card: a new card blob, asset document, bin, catalog, snapshot and root, and
+    // the version's page.
     let card = t.path().join("registry/models/credit-default/3/README.md");
     let text = std::fs::read_to_string(&card).unwrap();
     std::fs::write(
@@ -154,7 +155,7 @@ fn a_registry_with_errors_writes_nothing() {
 fn a_foreign_folder_is_not_replaced_without_force() {
     let t = sample();
     std::fs::create_dir(t.path().join("public")).unwrap();
-    std::fs::write(t.path().join("public/index.html"), "mine").unwrap();
+    std::fs::write(t.path().join("public/mine.txt"), "mine").unwrap();
     let out = build(t.path(), &["registry"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--force"), "{}", out.stderr);
