@@ -109,7 +109,7 @@ fn an_unchanged_rebuild_writes_nothing_and_a_change_writes_only_what_changed() {
     .unwrap();
     let changed = build(t.path(), &["registry"]);
     assert!(
-        changed.stdout.contains("serial 2; wrote 7 files"),
+        changed.stdout.contains("serial 2; wrote 8 files"),
         "{}",
         changed.stdout
     );
@@ -128,8 +128,8 @@ fn an_unchanged_rebuild_writes_nothing_and_a_change_writes_only_what_changed() {
         .filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v))
         .count();
     assert_eq!(
-        rewritten, 3,
-        "only registry.json, the convenience copy and the marker change in place"
+        rewritten, 4,
+        "only registry.json, the convenience copy, the version page and the marker change in place"
     );
 }
 
@@ -160,13 +160,13 @@ fn a_foreign_folder_is_not_replaced_without_force() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--force"), "{}", out.stderr);
     assert_eq!(
-        std::fs::read_to_string(t.path().join("public/index.html")).unwrap(),
+        std::fs::read_to_string(t.path().join("public/mine.txt")).unwrap(),
         "mine"
     );
     assert_eq!(build(t.path(), &["registry", "--force"]).code, 0);
     assert!(t.path().join("public/registry.json").is_file());
     assert!(
-        !t.path().join("public/index.html").exists(),
+        !t.path().join("public/mine.txt").exists(),
         "--force replaces the folder's contents"
     );
 }
