@@ -7,4 +7,5 @@ mod build;
 mod compat;
 mod diagnostics;
 mod output;
+mod site;
 mod util;
