@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 const CSS: &str = include_str!("../templates/static/style.css");
 const JS: &str = include_str!("../templates/static/search.js");
+const ICON: &str = include_str!("../templates/static/favicon.svg");
 /// Versions shown side by side on a compare page (the newest ones).
 const COMPARE_COLUMNS: usize = 20;
 /// Events on the home page and in the feeds.
@@ -73,6 +74,7 @@ struct SiteView {
     name: String,
     css: String,
     js: String,
+    icon: String,
     search: String,
     kinds: Vec<Link>,
 }
@@ -121,9 +123,11 @@ pub fn render(
     let tera = templates(user_templates)?;
     let css = format!("static/mlreg-{}.css", &hash::sha256(CSS.as_bytes())[..16]);
     let js = format!("static/search-{}.js", &hash::sha256(JS.as_bytes())[..16]);
+    let icon = format!("static/icon-{}.svg", &hash::sha256(ICON.as_bytes())[..16]);
     let mut out = OutputSet::default();
     out.bytes(css.clone(), CSS.as_bytes().to_vec());
     out.bytes(js.clone(), JS.as_bytes().to_vec());
+    out.bytes(icon.clone(), ICON.as_bytes().to_vec());
     out.bytes(".nojekyll", Vec::new());
     let docs = &planned.docs;
     let facets = facets(docs, &planned.info.stages);
@@ -148,6 +152,7 @@ pub fn render(
             name: planned.info.name.clone(),
             css,
             js,
+            icon,
             search,
             kinds,
         },

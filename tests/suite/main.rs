@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod azure;
+mod browser;
 mod build;
 mod compat;
 mod diagnostics;
