@@ -8,6 +8,7 @@ use crate::hash;
 use crate::index::{AssetDoc, VersionDoc};
 use crate::output::OutputSet;
 use crate::svg::{self, GraphNode, Series, esc, fmt_value};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,14 +170,26 @@ pub fn render(
             serde_json::json!({ "facets": facets_view(&facets) }),
         )?,
     ));
-    for (id, doc) in docs {
-        pages.push((asset_href(id), site.asset(doc)?));
-        if doc.versions.len() > 1 {
-            pages.push((compare_href(id), site.compare(doc)?));
-        }
-        for (version, v) in &doc.versions {
-            pages.push((version_href(id, version), site.version(doc, version, v)?));
-        }
+    // Asset, compare and version pages are independent: render them in parallel, in a fixed
+    // order of results.
+    let per_asset: Vec<Result<Vec<(String, String)>, String>> = docs
+        .par_iter()
+        .map(|(id, doc)| {
+            let mut out = vec![(asset_href(id), site.asset(doc)?)];
+            if doc.versions.len() > 1 {
+                out.push((compare_href(id), site.compare(doc)?));
+            }
+            let versions: Vec<(String, String)> = doc
+                .versions
+                .par_iter()
+                .map(|(version, v)| Ok((version_href(id, version), site.version(doc, version, v)?)))
+                .collect::<Result<_, String>>()?;
+            out.extend(versions);
+            Ok(out)
+        })
+        .collect();
+    for r in per_asset {
+        pages.extend(r?);
     }
     for f in &facets {
         for (value, ids) in &f.values {
