@@ -29,8 +29,8 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// Add `registry.json`. `built` is the RFC 3339 time from `SOURCE_DATE_EPOCH`, when set.
-    pub fn finish(&mut self, serial: u64, built: Option<String>) {
+    /// The bytes of `registry.json`. `built` is the RFC 3339 time from `SOURCE_DATE_EPOCH`.
+    pub fn root(&self, serial: u64, built: Option<String>) -> Vec<u8> {
         let root = Root {
             api_version: index::API_VERSION.into(),
             registry: self.info.clone(),
@@ -38,7 +38,7 @@ impl Planned {
             snapshot: self.snapshot.clone(),
             built,
         };
-        self.set.bytes(crate::output::ROOT, index::to_bytes(&root));
+        index::to_bytes(&root)
     }
 }
 
@@ -225,7 +225,6 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             catalog,
         },
     );
-    set.snapshot = snapshot.path.clone();
     for (name, schema) in index::schemas().into_iter().chain(crate::schema::schemas()) {
         let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
         bytes.push(b'\n');

@@ -134,7 +134,7 @@ fn build(args: BuildArgs) -> u8 {
         },
         Err(_) => None,
     };
-    let mut planned = match build::plan(&args.dir, &loaded, &registry) {
+    let planned = match build::plan(&args.dir, &loaded, &registry) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
@@ -168,11 +168,18 @@ fn build(args: BuildArgs) -> u8 {
         Some((serial, _)) => serial + 1,
         None => 1,
     };
-    if let Err(e) = render::render(&args.dir, &mut planned, args.templates.as_deref()) {
+    let writer = match output::Writer::open(&args.out, args.force) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let written = writer
+        .put_all(&planned.set)
+        .and_then(|_| render::render(&args.dir, &planned, &writer, args.templates.as_deref()));
+    if let Err(e) = written {
+        writer.abandon();
         return fail(e);
     }
-    planned.finish(serial, built);
-    let stats = match output::write(&args.out, &planned.set, args.force) {
+    let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// How many earlier builds' documents stay readable after a new build (for clients that are
 /// in the middle of a resolution).
@@ -26,12 +27,10 @@ pub enum Content {
     File(PathBuf),
 }
 
-/// What a build produces: paths relative to the output folder.
+/// Files a build produces, by path relative to the output folder.
 #[derive(Default)]
 pub struct OutputSet {
     pub files: BTreeMap<String, Content>,
-    /// The snapshot the root of this set points at.
-    pub snapshot: String,
 }
 
 impl OutputSet {
@@ -55,7 +54,7 @@ pub fn content_addressed(rel: &str) -> bool {
     }
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub written: usize,
     pub bytes: u64,
@@ -70,145 +69,193 @@ struct Marker {
     snapshots: Vec<String>,
 }
 
-pub fn write(out: &Path, set: &OutputSet, force: bool) -> Result<Stats, String> {
-    match std::fs::symlink_metadata(out) {
-        Err(_) => fresh(out, set),
-        Ok(m) if !m.is_dir() => Err(format!("`{}` exists and is not a folder", out.display())),
-        Ok(_) => {
-            let ours = out.join(MARKER).is_file();
-            let empty = std::fs::read_dir(out)
-                .map_err(|e| e.to_string())?
-                .next()
-                .is_none();
-            if !ours && !empty && !force {
-                return Err(format!(
-                    "refusing to write into `{}`: it is not empty and mlreg did not create it (use --force to replace its contents)",
-                    out.display()
-                ));
-            }
-            in_place(out, set)
-        }
-    }
+/// Writes one build into the output folder as its files are produced, from many threads;
+/// [`Writer::finish`] then writes the root, the marker, and removes what no build needs.
+pub struct Writer {
+    /// Where the files go: the output folder, or for a new one its hidden sibling.
+    dir: PathBuf,
+    out: PathBuf,
+    fresh: bool,
+    previous: Vec<String>,
+    produced: Mutex<BTreeSet<String>>,
+    dirs: Mutex<BTreeSet<PathBuf>>,
+    stats: Mutex<Stats>,
 }
 
-/// Build a new folder as a hidden sibling, then rename it into place in one step.
-fn fresh(out: &Path, set: &OutputSet) -> Result<Stats, String> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-    let name = out
-        .file_name()
-        .ok_or("the output folder has no name")?
-        .to_string_lossy();
-    let tmp = parent.join(format!(".{name}.mlreg-tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-    let mut stats = fill(&tmp, set)?;
-    std::fs::rename(&tmp, out)
-        .map_err(|e| format!("cannot move the new build into `{}`: {e}", out.display()))?;
-    stats.removed = 0;
-    Ok(stats)
-}
-
-/// Write everything into a new, still hidden folder: no file there yet, nobody reading it, so
-/// no temp-and-rename per file (on this kind of disk, creating files is the whole cost).
-fn fill(dir: &Path, set: &OutputSet) -> Result<Stats, String> {
-    make_dirs(dir, set)?;
-    let sizes: Vec<Result<u64, String>> = set
-        .files
-        .par_iter()
-        .map(|(rel, content)| {
-            let path = dir.join(rel);
-            match content {
-                Content::Bytes(b) => std::fs::write(&path, b).map(|_| b.len() as u64),
-                Content::File(from) => std::fs::copy(from, &path),
+impl Writer {
+    /// Open `out` for a build: a new folder starts as a hidden sibling; an existing one must be
+    /// mlreg's, or empty, unless `force`.
+    pub fn open(out: &Path, force: bool) -> Result<Writer, String> {
+        let (dir, fresh) = match std::fs::symlink_metadata(out) {
+            Err(_) => {
+                let parent = out
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+                let name = out
+                    .file_name()
+                    .ok_or("the output folder has no name")?
+                    .to_string_lossy();
+                let tmp = parent.join(format!(".{name}.mlreg-tmp-{}", std::process::id()));
+                if tmp.exists() {
+                    std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())?;
+                }
+                std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+                (tmp, true)
             }
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+            Ok(m) if !m.is_dir() => {
+                return Err(format!("`{}` exists and is not a folder", out.display()));
+            }
+            Ok(_) => {
+                let ours = out.join(MARKER).is_file();
+                let empty = std::fs::read_dir(out)
+                    .map_err(|e| e.to_string())?
+                    .next()
+                    .is_none();
+                if !ours && !empty && !force {
+                    return Err(format!(
+                        "refusing to write into `{}`: it is not empty and mlreg did not create it (use --force to replace its contents)",
+                        out.display()
+                    ));
+                }
+                (out.to_path_buf(), false)
+            }
+        };
+        let previous = std::fs::read(dir.join(MARKER))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Marker>(&b).ok())
+            .map(|m| m.snapshots)
+            .unwrap_or_default();
+        Ok(Writer {
+            dir,
+            out: out.to_path_buf(),
+            fresh,
+            previous,
+            produced: Mutex::default(),
+            dirs: Mutex::default(),
+            stats: Mutex::default(),
         })
-        .collect();
-    let mut stats = Stats::default();
-    for size in sizes {
-        stats.written += 1;
-        stats.bytes += size?;
     }
-    let marker = Marker {
-        format: 1,
-        snapshots: vec![set.snapshot.clone()],
-    };
-    atomic_write(
-        &dir.join(MARKER),
-        &serde_json::to_vec_pretty(&marker).expect("marker serializes"),
-    )?;
-    Ok(stats)
-}
 
-fn make_dirs(out: &Path, set: &OutputSet) -> Result<(), String> {
-    let dirs: BTreeSet<PathBuf> = set
-        .files
-        .keys()
-        .filter_map(|rel| out.join(rel).parent().map(Path::to_path_buf))
-        .collect();
-    for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
-    }
-    Ok(())
-}
-
-fn in_place(out: &Path, set: &OutputSet) -> Result<Stats, String> {
-    let marker: Marker = std::fs::read(out.join(MARKER))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    make_dirs(out, set)?;
-    // Everything but the root, in parallel; the root only once all it points at is in place.
-    let results: Vec<Result<Option<u64>, String>> = set
-        .files
-        .par_iter()
-        .filter(|(rel, _)| rel.as_str() != ROOT)
-        .map(|(rel, content)| put(out, rel, content))
-        .collect();
-    let mut stats = Stats::default();
-    for r in results {
-        match r? {
+    /// Write one file of the build (never the root: see [`Writer::finish`]).
+    pub fn put(&self, rel: &str, content: &Content) -> Result<(), String> {
+        self.produced
+            .lock()
+            .expect("no panics while held")
+            .insert(rel.to_string());
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            let known = self
+                .dirs
+                .lock()
+                .expect("no panics while held")
+                .contains(parent);
+            if !known {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+                self.dirs
+                    .lock()
+                    .expect("no panics while held")
+                    .insert(parent.to_path_buf());
+            }
+        }
+        let written = if self.fresh {
+            // Nobody reads a folder that is not in place yet: no temp file and rename needed.
+            Some(
+                match content {
+                    Content::Bytes(b) => std::fs::write(&path, b).map(|_| b.len() as u64),
+                    Content::File(from) => std::fs::copy(from, &path),
+                }
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
+            )
+        } else {
+            put(&self.dir, rel, content)?
+        };
+        let mut stats = self.stats.lock().expect("no panics while held");
+        match written {
             Some(n) => {
                 stats.written += 1;
                 stats.bytes += n;
             }
             None => stats.unchanged += 1,
         }
+        Ok(())
     }
-    if let Some(root) = set.files.get(ROOT) {
-        match put(out, ROOT, root)? {
-            Some(n) => {
+
+    /// Give up: a new folder's hidden sibling is removed; files already replaced in an existing
+    /// folder stay, and its root still names the previous build.
+    pub fn abandon(self) {
+        if self.fresh {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Write every file of `set`, in parallel.
+    pub fn put_all(&self, set: &OutputSet) -> Result<(), String> {
+        set.files
+            .par_iter()
+            .try_for_each(|(rel, content)| self.put(rel, content))
+    }
+
+    /// The root last; then the marker, the sweep of what no retained build refers to, and for a
+    /// new folder the rename into place.
+    pub fn finish(self, root: Vec<u8>, snapshot: &str) -> Result<Stats, String> {
+        let root = Content::Bytes(root);
+        let written = if self.fresh {
+            None
+        } else {
+            put(&self.dir, ROOT, &root)?
+        };
+        if self.fresh {
+            atomic_write(
+                &self.dir.join(ROOT),
+                match &root {
+                    Content::Bytes(b) => b,
+                    Content::File(_) => unreachable!("the root is bytes"),
+                },
+            )?;
+        }
+        let mut stats = self.stats.into_inner().expect("no panics while held");
+        match (self.fresh, written) {
+            (true, _) => stats.written += 1,
+            (false, Some(n)) => {
                 stats.written += 1;
                 stats.bytes += n;
             }
-            None => stats.unchanged += 1,
+            (false, None) => stats.unchanged += 1,
         }
+        let mut snapshots = vec![snapshot.to_string()];
+        snapshots.extend(
+            self.previous
+                .into_iter()
+                .filter(|s| s != snapshot)
+                .take(RETAIN - 1),
+        );
+        let marker = Marker {
+            format: 1,
+            snapshots,
+        };
+        let bytes = serde_json::to_vec_pretty(&marker).expect("marker serializes");
+        if std::fs::read(self.dir.join(MARKER)).ok().as_deref() != Some(bytes.as_slice()) {
+            atomic_write(&self.dir.join(MARKER), &bytes)?;
+        }
+        let mut keep = self.produced.into_inner().expect("no panics while held");
+        keep.insert(ROOT.to_string());
+        if !self.fresh {
+            stats.removed = sweep(&self.dir, keep, &marker.snapshots)?;
+        }
+        if self.fresh {
+            std::fs::rename(&self.dir, &self.out).map_err(|e| {
+                format!(
+                    "cannot move the new build into `{}`: {e}",
+                    self.out.display()
+                )
+            })?;
+        }
+        Ok(stats)
     }
-    let mut snapshots = vec![set.snapshot.clone()];
-    snapshots.extend(
-        marker
-            .snapshots
-            .into_iter()
-            .filter(|s| *s != set.snapshot)
-            .take(RETAIN - 1),
-    );
-    let marker = Marker {
-        format: 1,
-        snapshots,
-    };
-    let bytes = serde_json::to_vec_pretty(&marker).expect("marker serializes");
-    if std::fs::read(out.join(MARKER)).ok().as_deref() != Some(bytes.as_slice()) {
-        atomic_write(&out.join(MARKER), &bytes)?;
-    }
-    stats.removed = sweep(out, set, &marker.snapshots)?;
-    Ok(stats)
 }
 
 /// Write one file if needed; `Some(bytes written)` or `None` when it was already right.
@@ -270,8 +317,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Remove what neither this build nor the retained earlier builds refer to.
-fn sweep(out: &Path, set: &OutputSet, snapshots: &[String]) -> Result<usize, String> {
-    let mut keep: BTreeSet<String> = set.files.keys().cloned().collect();
+fn sweep(out: &Path, mut keep: BTreeSet<String>, snapshots: &[String]) -> Result<usize, String> {
     keep.insert(MARKER.to_string());
     for snap in snapshots.iter().skip(1) {
         reachable(out, snap, &mut keep);

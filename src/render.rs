@@ -6,7 +6,7 @@
 use crate::build::Planned;
 use crate::hash;
 use crate::index::{AssetDoc, VersionDoc};
-use crate::output::OutputSet;
+use crate::output::{Content, OutputSet, Writer};
 use crate::svg::{self, GraphNode, Series, esc, fmt_value};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -118,7 +118,8 @@ struct Site<'a> {
 /// Render every page into `planned.set`.
 pub fn render(
     source: &Path,
-    planned: &mut Planned,
+    planned: &Planned,
+    writer: &Writer,
     user_templates: Option<&Path>,
 ) -> Result<usize, String> {
     let tera = templates(user_templates)?;
@@ -159,33 +160,35 @@ pub fn render(
         },
         tera,
     };
-    let mut pages: Vec<(String, String)> = Vec::new();
+    // Pages go to the writer as soon as they are rendered; only their paths are kept.
+    let put = |path: String, html: String| -> Result<String, String> {
+        writer.put(&path, &Content::Bytes(html.into_bytes()))?;
+        Ok(path)
+    };
+    let mut pages: Vec<String> = Vec::new();
     let events = events(docs);
-    pages.push(("index.html".into(), site.home(&facets, &events)?));
-    pages.push((
-        "search.html".into(),
-        site.page(
-            "search.html",
-            "search.html",
-            serde_json::json!({ "facets": facets_view(&facets) }),
-        )?,
-    ));
-    // Asset, compare and version pages are independent: render them in parallel, in a fixed
-    // order of results.
-    let per_asset: Vec<Result<Vec<(String, String)>, String>> = docs
+    pages.push(put("index.html".into(), site.home(&facets, &events)?)?);
+    let search_page = site.page(
+        "search.html",
+        "search.html",
+        serde_json::json!({ "facets": facets_view(&facets) }),
+    )?;
+    pages.push(put("search.html".into(), search_page)?);
+    // Asset, compare and version pages are independent: render them in parallel.
+    let per_asset: Vec<Result<Vec<String>, String>> = docs
         .par_iter()
         .map(|(id, doc)| {
-            let mut out = vec![(asset_href(id), site.asset(doc)?)];
+            let mut done = vec![put(asset_href(id), site.asset(doc)?)?];
             if doc.versions.len() > 1 {
-                out.push((compare_href(id), site.compare(doc)?));
+                done.push(put(compare_href(id), site.compare(doc)?)?);
             }
-            let versions: Vec<(String, String)> = doc
+            let versions: Vec<String> = doc
                 .versions
                 .par_iter()
-                .map(|(version, v)| Ok((version_href(id, version), site.version(doc, version, v)?)))
+                .map(|(version, v)| put(version_href(id, version), site.version(doc, version, v)?))
                 .collect::<Result<_, String>>()?;
-            out.extend(versions);
-            Ok(out)
+            done.extend(versions);
+            Ok(done)
         })
         .collect();
     for r in per_asset {
@@ -196,34 +199,26 @@ pub fn render(
             let title = format!("{}: {}", f.label, value_label(&f.name, value));
             let assets: Vec<AssetCard> = ids.iter().map(|id| card(&docs[id])).collect();
             let href = browse_href(&f.name, value);
-            pages.push((
-                href.clone(),
-                site.page(
-                    "list.html",
-                    &href,
-                    serde_json::json!({ "list": { "title": title, "assets": assets } }),
-                )?,
-            ));
+            let html = site.page(
+                "list.html",
+                &href,
+                serde_json::json!({ "list": { "title": title, "assets": assets } }),
+            )?;
+            pages.push(put(href, html)?);
         }
     }
     let not_found_root = site.base_url.clone().unwrap_or_default();
-    pages.push((
+    put(
         "404.html".into(),
         site.page_with_root("404.html", &not_found_root, serde_json::json!({}))?,
-    ));
-    let count = pages.len();
+    )?;
     feeds(&site, &events, &mut out);
     if let Some(base) = &site.base_url {
-        let mut urls: Vec<&str> = pages
-            .iter()
-            .map(|(p, _)| p.as_str())
-            .filter(|p| *p != "404.html")
-            .collect();
-        urls.sort();
+        pages.sort();
         let mut xml = String::from(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
         );
-        for u in urls {
+        for u in &pages {
             xml.push_str(&format!(
                 "<url><loc>{}</loc></url>\n",
                 esc(&format!("{base}{u}"))
@@ -232,11 +227,8 @@ pub fn render(
         xml.push_str("</urlset>\n");
         out.bytes("sitemap.xml", xml.into_bytes());
     }
-    for (path, html) in pages {
-        out.bytes(path, html.into_bytes());
-    }
-    planned.set.files.extend(out.files);
-    Ok(count)
+    writer.put_all(&out)?;
+    Ok(pages.len() + 1)
 }
 
 impl Site<'_> {
