@@ -168,6 +168,8 @@ fn build(args: BuildArgs) -> u8 {
         Some((serial, _)) => serial + 1,
         None => 1,
     };
+    // From here on the documents are all that is needed: free the manifests before rendering.
+    drop((loaded, registry));
     let writer = match output::Writer::open(&args.out, args.force) {
         Ok(w) => w,
         Err(e) => return fail(e),
