@@ -1,4 +1,5 @@
-// Search over the sharded index: the manifest maps a two-character token prefix to a shard;
+// Search over the sharded index: the manifest maps token prefixes (two characters, longer where
+// a prefix holds many assets) to shards;
 // the first query word picks the shard, every word and filter must then match. Results link
 // to the static pages. Without JavaScript the site still lists everything (home, browse pages).
 (function () {
@@ -21,13 +22,16 @@
     return (text || "").toLowerCase().split(/[^a-z0-9]+/).filter(function (t) { return t.length > 0; });
   }
   function loadShard(key) {
-    return (manifest ? Promise.resolve(manifest) : getJson(manifestUrl).then(function (m) { manifest = m; return m; }))
-      .then(function (m) {
-        var file = m.shards[key];
-        if (!file) return [];
-        if (!shards[key]) shards[key] = getJson(root + file);
-        return shards[key];
-      });
+    var file = manifest.shards[key];
+    if (!file) return Promise.resolve([]);
+    if (!shards[key]) shards[key] = getJson(root + file);
+    return shards[key];
+  }
+  function withManifest(then) {
+    if (manifest) return then();
+    getJson(manifestUrl).then(function (m) { manifest = m; then(); }).catch(function (err) {
+      if (results) results.textContent = "Search is unavailable: " + err.message;
+    });
   }
   function matches(entry, words, filters) {
     var hay = entry.t;
@@ -83,13 +87,32 @@
       }
       return;
     }
-    loadShard(words[0].slice(0, 2)).then(function (entries) {
+    // The shard comes from the first word that is not too common to pick one.
+    var common = (manifest && manifest.common) || [];
+    var pick = words.filter(function (w) { return common.indexOf(w) < 0; })[0];
+    if (!pick) {
+      if (results) results.textContent = "“" + query + "” is in too many assets; add another word.";
+      return;
+    }
+    // Large prefixes are split into longer keys: the one key that prefixes the word, or the
+    // word itself (`word$`) when it is exactly a split prefix.
+    var key = null;
+    for (var n = 2; n <= Math.min(pick.length, 8) && !key; n++) {
+      if (manifest.shards[pick.slice(0, n)]) key = pick.slice(0, n);
+    }
+    if (!key && manifest.shards[pick + "$"]) key = pick + "$";
+    if (!key) {
+      var longer = Object.keys(manifest.shards).some(function (k) { return k.indexOf(pick) === 0; });
+      show([], query);
+      if (longer && results) results.firstChild.textContent = "Type a few more characters of “" + pick + "”.";
+      return;
+    }
+    loadShard(key).then(function (entries) {
       show(entries.filter(function (e) { return matches(e, words, filters); }), query);
     }).catch(function (err) {
       if (results) results.textContent = "Search is unavailable: " + err.message;
     });
   }
-  getJson(manifestUrl).then(function (m) { manifest = m; }).catch(function () {});
   forms.forEach(function (form) {
     var input = form.querySelector("input[name=q]");
     var params = new URLSearchParams(window.location.search);
@@ -101,10 +124,10 @@
     form.addEventListener("submit", function (ev) {
       if (!results) return; // the header box submits to search.html
       ev.preventDefault();
-      run(form);
+      withManifest(function () { run(form); });
     });
-    if (input && results) input.addEventListener("input", function () { run(form); });
-    form.querySelectorAll("select").forEach(function (s) { s.addEventListener("change", function () { if (results) run(form); }); });
-    if (prefilled && results) run(form);
+    if (input && results) input.addEventListener("input", function () { withManifest(function () { run(form); }); });
+    form.querySelectorAll("select").forEach(function (s) { s.addEventListener("change", function () { if (results) withManifest(function () { run(form); }); }); });
+    if (prefilled && results) withManifest(function () { run(form); });
   });
 })();
