@@ -22,6 +22,59 @@ pub enum Command {
     ///
     /// Nothing is written when the registry has errors. Exit status as for `check`.
     Build(BuildArgs),
+    /// Resolve a reference (`models/x@prod`, `@latest`, `@3`, `azureml://registries/...`)
+    /// against a published registry.
+    Resolve(ResolveArgs),
+    /// Download every file of a version, verified, into a folder (with spec.yaml for
+    /// `az ml <kind> create -f`).
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The reference to resolve.
+    pub reference: String,
+
+    /// The published registry: a folder, `file://` or `http(s)://` URL.
+    #[arg(long, value_name = "URL")]
+    pub index: String,
+
+    /// A workspace of the registry: a reference without `@` takes its stage, and its mirror is
+    /// tried first.
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
+
+    /// More copies of the registry, tried in order when the index fails.
+    #[arg(long, value_name = "URL")]
+    pub mirror: Vec<String>,
+
+    /// Give up on a request after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+
+    /// The local cache (default: $MLREG_CACHE, $XDG_CACHE_HOME/mlreg or ~/.cache/mlreg).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+
+    /// Print JSON for scripts and pipelines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+
+    /// The folder to write the version into.
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -30,7 +30,10 @@ pub mod svg;
 pub mod validate;
 pub mod yaml;
 
-use cli::{BuildArgs, CheckArgs, Cli, Color, Command, Format, KindArg, ReportArgs};
+use cli::{
+    BuildArgs, CheckArgs, Cli, Color, Command, FetchArgs, Format, KindArg, PullArgs, ReportArgs,
+    ResolveArgs,
+};
 use diag::{Report, Severity};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -44,6 +47,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check(args),
         Command::Build(args) => build(args),
+        Command::Resolve(args) => resolve(args),
+        Command::Pull(args) => pull(args),
     };
     ExitCode::from(code)
 }
@@ -230,6 +235,145 @@ fn separate(source: &std::path::Path, out: &std::path::Path) -> Result<(), Strin
         ));
     }
     Ok(())
+}
+
+/// A client for the sources of `args`, with its cache.
+fn client(args: &FetchArgs) -> Result<client::resolve::Client, String> {
+    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    let mut sources = Vec::new();
+    for location in std::iter::once(&args.index).chain(&args.mirror) {
+        if let Some((scheme, _)) = location.split_once("://")
+            && !matches!(scheme, "http" | "https" | "file")
+        {
+            return Err(format!(
+                "`{location}`: {scheme}:// is not supported by this mlreg (folders, file:// and http(s):// are)"
+            ));
+        }
+        sources.push(client::Source::with_timeout(location, timeout));
+    }
+    let dir = args
+        .cache
+        .clone()
+        .unwrap_or_else(client::cache::Cache::default_dir);
+    Ok(client::resolve::Client {
+        sources,
+        cache: client::cache::Cache::open(&dir)?,
+        timeout,
+    })
+}
+
+fn resolved_json(r: &client::resolve::Resolved) -> serde_json::Value {
+    serde_json::json!({
+        "registry": r.registry,
+        "id": r.id,
+        "version": r.version,
+        "stage": r.stage,
+        "reference": format!("{}@{}", r.id, r.version),
+        "azure_uri": azure_uri(r),
+        "digest": r.version_doc.digest,
+        "spec_file": r.version_doc.spec_file,
+        "files": r.version_doc.files,
+        "source": r.source,
+    })
+}
+
+fn azure_uri(r: &client::resolve::Resolved) -> String {
+    let (kind, name) = r.id.split_once('/').unwrap_or(("", &r.id));
+    format!(
+        "azureml://registries/{}/{kind}/{name}/versions/{}",
+        r.registry, r.version
+    )
+}
+
+fn resolve(args: ResolveArgs) -> u8 {
+    let args = args.fetch;
+    let resolved = match client(&args)
+        .and_then(|mut c| c.resolve(&args.reference, args.workspace.as_deref()))
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&resolved_json(&resolved)).expect("serializes")
+        );
+    } else {
+        let size: u64 = resolved.version_doc.files.iter().map(|f| f.size).sum();
+        println!(
+            "{}@{}{} in registry {}",
+            resolved.id,
+            resolved.version,
+            resolved
+                .stage
+                .as_ref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            resolved.registry
+        );
+        println!("  {}", azure_uri(&resolved));
+        println!("  digest {}", resolved.version_doc.digest);
+        println!(
+            "  {} files, {size} bytes, from {}",
+            resolved.version_doc.files.len(),
+            resolved.source
+        );
+    }
+    EXIT_OK
+}
+
+fn pull(args: PullArgs) -> u8 {
+    let fetch = &args.fetch;
+    let mut c = match client(fetch) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let resolved = match c.resolve(&fetch.reference, fetch.workspace.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let terminal = std::io::stderr().is_terminal() && !fetch.json;
+    let total = client::pull::wanted(&resolved).len();
+    let mut done = 0;
+    let mut progress = |path: &str, size: u64| {
+        done += 1;
+        if terminal {
+            eprint!("\r\x1b[K[{done}/{total}] {path} ({size} bytes)");
+        }
+    };
+    let stats = match client::pull::pull(&c.sources, &c.cache, &resolved, &args.dest, &mut progress)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            if terminal {
+                eprintln!();
+            }
+            return fail(e);
+        }
+    };
+    if terminal {
+        eprintln!();
+    }
+    if fetch.json {
+        let mut v = resolved_json(&resolved);
+        v["dest"] = serde_json::json!(args.dest);
+        v["fetched"] = serde_json::json!(stats.fetched);
+        v["from_cache"] = serde_json::json!(stats.from_cache);
+        v["kept"] = serde_json::json!(stats.kept);
+        println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+    } else {
+        println!(
+            "pulled {}@{} into {}: {total} files ({} fetched, {} from the cache, {} already there), digest {}",
+            resolved.id,
+            resolved.version,
+            args.dest.display(),
+            stats.fetched,
+            stats.from_cache,
+            stats.kept,
+            resolved.version_doc.digest
+        );
+    }
+    EXIT_OK
 }
 
 fn failed(report: &Report, args: &ReportArgs) -> bool {

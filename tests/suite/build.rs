@@ -482,7 +482,7 @@ fn published_history_cannot_be_rewritten() {
     assert!(
         server
             .take_requests()
-            .contains(&"registry.json".to_string())
+            .contains(&"registry.json 200".to_string())
     );
 }
 

@@ -5,6 +5,7 @@ mod adversarial;
 mod azure;
 mod browser;
 mod build;
+mod client;
 mod compat;
 mod diagnostics;
 mod output;

@@ -161,11 +161,26 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// A static file server on 127.0.0.1 for the tests: GET only, one thread per connection,
-/// every request counted. Stopped when dropped.
+/// What a test server does wrong on purpose, for paths starting with a prefix.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Flip a byte of the body.
+    Corrupt,
+    /// Send half the body, with the full Content-Length, then close.
+    Truncate,
+    /// Answer with this status and no body.
+    Status(u16),
+    /// Send the headers, then nothing for this long.
+    Stall(std::time::Duration),
+}
+
+/// A static file server on 127.0.0.1 for the tests: GET only, one thread per connection, ETag
+/// and If-None-Match (304), injectable faults, and every request logged as "path status".
+/// Stopped when dropped.
 pub struct Server {
     pub url: String,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub faults: std::sync::Arc<std::sync::Mutex<Vec<(String, Fault)>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     addr: std::net::SocketAddr,
 }
@@ -176,23 +191,35 @@ impl Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let faults: std::sync::Arc<std::sync::Mutex<Vec<(String, Fault)>>> = Default::default();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (root, log, flag) = (root.to_path_buf(), requests.clone(), stop.clone());
+        let (root, log, flag, faults2) = (
+            root.to_path_buf(),
+            requests.clone(),
+            stop.clone(),
+            faults.clone(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if flag.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(mut conn) = conn else { continue };
-                let (root, log) = (root.clone(), log.clone());
+                let (root, log, faults) = (root.clone(), log.clone(), faults2.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(conn.try_clone().unwrap());
                     let mut line = String::new();
                     reader.read_line(&mut line).ok();
+                    let mut if_none_match = None;
                     loop {
                         let mut h = String::new();
                         if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                             break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("if-none-match")
+                        {
+                            if_none_match = Some(v.trim().to_string());
                         }
                     }
                     let path = line
@@ -201,16 +228,41 @@ impl Server {
                         .unwrap_or("/")
                         .trim_start_matches('/')
                         .to_string();
-                    log.lock().unwrap().push(path.clone());
+                    let fault = faults
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .find(|(p, _)| path.starts_with(p.as_str()))
+                        .map(|(_, f)| f.clone());
                     let file = (!path.split('/').any(|p| p == "..")).then(|| root.join(&path));
-                    let response = match file.and_then(|f| std::fs::read(f).ok()) {
-                        Some(body) => {
-                            let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
-                            r.extend(body);
-                            r
+                    let body = file.and_then(|f| std::fs::read(f).ok());
+                    let (status, response): (u16, Vec<u8>) = match (body, fault) {
+                        (_, Some(Fault::Status(code))) => (code, format!("HTTP/1.1 {code} Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()),
+                        (None, _) => (404, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()),
+                        (Some(body), fault) => {
+                            let etag = format!("\"{}\"", &sha256_hex(&body)[..16]);
+                            if if_none_match.as_deref() == Some(etag.as_str()) {
+                                (304, format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n").into_bytes())
+                            } else {
+                                let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+                                let mut body = body;
+                                match fault {
+                                    Some(Fault::Corrupt) if !body.is_empty() => body[0] ^= 0x55,
+                                    Some(Fault::Truncate) => body.truncate(body.len() / 2),
+                                    Some(Fault::Stall(d)) => {
+                                        conn.write_all(&head).ok();
+                                        conn.flush().ok();
+                                        std::thread::sleep(d);
+                                        head.clear();
+                                    }
+                                    _ => {}
+                                }
+                                head.extend(body);
+                                (200, head)
+                            }
                         }
-                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
                     };
+                    log.lock().unwrap().push(format!("{path} {status}"));
                     conn.write_all(&response).ok();
                 });
             }
@@ -218,14 +270,32 @@ impl Server {
         Server {
             url: format!("http://{addr}/"),
             requests,
+            faults,
             stop,
             addr,
         }
     }
 
+    /// Make requests for paths starting with `prefix` fail this way.
+    pub fn fault(&self, prefix: &str, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap()
+            .push((prefix.to_string(), fault));
+    }
+
+    /// The requests so far, as "path status", and forget them.
     pub fn take_requests(&self) -> Vec<String> {
         std::mem::take(&mut *self.requests.lock().unwrap())
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Drop for Server {

@@ -1,11 +1,20 @@
-//! Fetching published documents and checking them on the way, as any workspace must: the
-//! root's `api_version`, then every immutable document against the sha256 and size its parent
-//! names. Depends only on `index` and `hash`.
+//! The workspace side of the protocol: fetch published documents and blobs from a folder or
+//! over HTTP, check each against what its parent promises (`api_version`, sha256, size), keep
+//! them in a local cache by hash, resolve references, and pull a version's files.
+//!
+//! Depends on the index types, hashing and reference syntax only, never on the builder.
+
+pub mod cache;
+pub mod pull;
+pub mod resolve;
 
 use crate::index::{self, Ref, Root};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The largest `registry.json` a client accepts.
+pub const MAX_ROOT: u64 = 1 << 20;
 
 /// The largest document a client accepts: a catalog of 100,000 assets fits well within it.
 pub const MAX_DOCUMENT: u64 = 64 << 20;
@@ -19,6 +28,11 @@ pub enum Source {
 impl Source {
     /// A folder path, `file://` URL, or `http(s)://` URL of a published registry's root folder.
     pub fn parse(location: &str) -> Source {
+        Source::with_timeout(location, Duration::from_secs(60))
+    }
+
+    /// As [`Source::parse`], giving up on a request (connect, or a stalled body) after `timeout`.
+    pub fn with_timeout(location: &str, timeout: Duration) -> Source {
         if location.starts_with("http://") || location.starts_with("https://") {
             let base = if location.ends_with('/') {
                 location.to_string()
@@ -26,7 +40,7 @@ impl Source {
                 format!("{location}/")
             };
             let config = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(60)))
+                .timeout_global(Some(timeout))
                 .http_status_as_error(false)
                 .build();
             Source::Http {
@@ -37,6 +51,50 @@ impl Source {
             Source::Folder(PathBuf::from(
                 location.strip_prefix("file://").unwrap_or(location),
             ))
+        }
+    }
+
+    /// Where this source is, for messages and cache keys.
+    pub fn location(&self) -> String {
+        match self {
+            Source::Folder(dir) => dir.display().to_string(),
+            Source::Http { base, .. } => base.clone(),
+        }
+    }
+
+    /// `registry.json`, revalidated against `etag` when there is one: `Ok(None)` means the copy
+    /// the caller holds is current (HTTP 304).
+    #[allow(clippy::type_complexity)]
+    pub fn root_if_changed(
+        &self,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
+        match self {
+            Source::Folder(_) => self
+                .get(crate::output::ROOT, MAX_ROOT)
+                .map(|b| Some((b, None))),
+            Source::Http { base, agent } => {
+                let url = format!("{base}{}", crate::output::ROOT);
+                let mut request = agent.get(&url);
+                if let Some(tag) = etag {
+                    request = request.header("If-None-Match", tag);
+                }
+                let response = request.call().map_err(|e| format!("{url}: {e}"))?;
+                match response.status().as_u16() {
+                    304 => Ok(None),
+                    200 => {
+                        let tag = response
+                            .headers()
+                            .get("etag")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let body = read_limited(response.into_body().into_reader(), MAX_ROOT)
+                            .map_err(|e| format!("{url}: {e}"))?;
+                        Ok(Some((body, tag)))
+                    }
+                    s => Err(format!("{url}: HTTP {s}")),
+                }
+            }
         }
     }
 
@@ -89,6 +147,23 @@ impl Source {
         verify(&r.path, &bytes, r)?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", r.path))
     }
+}
+
+/// Parse `registry.json`, refusing an unknown major `api_version`.
+pub fn parse_root(bytes: &[u8]) -> Result<Root, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("registry.json is not JSON: {e}"))?;
+    let version = value
+        .get("api_version")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if index::major(version) != index::major(index::API_VERSION) {
+        return Err(format!(
+            "registry.json has api_version `{version}`; this mlreg reads {}.x",
+            index::major(index::API_VERSION).unwrap_or(1)
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format!("registry.json is not a registry root: {e}"))
 }
 
 /// Check bytes against the sha256 and size their reference promises.

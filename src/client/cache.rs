@@ -1,0 +1,109 @@
+//! The local cache, keyed by content hash: immutable documents and blobs are fetched once and
+//! then read from here, and the root keeps its ETag so that a warm resolve is one request
+//! answered 304. Entries are written to a temporary file and renamed into place, so concurrent
+//! `mlreg` processes share the cache without ever seeing half an entry.
+
+use std::path::{Path, PathBuf};
+
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// The cached root of one registry URL: its bytes and the ETag they came with.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CachedRoot {
+    pub etag: String,
+    pub body: String,
+}
+
+impl Cache {
+    /// `$MLREG_CACHE`, else `$XDG_CACHE_HOME/mlreg`, else `~/.cache/mlreg`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("MLREG_CACHE") {
+            return PathBuf::from(d);
+        }
+        if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+            return PathBuf::from(d).join("mlreg");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        home.join(".cache/mlreg")
+    }
+
+    pub fn open(dir: &Path) -> Result<Cache, String> {
+        for sub in ["sha256", "roots"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| format!("cannot create the cache `{}`: {e}", dir.display()))?;
+        }
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The path of the entry for `sha256`, if the cache holds it with the right size.
+    pub fn blob(&self, sha256: &str, size: u64) -> Option<PathBuf> {
+        let path = self.dir.join("sha256").join(sha256);
+        std::fs::metadata(&path)
+            .ok()
+            .filter(|m| m.len() == size)
+            .map(|_| path)
+    }
+
+    /// Add verified bytes under their hash.
+    pub fn put(&self, sha256: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+        let path = self.dir.join("sha256").join(sha256);
+        write_atomically(&path, bytes)?;
+        Ok(path)
+    }
+
+    /// Move a verified file in under its hash (same file system: a rename).
+    pub fn adopt(&self, sha256: &str, file: &Path) -> Result<PathBuf, String> {
+        let path = self.dir.join("sha256").join(sha256);
+        std::fs::rename(file, &path).map_err(|e| format!("cannot add to the cache: {e}"))?;
+        Ok(path)
+    }
+
+    /// A temporary file inside the cache, for a download in progress.
+    pub fn temp(&self, sha256: &str) -> PathBuf {
+        self.dir
+            .join("sha256")
+            .join(format!(".{sha256}.{}.part", std::process::id()))
+    }
+
+    pub fn root(&self, url: &str) -> Option<CachedRoot> {
+        let bytes = std::fs::read(self.root_path(url)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put_root(&self, url: &str, root: &CachedRoot) -> Result<(), String> {
+        write_atomically(
+            &self.root_path(url),
+            &serde_json::to_vec(root).expect("serializes"),
+        )
+    }
+
+    fn root_path(&self, url: &str) -> PathBuf {
+        self.dir
+            .join("roots")
+            .join(format!("{}.json", crate::hash::sha256(url.as_bytes())))
+    }
+}
+
+/// Temp file + rename: readers see the old entry or the new one, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), unique()));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// A number unique within this process, for temporary names.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
