@@ -856,7 +856,12 @@ impl Decoder<'_, '_> {
     fn parallel(&mut self, cx: &mut Cx, f: &Fields) {
         f.any_map(cx, "resources");
         f.any_map(cx, "retry_settings");
-        f.text(cx, "mini_batch_size");
+        // Azure takes both `10` and `"10kb"`.
+        if let Some(n) = f.get("mini_batch_size")
+            && !matches!(n.value, Value::Str(_) | Value::Int(_))
+        {
+            cx.wrong_type(n, "`mini_batch_size`", "a number or a size such as \"10kb\"");
+        }
         f.text(cx, "input_data");
         f.choice(
             cx,
