@@ -35,7 +35,8 @@ pub struct FetchArgs {
     /// The reference to resolve.
     pub reference: String,
 
-    /// The published registry: a folder, `file://` or `http(s)://` URL.
+    /// The published registry: a folder, or a `file://`, `http(s)://`, `az://container/prefix`
+    /// or `s3://bucket/prefix` URL (credentials from the usual AZURE_STORAGE_* / AWS_* variables).
     #[arg(long, value_name = "URL")]
     pub index: String,
 

@@ -242,14 +242,7 @@ fn client(args: &FetchArgs) -> Result<client::resolve::Client, String> {
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
     let mut sources = Vec::new();
     for location in std::iter::once(&args.index).chain(&args.mirror) {
-        if let Some((scheme, _)) = location.split_once("://")
-            && !matches!(scheme, "http" | "https" | "file")
-        {
-            return Err(format!(
-                "`{location}`: {scheme}:// is not supported by this mlreg (folders, file:// and http(s):// are)"
-            ));
-        }
-        sources.push(client::Source::with_timeout(location, timeout));
+        sources.push(client::Source::open(location, timeout)?);
     }
     let dir = args
         .cache

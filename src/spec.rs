@@ -860,7 +860,11 @@ impl Decoder<'_, '_> {
         if let Some(n) = f.get("mini_batch_size")
             && !matches!(n.value, Value::Str(_) | Value::Int(_))
         {
-            cx.wrong_type(n, "`mini_batch_size`", "a number or a size such as \"10kb\"");
+            cx.wrong_type(
+                n,
+                "`mini_batch_size`",
+                "a number or a size such as \"10kb\"",
+            );
         }
         f.text(cx, "input_data");
         f.choice(

@@ -5,6 +5,7 @@
 //! Depends on the index types, hashing and reference syntax only, never on the builder.
 
 pub mod cache;
+pub mod object;
 pub mod pull;
 pub mod resolve;
 
@@ -23,12 +24,21 @@ pub const MAX_DOCUMENT: u64 = 64 << 20;
 pub enum Source {
     Folder(PathBuf),
     Http { base: String, agent: ureq::Agent },
+    Object(object::ObjectSource),
 }
 
 impl Source {
     /// A folder path, `file://` URL, or `http(s)://` URL of a published registry's root folder.
     pub fn parse(location: &str) -> Source {
         Source::with_timeout(location, Duration::from_secs(60))
+    }
+
+    /// A folder, `file://`, `http(s)://`, `az://container/prefix` or `s3://bucket/prefix`.
+    pub fn open(location: &str, timeout: Duration) -> Result<Source, String> {
+        match location.split_once("://").map(|(s, _)| s) {
+            Some("http" | "https" | "file") | None => Ok(Source::with_timeout(location, timeout)),
+            Some(_) => object::ObjectSource::open(location, timeout).map(Source::Object),
+        }
     }
 
     /// As [`Source::parse`], giving up on a request (connect, or a stalled body) after `timeout`.
@@ -59,6 +69,7 @@ impl Source {
         match self {
             Source::Folder(dir) => dir.display().to_string(),
             Source::Http { base, .. } => base.clone(),
+            Source::Object(o) => o.location().to_string(),
         }
     }
 
@@ -73,6 +84,7 @@ impl Source {
             Source::Folder(_) => self
                 .get(crate::output::ROOT, MAX_ROOT)
                 .map(|b| Some((b, None))),
+            Source::Object(o) => o.get_if_changed(crate::output::ROOT, etag, MAX_ROOT),
             Source::Http { base, agent } => {
                 let url = format!("{base}{}", crate::output::ROOT);
                 let mut request = agent.get(&url);
@@ -116,6 +128,7 @@ impl Source {
                 read_limited(response.into_body().into_reader(), limit)
                     .map_err(|e| format!("{url}: {e}"))
             }
+            Source::Object(o) => o.get(rel, limit),
         }
     }
 

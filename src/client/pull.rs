@@ -113,7 +113,16 @@ fn fetch(sources: &[Source], cache: &Cache, r: &Ref) -> Result<std::path::PathBu
 }
 
 fn download(source: &Source, r: &Ref, part: &Path) -> Result<(), String> {
+    let mut file = std::fs::File::create(part).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
     let mut reader: Box<dyn Read> = match source {
+        Source::Object(o) => {
+            o.stream(&r.path, r.size, &mut |chunk| {
+                hasher.update(chunk);
+                file.write_all(chunk).map_err(|e| e.to_string())
+            })?;
+            return finish(file, hasher, r, r.size);
+        }
         Source::Folder(dir) => {
             Box::new(std::fs::File::open(dir.join(&r.path)).map_err(|e| e.to_string())?)
         }
@@ -134,8 +143,6 @@ fn download(source: &Source, r: &Ref, part: &Path) -> Result<(), String> {
             )
         }
     };
-    let mut file = std::fs::File::create(part).map_err(|e| e.to_string())?;
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
@@ -150,6 +157,11 @@ fn download(source: &Source, r: &Ref, part: &Path) -> Result<(), String> {
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(|e| e.to_string())?;
     }
+    finish(file, hasher, r, size)
+}
+
+/// Check what was written against the reference, and make it durable before it is renamed.
+fn finish(file: std::fs::File, hasher: Sha256, r: &Ref, size: u64) -> Result<(), String> {
     if size != r.size {
         return Err(format!("{size} bytes, expected {}", r.size));
     }
@@ -157,6 +169,5 @@ fn download(source: &Source, r: &Ref, part: &Path) -> Result<(), String> {
     if actual != r.sha256 {
         return Err(format!("sha256 {actual}, expected {}", r.sha256));
     }
-    file.sync_all().map_err(|e| e.to_string())?;
-    Ok(())
+    file.sync_all().map_err(|e| e.to_string())
 }

@@ -125,8 +125,7 @@ impl Client {
             stage = Some(ws.stage.clone());
             if let Some(mirror) = &ws.mirror {
                 let timeout = self.timeout;
-                self.sources
-                    .insert(0, Source::with_timeout(mirror, timeout));
+                self.sources.insert(0, Source::open(mirror, timeout)?);
                 first = 0;
             }
         }

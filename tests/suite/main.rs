@@ -10,4 +10,5 @@ mod compat;
 mod diagnostics;
 mod output;
 mod site;
+mod storage;
 mod util;

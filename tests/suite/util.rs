@@ -305,3 +305,32 @@ impl Drop for Server {
         let _ = std::net::TcpStream::connect(self.addr);
     }
 }
+
+/// A Python virtual environment under `target/<name>` with `requirement` installed (from PyPI,
+/// on first use); returns its `bin` folder.
+pub fn venv(name: &str, requirement: &str) -> PathBuf {
+    let venv = repo().join("target").join(name);
+    let ready = venv.join(".installed");
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(requirement) {
+        let ok = Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(ok.success(), "cannot create {}", venv.display());
+        let ok = Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                requirement,
+            ])
+            .status()
+            .expect("pip");
+        assert!(ok.success(), "pip install {requirement} failed");
+        std::fs::write(&ready, requirement).unwrap();
+    }
+    venv.join("bin")
+}
