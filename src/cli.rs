@@ -28,6 +28,23 @@ pub enum Command {
     /// Download every file of a version, verified, into a folder (with spec.yaml for
     /// `az ml <kind> create -f`).
     Pull(PullArgs),
+    /// Build into memory and serve on 127.0.0.1, rebuilding and reloading on change.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The registry folder.
+    #[arg(default_value = "registry")]
+    pub dir: PathBuf,
+
+    /// The port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Templates that replace the built-in ones, as for `build`.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@ pub mod reference;
 pub mod render;
 pub mod resolve;
 pub mod schema;
+pub mod serve;
 pub mod spec;
 pub mod svg;
 pub mod validate;
@@ -32,7 +33,7 @@ pub mod yaml;
 
 use cli::{
     BuildArgs, CheckArgs, Cli, Color, Command, FetchArgs, Format, KindArg, PullArgs, ReportArgs,
-    ResolveArgs,
+    ResolveArgs, ServeArgs,
 };
 use diag::{Report, Severity};
 use std::io::{IsTerminal, Write};
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build(args),
         Command::Resolve(args) => resolve(args),
         Command::Pull(args) => pull(args),
+        Command::Serve(args) => serve(args),
     };
     ExitCode::from(code)
 }
@@ -367,6 +369,16 @@ fn pull(args: PullArgs) -> u8 {
         );
     }
     EXIT_OK
+}
+
+fn serve(args: ServeArgs) -> u8 {
+    if let Err(code) = registry_dir(&args.dir) {
+        return code;
+    }
+    match serve::serve(&args.dir, args.port, args.templates.as_deref()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => fail(e),
+    }
 }
 
 fn failed(report: &Report, args: &ReportArgs) -> bool {

@@ -80,9 +80,42 @@ pub struct Writer {
     produced: Mutex<BTreeSet<String>>,
     dirs: Mutex<BTreeSet<PathBuf>>,
     stats: Mutex<Stats>,
+    /// `mlreg serve` builds into memory instead of a folder.
+    memory: Option<Mutex<BTreeMap<String, Served>>>,
+}
+
+/// A file of a build held in memory: bytes, or a source file served from where it is.
+#[derive(Clone)]
+pub enum Served {
+    Bytes(std::sync::Arc<Vec<u8>>),
+    File(PathBuf),
 }
 
 impl Writer {
+    /// A writer that keeps the build in memory (for `mlreg serve`).
+    pub fn in_memory() -> Writer {
+        Writer {
+            dir: PathBuf::new(),
+            out: PathBuf::new(),
+            fresh: false,
+            previous: Vec::new(),
+            produced: Mutex::default(),
+            dirs: Mutex::default(),
+            stats: Mutex::default(),
+            memory: Some(Mutex::default()),
+        }
+    }
+
+    /// The in-memory build, with its root.
+    pub fn into_memory(self, root: Vec<u8>) -> BTreeMap<String, Served> {
+        let mut files = self
+            .memory
+            .map(|m| m.into_inner().expect("no panics while held"))
+            .unwrap_or_default();
+        files.insert(ROOT.to_string(), Served::Bytes(std::sync::Arc::new(root)));
+        files
+    }
+
     /// Open `out` for a build: a new folder starts as a hidden sibling; an existing one must be
     /// mlreg's, or empty, unless `force`.
     pub fn open(out: &Path, force: bool) -> Result<Writer, String> {
@@ -136,11 +169,23 @@ impl Writer {
             produced: Mutex::default(),
             dirs: Mutex::default(),
             stats: Mutex::default(),
+            memory: None,
         })
     }
 
     /// Write one file of the build (never the root: see [`Writer::finish`]).
     pub fn put(&self, rel: &str, content: &Content) -> Result<(), String> {
+        if let Some(memory) = &self.memory {
+            let served = match content {
+                Content::Bytes(b) => Served::Bytes(std::sync::Arc::new(b.clone())),
+                Content::File(p) => Served::File(p.clone()),
+            };
+            memory
+                .lock()
+                .expect("no panics while held")
+                .insert(rel.to_string(), served);
+            return Ok(());
+        }
         self.produced
             .lock()
             .expect("no panics while held")

@@ -9,6 +9,7 @@ mod client;
 mod compat;
 mod diagnostics;
 mod output;
+mod serve;
 mod site;
 mod storage;
 mod util;
