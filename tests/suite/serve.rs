@@ -120,6 +120,50 @@ fn serves_with_hosting_headers_and_rebuilds_on_change() {
         (404, "text/html; charset=utf-8")
     );
 
+    // A workspace can resolve and pull from it; the second resolve revalidates the root (304).
+    let cache = t.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    for _ in 0..2 {
+        let out = crate::util::run(
+            t.path(),
+            &[
+                "resolve",
+                "models/credit-default@prod",
+                "--index",
+                &s.base,
+                "--json",
+                "--cache",
+                cache,
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["version"], "2");
+    }
+    let dest = t.path().join("pulled");
+    let out = crate::util::run(
+        t.path(),
+        &[
+            "pull",
+            "models/credit-default@prod",
+            "--index",
+            &s.base,
+            "--dest",
+            dest.to_str().unwrap(),
+            "--cache",
+            cache,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(dest.join("model/model.json")).unwrap(),
+        std::fs::read(
+            t.path()
+                .join("registry/models/credit-default/2/model/model.json")
+        )
+        .unwrap()
+    );
+
     // Change a card: the waiting page hears of generation 2, and the page shows the change.
     let card = t.path().join("registry/models/credit-default/3/README.md");
     let text = std::fs::read_to_string(&card).unwrap();
