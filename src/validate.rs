@@ -208,7 +208,17 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
             );
             return None;
         }
-        cx.number(n, &format!("`{key}` of input `{name}`"))
+        // Azure takes numbers written as strings here too (`min: "0.1"`).
+        match &n.value {
+            Value::Str(text) => match text.trim().parse::<f64>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    cx.wrong_type(n, &format!("`{key}` of input `{name}`"), "a number");
+                    None
+                }
+            },
+            _ => cx.number(n, &format!("`{key}` of input `{name}`")),
+        }
     };
     let (min, max) = (bound("min", cx), bound("max", cx));
     if let (Some(lo), Some(hi)) = (min, max)
@@ -237,13 +247,20 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         }
     }
     let Some(d) = f.get("default") else { return };
+    // A default written as a string must still read as the input's type (Azure converts it).
+    let as_text = d.as_str().map(str::trim);
     let ok_type = matches!(
         (&d.value, ty),
         (Value::Int(_), "integer" | "number" | "string")
             | (Value::Float(_), "number" | "string")
             | (Value::Bool(_), "boolean" | "string")
             | (Value::Str(_), "string")
-    );
+    ) || match (as_text, ty) {
+        (Some(t), "integer") => t.parse::<i64>().is_ok(),
+        (Some(t), "number") => t.parse::<f64>().is_ok(),
+        (Some(t), "boolean") => t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false"),
+        _ => false,
+    };
     if !ok_type {
         cx.error(
             codes::BAD_DEFAULT,
@@ -255,11 +272,14 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         );
         return;
     }
-    if let Some(x) = match d.value {
-        Value::Int(i) => Some(i as f64),
-        Value::Float(f) => Some(f),
+    let value = match &d.value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Str(t) if numeric => t.trim().parse::<f64>().ok(),
         _ => None,
-    } && (min.is_some_and(|lo| x < lo) || max.is_some_and(|hi| x > hi))
+    };
+    if let Some(x) = value
+        && (min.is_some_and(|lo| x < lo) || max.is_some_and(|hi| x > hi))
     {
         cx.error(
             codes::BAD_DEFAULT,
