@@ -710,8 +710,20 @@ impl Site<'_> {
                     .collect()
             }),
         );
+        // Preselected pair: the newest version against the one in the last stage (or the one
+        // before it).
+        let last = shown.len().saturating_sub(1);
+        let prod = self
+            .stages
+            .last()
+            .and_then(|s| doc.stages.get(s))
+            .and_then(|v| shown.iter().position(|x| *x == v));
+        let default_b = prod
+            .filter(|p| *p != last)
+            .unwrap_or(last.saturating_sub(1));
         let cmp = serde_json::json!({
             "id": id, "asset_href": asset_href(id), "columns": columns, "span": shown.len() + 1,
+            "default_a": last, "default_b": default_b,
             "sections": sections, "charts": charts(doc, None),
         });
         self.page(

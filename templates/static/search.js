@@ -2,6 +2,28 @@
 // a prefix holds many assets) to shards;
 // the first query word picks the shard, every word and filter must then match. Results link
 // to the static pages. Without JavaScript the site still lists everything (home, browse pages).
+// On compare pages: pick any two versions; the other columns hide and the two are compared
+// cell by cell. Without JavaScript every version stays side by side.
+(function () {
+  "use strict";
+  var pick = document.querySelector("form[data-compare]");
+  if (!pick) return;
+  var cells = document.querySelectorAll("table.compare [data-col]");
+  function apply(all) {
+    var a = pick.elements.namedItem("a").value, b = pick.elements.namedItem("b").value;
+    cells.forEach(function (c) { c.hidden = !all && c.getAttribute("data-col") !== a && c.getAttribute("data-col") !== b; });
+    document.querySelectorAll("table.compare tbody tr").forEach(function (row) {
+      var ca = row.querySelector('[data-col="' + a + '"]'), cb = row.querySelector('[data-col="' + b + '"]');
+      if (!ca || !cb || all) return;
+      var differ = ca.textContent !== cb.textContent;
+      ca.classList.toggle("changed", false);
+      cb.classList.toggle("changed", differ && a !== b);
+    });
+  }
+  pick.addEventListener("change", function () { apply(false); });
+  pick.addEventListener("reset", function () { setTimeout(function () { window.location.reload(); }, 0); });
+})();
+
 (function () {
   "use strict";
   var forms = document.querySelectorAll("form[data-index]");

@@ -32,18 +32,23 @@ try {
   await page.locator("dl.facts a").filter({ hasText: "3" }).first().click();
   await page.waitForURL("**/models/credit-default/3/index.html");
   const charts = await page.locator("svg.chart").count();
+  let shown = 0;
   const lineage = await page.locator("svg.lineage").count();
   if (charts < 1) problems.push("no chart on the version page");
   if (lineage !== 1) problems.push("no lineage graph on the version page");
   await page.locator("svg.chart").first().scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${out}/version.png`, fullPage: true });
   await page.goto(base + "compare/models/credit-default.html");
+  // Pick two versions: only their columns stay.
+  await page.selectOption("form[data-compare] select[name=b]", "0");
+  shown = await page.locator("table.compare thead th[data-col]:not([hidden])").count();
+  if (shown !== 2) problems.push(`compare shows ${shown} columns after picking two`);
   await page.screenshot({ path: `${out}/compare.png`, fullPage: true });
   // Dark mode renders too.
   await page.emulateMedia({ colorScheme: "dark" });
   await page.goto(base + "models/credit-default/3/index.html");
   await page.screenshot({ path: `${out}/version-dark.png`, fullPage: true });
-  console.log(JSON.stringify({ results: count, charts, lineage, problems }));
+  console.log(JSON.stringify({ results: count, charts, lineage, compared: shown, problems }));
 } finally {
   await browser.close();
 }

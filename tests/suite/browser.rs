@@ -43,6 +43,10 @@ fn a_person_finds_a_model_and_its_chart_in_chromium() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["problems"], serde_json::json!([]));
     assert!(report["charts"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        report["compared"], 2,
+        "picking two versions leaves two columns"
+    );
     assert!(report["results"].as_u64().unwrap() >= 1);
     for shot in ["home.png", "version.png", "compare.png", "version-dark.png"] {
         let bytes = std::fs::read(shots.join(shot)).unwrap();
