@@ -247,21 +247,12 @@ impl Writer {
     /// The root last; then the marker, the sweep of what no retained build refers to, and for a
     /// new folder the rename into place.
     pub fn finish(self, root: Vec<u8>, snapshot: &str) -> Result<Stats, String> {
-        let root = Content::Bytes(root);
         let written = if self.fresh {
+            atomic_write(&self.dir.join(ROOT), &root)?;
             None
         } else {
-            put(&self.dir, ROOT, &root)?
+            put(&self.dir, ROOT, &Content::Bytes(root))?
         };
-        if self.fresh {
-            atomic_write(
-                &self.dir.join(ROOT),
-                match &root {
-                    Content::Bytes(b) => b,
-                    Content::File(_) => unreachable!("the root is bytes"),
-                },
-            )?;
-        }
         let mut stats = self.stats.into_inner().expect("no panics while held");
         match (self.fresh, written) {
             (true, _) => stats.written += 1,
