@@ -150,6 +150,7 @@ impl Source {
 
     /// An immutable document, verified against its reference before it is parsed.
     pub fn document<T: serde::de::DeserializeOwned>(&self, r: &Ref) -> Result<T, String> {
+        check_ref(r)?;
         if r.size > MAX_DOCUMENT {
             return Err(format!(
                 "{} is {} bytes, over the {MAX_DOCUMENT}-byte limit for documents",
@@ -177,6 +178,29 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, String> {
         ));
     }
     serde_json::from_value(value).map_err(|e| format!("registry.json is not a registry root: {e}"))
+}
+
+/// A reference from a document is untrusted input: its hash names a cache file and its path a
+/// URL or file, so both must be what the protocol says before either is used.
+pub fn check_ref(r: &Ref) -> Result<(), String> {
+    if r.sha256.len() != 64
+        || !r
+            .sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(format!("{}: `{}` is not a sha256", r.path, r.sha256));
+    }
+    let safe = !r.path.is_empty()
+        && !r.path.starts_with('/')
+        && !r.path.contains('\\')
+        && r.path
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    if !safe {
+        return Err(format!("`{}` is not a path inside the registry", r.path));
+    }
+    Ok(())
 }
 
 /// Check bytes against the sha256 and size their reference promises.

@@ -48,6 +48,7 @@ pub fn pull(
 ) -> Result<PullStats, String> {
     let mut stats = PullStats::default();
     for (rel, r) in wanted(resolved) {
+        super::check_ref(&r)?;
         if rel.split('/').any(|p| p == ".." || p.is_empty()) || rel.starts_with('/') {
             return Err(format!(
                 "refusing the file name `{rel}`: it would leave {}",

@@ -59,6 +59,7 @@ impl Client {
         r: &Ref,
         first: usize,
     ) -> Result<T, String> {
+        super::check_ref(r)?;
         if r.size > super::MAX_DOCUMENT {
             return Err(format!(
                 "{} is {} bytes, over the {}-byte limit for documents",

@@ -309,6 +309,38 @@ fn documents_that_lie_or_are_too_new_or_too_big_are_refused() {
     let out = resolve(p.path("cache2").to_str().unwrap());
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("bytes, expected"), "{}", out.stderr);
+
+    // A hash that would name a file outside the cache, a path outside the registry.
+    let sha = root["snapshot"]["sha256"].as_str().unwrap();
+    std::fs::write(
+        &root_path,
+        original.replace(
+            &format!("\"sha256\":\"{sha}\""),
+            "\"sha256\":\"../../../tmp/evil\"",
+        ),
+    )
+    .unwrap();
+    let out = resolve(p.path("cache3").to_str().unwrap());
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("is not a sha256"), "{}", out.stderr);
+    let path = root["snapshot"]["path"].as_str().unwrap();
+    std::fs::write(
+        &root_path,
+        original.replace(path, "../../registry/registry.yaml"),
+    )
+    .unwrap();
+    let out = resolve(p.path("cache4").to_str().unwrap());
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("is not a path inside the registry"),
+        "{}",
+        out.stderr
+    );
+    let written: Vec<String> = tree(&p.path("cache3"))
+        .into_keys()
+        .chain(tree(&p.path("cache4")).into_keys())
+        .collect();
+    assert!(written.iter().all(|k| !k.contains("evil")), "{written:?}");
 }
 
 #[test]
