@@ -328,12 +328,17 @@ fn pull(args: PullArgs) -> u8 {
         Err(e) => return fail(e),
     };
     let terminal = std::io::stderr().is_terminal() && !fetch.json;
-    let total = client::pull::wanted(&resolved).len();
-    let mut done = 0;
-    let mut progress = |path: &str, size: u64| {
-        done += 1;
+    let wanted = client::pull::wanted(&resolved);
+    let total = wanted.len();
+    let total_bytes: u64 = wanted.iter().map(|(_, r)| r.size).sum();
+    let mut progress = |path: &str, done: u64| {
         if terminal {
-            eprint!("\r\x1b[K[{done}/{total}] {path} ({size} bytes)");
+            let percent = if total_bytes == 0 {
+                100
+            } else {
+                done * 100 / total_bytes
+            };
+            eprint!("\r\x1b[K[{percent:>3}%] {done} of {total_bytes} bytes · {path}");
         }
     };
     let stats = match client::pull::pull(&c.sources, &c.cache, &resolved, &args.dest, &mut progress)

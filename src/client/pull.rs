@@ -38,7 +38,8 @@ pub fn wanted(resolved: &Resolved) -> Vec<(String, Ref)> {
     out
 }
 
-/// Pull every file into `dest`. `progress` is told each file as it completes.
+/// Pull every file into `dest`. `progress` is told the file at hand and the bytes done so far
+/// (of all files), as they arrive.
 pub fn pull(
     sources: &[Source],
     cache: &Cache,
@@ -47,6 +48,7 @@ pub fn pull(
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<PullStats, String> {
     let mut stats = PullStats::default();
+    let mut done = 0u64;
     for (rel, r) in wanted(resolved) {
         super::check_ref(&r)?;
         if rel.split('/').any(|p| p == ".." || p.is_empty()) || rel.starts_with('/') {
@@ -68,7 +70,8 @@ pub fn pull(
         let _ = std::fs::remove_file(&tmp);
         if crate::hash::file(&target).is_ok_and(|(h, n)| h == r.sha256 && n == r.size) {
             stats.kept += 1;
-            progress(&rel, r.size);
+            done += r.size;
+            progress(&rel, done);
             continue;
         }
         let cached = match cache.blob(&r.sha256, r.size) {
@@ -77,7 +80,7 @@ pub fn pull(
                 p
             }
             _ => {
-                let p = fetch(sources, cache, &r)?;
+                let p = fetch(sources, cache, &r, &mut |n| progress(&rel, done + n))?;
                 stats.fetched += 1;
                 stats.bytes += r.size;
                 p
@@ -87,18 +90,24 @@ pub fn pull(
             .map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &target)
             .map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;
-        progress(&rel, r.size);
+        done += r.size;
+        progress(&rel, done);
     }
     Ok(stats)
 }
 
 /// Download one blob into the cache, streaming and hashing as it comes, from the first source
 /// that delivers the right bytes.
-fn fetch(sources: &[Source], cache: &Cache, r: &Ref) -> Result<std::path::PathBuf, String> {
+fn fetch(
+    sources: &[Source],
+    cache: &Cache,
+    r: &Ref,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<std::path::PathBuf, String> {
     let mut errors = Vec::new();
     for source in sources {
         let part = cache.temp(&r.sha256);
-        match download(source, r, &part) {
+        match download(source, r, &part, on_bytes) {
             Ok(()) => return cache.adopt(&r.sha256, &part),
             Err(e) => {
                 let _ = std::fs::remove_file(&part);
@@ -113,13 +122,22 @@ fn fetch(sources: &[Source], cache: &Cache, r: &Ref) -> Result<std::path::PathBu
     ))
 }
 
-fn download(source: &Source, r: &Ref, part: &Path) -> Result<(), String> {
+/// `on_bytes` is told how much of this file has arrived from this source.
+fn download(
+    source: &Source,
+    r: &Ref,
+    part: &Path,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<(), String> {
     let mut file = std::fs::File::create(part).map_err(|e| e.to_string())?;
     let mut hasher = Sha256::new();
     let mut reader: Box<dyn Read> = match source {
         Source::Object(o) => {
+            let mut got = 0u64;
             o.stream(&r.path, r.size, &mut |chunk| {
                 hasher.update(chunk);
+                got += chunk.len() as u64;
+                on_bytes(got);
                 file.write_all(chunk).map_err(|e| e.to_string())
             })?;
             return finish(file, hasher, r, r.size);
@@ -157,6 +175,7 @@ fn download(source: &Source, r: &Ref, part: &Path) -> Result<(), String> {
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        on_bytes(size);
     }
     finish(file, hasher, r, size)
 }
