@@ -333,11 +333,7 @@ fn pull(args: PullArgs) -> u8 {
     let total_bytes: u64 = wanted.iter().map(|(_, r)| r.size).sum();
     let mut progress = |path: &str, done: u64| {
         if terminal {
-            let percent = if total_bytes == 0 {
-                100
-            } else {
-                done * 100 / total_bytes
-            };
+            let percent = (done * 100).checked_div(total_bytes).unwrap_or(100);
             eprint!("\r\x1b[K[{percent:>3}%] {done} of {total_bytes} bytes · {path}");
         }
     };
