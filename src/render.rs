@@ -194,14 +194,21 @@ pub fn render(
     let per_asset: Vec<Result<Vec<String>, String>> = docs
         .par_iter()
         .map(|(id, doc)| {
-            let mut done = vec![put(asset_href(id), site.asset(doc)?)?];
+            let data = ChartData::of(doc);
+            let charts = data.draw(doc, None);
+            let mut done = vec![put(asset_href(id), site.asset(doc, &charts)?)?];
             if doc.versions.len() > 1 {
-                done.push(put(compare_href(id), site.compare(doc)?)?);
+                done.push(put(compare_href(id), site.compare(doc, &charts)?)?);
             }
             let versions: Vec<String> = doc
                 .versions
                 .par_iter()
-                .map(|(version, v)| put(version_href(id, version), site.version(doc, version, v)?))
+                .map(|(version, v)| {
+                    put(
+                        version_href(id, version),
+                        site.version(doc, version, v, &data)?,
+                    )
+                })
                 .collect::<Result<_, String>>()?;
             done.extend(versions);
             Ok(done)
@@ -317,7 +324,7 @@ impl Site<'_> {
         )
     }
 
-    fn asset(&self, doc: &AssetDoc) -> Result<String, String> {
+    fn asset(&self, doc: &AssetDoc, charts: &[String]) -> Result<String, String> {
         let id = &doc.id;
         let stages: Vec<Value> = self
             .stages
@@ -374,7 +381,7 @@ impl Site<'_> {
             "latest": doc.latest.as_ref().map(|v| serde_json::json!({ "version": v, "href": version_href(id, v) })),
             "deprecated": deprecated, "stages": stages, "versions": versions,
             "metric_columns": columns.iter().map(|(n, d)| format!("{n} · {}", short_ref(d))).collect::<Vec<_>>(),
-            "timeline": timeline, "charts": charts(doc, None),
+            "timeline": timeline, "charts": charts,
             "compare_href": (doc.versions.len() > 1).then(|| compare_href(id)),
         });
         self.page(
@@ -384,7 +391,13 @@ impl Site<'_> {
         )
     }
 
-    fn version(&self, doc: &AssetDoc, version: &str, v: &VersionDoc) -> Result<String, String> {
+    fn version(
+        &self,
+        doc: &AssetDoc,
+        version: &str,
+        v: &VersionDoc,
+        charts: &ChartData,
+    ) -> Result<String, String> {
         let id = &doc.id;
         let dir = self.source.join(id).join(version);
         let card = v.card.as_ref().and_then(|_| {
@@ -451,7 +464,7 @@ impl Site<'_> {
             "refs": refs, "card": card, "card_facts": card_facts, "facts": facts, "ports": ports,
             "command": command, "conda": conda, "files": files,
             "references": v.references.iter().map(link).collect::<Vec<_>>(), "used_by": used_by,
-            "lineage": lineage, "charts": charts(doc, Some(version)),
+            "lineage": lineage, "charts": charts.draw(doc, Some(version)),
         });
         self.page(
             "version.html",
@@ -586,7 +599,7 @@ impl Site<'_> {
         })
     }
 
-    fn compare(&self, doc: &AssetDoc) -> Result<String, String> {
+    fn compare(&self, doc: &AssetDoc, charts: &[String]) -> Result<String, String> {
         let id = &doc.id;
         let shown: Vec<&String> = doc
             .order
@@ -724,7 +737,7 @@ impl Site<'_> {
         let cmp = serde_json::json!({
             "id": id, "asset_href": asset_href(id), "columns": columns, "span": shown.len() + 1,
             "default_a": last, "default_b": default_b,
-            "sections": sections, "charts": charts(doc, None),
+            "sections": sections, "charts": charts,
         });
         self.page(
             "compare.html",
@@ -791,52 +804,69 @@ fn metric_columns(doc: &AssetDoc) -> Vec<(String, String)> {
     out
 }
 
-/// One chart per metric: versions along x, one line per dataset.
-fn charts(doc: &AssetDoc, current: Option<&str>) -> Vec<String> {
-    let per_version: Vec<Vec<MetricRow>> = doc
-        .order
-        .iter()
-        .map(|v| metrics(&doc.versions[v]))
-        .collect();
-    let names: BTreeSet<String> = per_version
-        .iter()
-        .flatten()
-        .map(|m| m.name.clone())
-        .collect();
-    let highlight = current.and_then(|c| doc.order.iter().position(|v| v == c));
-    names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, name)| {
-            let datasets: BTreeSet<String> = per_version
-                .iter()
-                .flatten()
-                .filter(|m| &m.name == name)
-                .map(|m| short_ref(&m.data))
-                .collect();
-            let series: Vec<Series> = datasets
-                .into_iter()
-                .map(|d| Series {
-                    values: per_version
-                        .iter()
-                        .map(|ms| {
-                            ms.iter()
-                                .find(|m| &m.name == name && short_ref(&m.data) == d)
-                                .map(|m| m.value)
-                        })
-                        .collect(),
-                    label: d,
-                })
-                .collect();
-            let points: usize = series
-                .iter()
-                .map(|s| s.values.iter().flatten().count())
-                .sum();
-            (points > 1).then(|| {
-                svg::metric_chart(&format!("chart-{i}"), name, &doc.order, &series, highlight)
+/// The lines of each metric's chart: versions along x, one line per dataset. Computed once per
+/// asset; every page of the asset draws from it.
+struct ChartData(Vec<(String, Vec<Series>)>);
+
+impl ChartData {
+    fn of(doc: &AssetDoc) -> ChartData {
+        let per_version: Vec<Vec<MetricRow>> = doc
+            .order
+            .iter()
+            .map(|v| metrics(&doc.versions[v]))
+            .collect();
+        let names: BTreeSet<String> = per_version
+            .iter()
+            .flatten()
+            .map(|m| m.name.clone())
+            .collect();
+        let charts = names
+            .into_iter()
+            .map(|name| {
+                let datasets: BTreeSet<String> = per_version
+                    .iter()
+                    .flatten()
+                    .filter(|m| m.name == name)
+                    .map(|m| short_ref(&m.data))
+                    .collect();
+                let series: Vec<Series> = datasets
+                    .into_iter()
+                    .map(|d| Series {
+                        values: per_version
+                            .iter()
+                            .map(|ms| {
+                                ms.iter()
+                                    .find(|m| m.name == name && short_ref(&m.data) == d)
+                                    .map(|m| m.value)
+                            })
+                            .collect(),
+                        label: d,
+                    })
+                    .collect();
+                (name, series)
             })
-        })
-        .collect()
+            .collect();
+        ChartData(charts)
+    }
+
+    /// The SVG charts, with `current` (a version) marked; metrics with one point get none.
+    fn draw(&self, doc: &AssetDoc, current: Option<&str>) -> Vec<String> {
+        let highlight = current.and_then(|c| doc.order.iter().position(|v| v == c));
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, series))| {
+                series
+                    .iter()
+                    .map(|s| s.values.iter().flatten().count())
+                    .sum::<usize>()
+                    > 1
+            })
+            .map(|(i, (name, series))| {
+                svg::metric_chart(&format!("chart-{i}"), name, &doc.order, series, highlight)
+            })
+            .collect()
+    }
 }
 
 type SpecView = (Vec<Value>, Vec<Value>, Option<String>, Option<String>);
