@@ -1,4 +1,5 @@
-//! Immutability and history against what is already published (`--against PREV`): a published
+//! Immutability and history against what is already published (`--against PREV`, a folder
+//! or any URL a client reads): a published
 //! version keeps its digest and stays, and the stage log only grows at its end.
 
 use crate::client::Source;
@@ -18,7 +19,7 @@ pub struct Previous {
 
 /// Read a previous build (folder or URL), verifying every document as a client does.
 pub fn load(location: &str) -> Result<Previous, String> {
-    let source = Source::parse(location);
+    let source = Source::open(location, std::time::Duration::from_secs(60))?;
     let root = source.root()?;
     let snapshot: Snapshot = source.document(&root.snapshot)?;
     let mut assets = BTreeMap::new();

@@ -164,7 +164,7 @@ fn build(args: BuildArgs) -> u8 {
             }
             Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
         },
-        None => client::Source::parse(&args.out.to_string_lossy())
+        None => client::Source::Folder(args.out.clone())
             .root()
             .ok()
             .filter(|_| args.out.join(output::MARKER).is_file())

@@ -28,21 +28,17 @@ pub enum Source {
 }
 
 impl Source {
-    /// A folder path, `file://` URL, or `http(s)://` URL of a published registry's root folder.
-    pub fn parse(location: &str) -> Source {
-        Source::with_timeout(location, Duration::from_secs(60))
-    }
-
-    /// A folder, `file://`, `http(s)://`, `az://container/prefix` or `s3://bucket/prefix`.
+    /// A published registry's root folder: a folder, `file://`, `http(s)://`,
+    /// `az://container/prefix` or `s3://bucket/prefix`; a request (connect, or a stalled body)
+    /// gives up after `timeout`.
     pub fn open(location: &str, timeout: Duration) -> Result<Source, String> {
         match location.split_once("://").map(|(s, _)| s) {
-            Some("http" | "https" | "file") | None => Ok(Source::with_timeout(location, timeout)),
+            Some("http" | "https" | "file") | None => Ok(Source::folder_or_http(location, timeout)),
             Some(_) => object::ObjectSource::open(location, timeout).map(Source::Object),
         }
     }
 
-    /// As [`Source::parse`], giving up on a request (connect, or a stalled body) after `timeout`.
-    pub fn with_timeout(location: &str, timeout: Duration) -> Source {
+    fn folder_or_http(location: &str, timeout: Duration) -> Source {
         if location.starts_with("http://") || location.starts_with("https://") {
             let base = if location.ends_with('/') {
                 location.to_string()
