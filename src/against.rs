@@ -1,6 +1,6 @@
-//! Immutability and history against what is already published (`--against PREV`, a folder
-//! or any URL a client reads): a published
-//! version keeps its digest and stays, and the stage log only grows at its end.
+//! Immutability and history against what is already published (`--against PREV`, a folder or
+//! any URL a client reads): a published version keeps its digest and stays, and the stage log
+//! only grows at its end.
 
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};

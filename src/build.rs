@@ -95,7 +95,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             }
             let spec = normalized_spec(lv, registry, name, version);
             let spec_yaml = crate::yaml::to_yaml(&spec).into_bytes();
-            let spec_file = blob_ref(&spec_yaml);
+            let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
             let card = match (&lv.card_meta, lv.has_card) {
                 (Some(meta), true) => {
@@ -169,11 +169,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             versions,
         };
         let bytes = index::to_bytes(&doc);
-        let doc_ref = Ref {
-            path: format!("assets/{id}/{}.json", hash::sha256(&bytes)),
-            sha256: hash::sha256(&bytes),
-            size: bytes.len() as u64,
-        };
+        let doc_ref = named(&bytes, |sha| format!("assets/{id}/{sha}.json"));
         set.bytes(format!("assets/{id}.json"), bytes.clone());
         set.bytes(doc_ref.path.clone(), bytes);
         bins.entry(index::bin_of(&id))
@@ -430,24 +426,16 @@ fn registry_info(loaded: &Loaded, registry: &Registry) -> RegistryInfo {
 /// Add an immutable document under `dir/<sha256>.json` and return its reference.
 fn document<T: serde::Serialize>(set: &mut OutputSet, dir: &str, doc: &T) -> Ref {
     let bytes = index::to_bytes(doc);
-    let r = blob_ref_in(dir, &bytes);
+    let r = named(&bytes, |sha| format!("{dir}/{sha}.json"));
     set.bytes(r.path.clone(), bytes);
     r
 }
 
-fn blob_ref(bytes: &[u8]) -> Ref {
+/// The reference to `bytes` stored at the path `path_of` makes of their hash.
+fn named(bytes: &[u8], path_of: impl FnOnce(&str) -> String) -> Ref {
     let sha256 = hash::sha256(bytes);
     Ref {
-        path: format!("blobs/sha256/{sha256}"),
-        sha256,
-        size: bytes.len() as u64,
-    }
-}
-
-fn blob_ref_in(dir: &str, bytes: &[u8]) -> Ref {
-    let sha256 = hash::sha256(bytes);
-    Ref {
-        path: format!("{dir}/{sha256}.json"),
+        path: path_of(&sha256),
         sha256,
         size: bytes.len() as u64,
     }
