@@ -72,8 +72,9 @@ fn registry_dir(dir: &std::path::Path) -> Result<String, u8> {
 }
 
 fn check(args: CheckArgs) -> u8 {
+    let mut display = String::new();
     let mut outcome = if args.spec.is_empty() {
-        let display = match registry_dir(&args.dir) {
+        display = match registry_dir(&args.dir) {
             Ok(d) => d,
             Err(code) => return code,
         };
@@ -90,19 +91,12 @@ fn check(args: CheckArgs) -> u8 {
     if let (Some(prev), Some((loaded, registry))) = (&args.against, &outcome.registry)
         && outcome.report.count(Severity::Error) == 0
     {
-        let display = args.dir.to_string_lossy().trim_end_matches('/').to_string();
-        let planned = match build::plan(&args.dir, loaded, registry) {
-            Ok(p) => p,
-            Err(e) => return fail(e),
-        };
-        let previous = match against::load(prev) {
-            Ok(p) => p,
-            Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
-        };
-        outcome
-            .report
-            .extend(against::compare(&previous, &planned.docs, loaded, &display));
-        outcome.report.finish();
+        let compared = build::plan(&args.dir, loaded, registry).and_then(|planned| {
+            compare_with(prev, &planned, loaded, &display, &mut outcome.report)
+        });
+        if let Err(e) = compared {
+            return fail(e);
+        }
     }
     emit(
         &outcome.report,
@@ -147,12 +141,8 @@ fn build(args: BuildArgs) -> u8 {
     };
     // The serial grows by one whenever the published snapshot changes.
     let previous = match &args.against {
-        Some(prev) => match against::load(prev) {
+        Some(prev) => match compare_with(prev, &planned, &loaded, &display, &mut outcome.report) {
             Ok(p) => {
-                outcome
-                    .report
-                    .extend(against::compare(&p, &planned.docs, &loaded, &display));
-                outcome.report.finish();
                 if failed(&outcome.report, &args.report) {
                     return emit(
                         &outcome.report,
@@ -162,7 +152,7 @@ fn build(args: BuildArgs) -> u8 {
                 }
                 Some((p.serial, p.snapshot))
             }
-            Err(e) => return fail(format_args!("cannot read the previous build {prev}: {e}")),
+            Err(e) => return fail(e),
         },
         None => client::Source::Folder(args.out.clone())
             .root()
@@ -237,6 +227,22 @@ fn separate(source: &std::path::Path, out: &std::path::Path) -> Result<(), Strin
         ));
     }
     Ok(())
+}
+
+/// Compare a planned build with the previous one at `prev`, adding what it would change or lose
+/// to `report`.
+fn compare_with(
+    prev: &str,
+    planned: &build::Planned,
+    loaded: &load::Loaded,
+    display: &str,
+    report: &mut Report,
+) -> Result<against::Previous, String> {
+    let previous =
+        against::load(prev).map_err(|e| format!("cannot read the previous build {prev}: {e}"))?;
+    report.extend(against::compare(&previous, &planned.docs, loaded, display));
+    report.finish();
+    Ok(previous)
 }
 
 /// A client for the sources of `args`, with its cache.
