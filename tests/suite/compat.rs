@@ -7,7 +7,7 @@ use crate::util::{repo, run};
 use std::collections::BTreeMap;
 
 fn corpus() -> std::path::PathBuf {
-    let dir = repo().join("../shared/corpus/azureml-examples");
+    let dir = repo().join("tests/corpus/azureml-examples");
     assert!(
         dir.join("ORACLE.tsv").is_file(),
         "the Azure ML examples corpus is missing at {}",
