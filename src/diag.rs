@@ -130,7 +130,7 @@ impl Loc {
         }
     }
 
-    pub fn at(file: &Arc<str>, pos: crate::yaml::Pos) -> Loc {
+    pub fn at(file: &Arc<str>, pos: crate::registry::yaml::Pos) -> Loc {
         Loc {
             file: file.clone(),
             line: pos.line,

@@ -8,7 +8,7 @@
 //! only the server and the watch loop.
 
 use crate::diag::{Report, Severity};
-use crate::output::{Served, Writer};
+use crate::publish::output::{Served, Writer};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -76,7 +76,7 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>) -> Result<(), Stri
 /// Check, plan and render into memory.
 fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let mut outcome = crate::check::registry(dir, &display);
+    let mut outcome = crate::registry::check(dir, &display);
     let errors = |report: &Report| Some(report.render_human(false));
     if outcome.report.count(Severity::Error) > 0 {
         return Site {
@@ -92,11 +92,11 @@ fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
             errors: Some("no registry was read".into()),
         };
     };
-    let result = crate::build::plan(dir, &loaded, &registry).and_then(|planned| {
+    let result = crate::publish::plan::plan(dir, &loaded, &registry).and_then(|planned| {
         drop((loaded, registry));
         let writer = Writer::in_memory();
         writer.put_all(&planned.set)?;
-        crate::render::render(dir, &planned, &writer, templates)?;
+        crate::site::render(dir, &planned, &writer, templates)?;
         Ok(writer.into_memory(planned.root(generation, None)))
     });
     match result {
@@ -268,7 +268,7 @@ fn respond(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     if key.ends_with(".html") {
         body = with_live_reload(&body, site.generation);
     }
-    let etag = format!("\"{}\"", &crate::hash::sha256(&body)[..32]);
+    let etag = format!("\"{}\"", &crate::publish::hash::sha256(&body)[..32]);
     let cache = if immutable(&key) {
         "public, max-age=31536000, immutable"
     } else {
@@ -332,7 +332,7 @@ fn send(
 
 /// Content-addressed paths never change; everything else is revalidated.
 fn immutable(path: &str) -> bool {
-    crate::output::content_addressed(path)
+    crate::publish::output::content_addressed(path)
         || path.starts_with("static/")
         || path.starts_with("search/")
 }
@@ -374,7 +374,7 @@ fn with_live_reload(html: &[u8], generation: u64) -> Vec<u8> {
 fn error_page(report: &str, generation: u64) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\" data-mlreg-generation=\"{generation}\">\n<head><meta charset=\"utf-8\"><title>mlreg: the registry has errors</title>\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'self'; script-src 'self'; style-src 'none'\"></head>\n<body>\n<h1>The registry has errors</h1>\n<p>Fix them and this page reloads.</p>\n<pre>{}</pre>\n<script src=\"/_mlreg/live.js\" defer></script>\n</body>\n</html>\n",
-        crate::svg::esc(report)
+        crate::site::svg::esc(report)
     )
 }
 

@@ -84,9 +84,10 @@ impl Cache {
     }
 
     fn root_path(&self, url: &str) -> PathBuf {
-        self.dir
-            .join("roots")
-            .join(format!("{}.json", crate::hash::sha256(url.as_bytes())))
+        self.dir.join("roots").join(format!(
+            "{}.json",
+            crate::publish::hash::sha256(url.as_bytes())
+        ))
     }
 }
 

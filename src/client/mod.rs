@@ -9,7 +9,7 @@ pub mod object;
 pub mod pull;
 pub mod resolve;
 
-use crate::index::{self, Ref, Root};
+use crate::publish::index::{self, Ref, Root};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,11 +78,11 @@ impl Source {
     ) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
         match self {
             Source::Folder(_) => self
-                .get(crate::output::ROOT, MAX_ROOT)
+                .get(crate::publish::output::ROOT, MAX_ROOT)
                 .map(|b| Some((b, None))),
-            Source::Object(o) => o.get_if_changed(crate::output::ROOT, etag, MAX_ROOT),
+            Source::Object(o) => o.get_if_changed(crate::publish::output::ROOT, etag, MAX_ROOT),
             Source::Http { base, agent } => {
-                let url = format!("{base}{}", crate::output::ROOT);
+                let url = format!("{base}{}", crate::publish::output::ROOT);
                 let mut request = agent.get(&url);
                 if let Some(tag) = etag {
                     request = request.header("If-None-Match", tag);
@@ -130,7 +130,7 @@ impl Source {
 
     /// `registry.json`, refusing an `api_version` whose major version this client does not know.
     pub fn root(&self) -> Result<Root, String> {
-        let bytes = self.get(crate::output::ROOT, 1 << 20)?;
+        let bytes = self.get(crate::publish::output::ROOT, 1 << 20)?;
         let root: Root = serde_json::from_slice(&bytes)
             .map_err(|e| format!("registry.json is not a registry root: {e}"))?;
         let ours = index::major(index::API_VERSION);
@@ -208,7 +208,7 @@ pub fn verify(what: &str, bytes: &[u8], r: &Ref) -> Result<(), String> {
             r.size
         ));
     }
-    let actual = crate::hash::sha256(bytes);
+    let actual = crate::publish::hash::sha256(bytes);
     if actual != r.sha256 {
         return Err(format!("{what}: sha256 {actual}, expected {}", r.sha256));
     }

@@ -6,7 +6,7 @@
 use super::Source;
 use super::cache::Cache;
 use super::resolve::Resolved;
-use crate::index::Ref;
+use crate::publish::index::Ref;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -68,14 +68,14 @@ pub fn pull(
             target.file_name().unwrap_or_default().to_string_lossy()
         ));
         let _ = std::fs::remove_file(&tmp);
-        if crate::hash::file(&target).is_ok_and(|(h, n)| h == r.sha256 && n == r.size) {
+        if crate::publish::hash::file(&target).is_ok_and(|(h, n)| h == r.sha256 && n == r.size) {
             stats.kept += 1;
             done += r.size;
             progress(&rel, done);
             continue;
         }
         let cached = match cache.blob(&r.sha256, r.size) {
-            Some(p) if crate::hash::file(&p).is_ok_and(|(h, _)| h == r.sha256) => {
+            Some(p) if crate::publish::hash::file(&p).is_ok_and(|(h, _)| h == r.sha256) => {
                 stats.from_cache += 1;
                 p
             }
@@ -185,7 +185,7 @@ fn finish(file: std::fs::File, hasher: Sha256, r: &Ref, size: u64) -> Result<(),
     if size != r.size {
         return Err(format!("{size} bytes, expected {}", r.size));
     }
-    let actual = crate::hash::hex(&hasher.finalize());
+    let actual = crate::publish::hash::hex(&hasher.finalize());
     if actual != r.sha256 {
         return Err(format!("sha256 {actual}, expected {}", r.sha256));
     }

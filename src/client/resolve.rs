@@ -4,8 +4,8 @@
 
 use super::Source;
 use super::cache::{Cache, CachedRoot};
-use crate::index::{AssetDoc, Bin, Ref, Root, Snapshot, VersionDoc};
-use crate::reference::{self, Reference, Scope, Selector};
+use crate::publish::index::{AssetDoc, Bin, Ref, Root, Snapshot, VersionDoc};
+use crate::registry::reference::{self, Reference, Scope, Selector};
 
 pub struct Client {
     /// Where the registry is published, nearest first.
@@ -165,7 +165,7 @@ impl Client {
         let snapshot: Snapshot = self.document(&root.snapshot, first)?;
         let bin_ref = snapshot
             .bins
-            .get(&crate::index::bin_of(&id))
+            .get(&crate::publish::index::bin_of(&id))
             .ok_or_else(|| format!("registry {} has no asset `{id}`", root.registry.name))?;
         let bin: Bin = self.document(bin_ref, first)?;
         let doc_ref = bin

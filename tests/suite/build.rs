@@ -362,7 +362,7 @@ fn the_built_sample_matches_its_published_schemas() {
 
     // The manifest schemas accept the sample's manifests and reject a typo.
     let yaml = |rel: &Path| -> Value {
-        mlreg::yaml::parse(&std::fs::read_to_string(rel).unwrap())
+        mlreg::registry::yaml::parse(&std::fs::read_to_string(rel).unwrap())
             .unwrap()
             .to_json()
     };

@@ -7,7 +7,7 @@
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
 //! mlreg did not create is refused unless `force`.
 
-use crate::index::{AssetDoc, Bin, Snapshot};
+use crate::publish::index::{AssetDoc, Bin, Snapshot};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -326,7 +326,10 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
 fn same_bytes(path: &Path, content: &Content) -> bool {
     match content {
         Content::Bytes(b) => std::fs::read(path).is_ok_and(|old| old == *b),
-        Content::File(from) => match (crate::hash::file(path), crate::hash::file(from)) {
+        Content::File(from) => match (
+            crate::publish::hash::file(path),
+            crate::publish::hash::file(from),
+        ) {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         },

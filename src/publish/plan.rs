@@ -2,15 +2,15 @@
 //! `docs/protocol.md`, as an [`OutputSet`]. Hashing streams and runs in parallel; nothing here
 //! writes (that is `output`'s job).
 
-use crate::hash;
-use crate::index::{
+use crate::publish::hash;
+use crate::publish::index::{
     self, AssetDoc, Bin, Card, Catalog, CatalogEntry, Deprecation, FileEntry, HistoryEntry, Pinned,
     Ref, RegistryInfo, Root, Snapshot, VersionDoc, WorkspaceInfo,
 };
-use crate::load::{Loaded, LoadedAsset, LoadedVersion};
-use crate::model::Registry;
-use crate::output::OutputSet;
-use crate::resolve::{VersionId, pin};
+use crate::publish::output::OutputSet;
+use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion};
+use crate::registry::model::Registry;
+use crate::registry::resolve::{VersionId, pin};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -94,7 +94,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
                 );
             }
             let spec = normalized_spec(lv, registry, name, version);
-            let spec_yaml = crate::yaml::to_yaml(&spec).into_bytes();
+            let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
             let card = match (&lv.card_meta, lv.has_card) {
@@ -221,7 +221,10 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             catalog,
         },
     );
-    for (name, schema) in index::schemas().into_iter().chain(crate::schema::schemas()) {
+    for (name, schema) in index::schemas()
+        .into_iter()
+        .chain(crate::publish::schema::schemas())
+    {
         let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
         bytes.push(b'\n');
         set.bytes(format!("schemas/{name}"), bytes);

@@ -1,14 +1,31 @@
-//! The `check` command: a registry folder, or lone Azure spec files, through load → validate →
-//! resolve, into one sorted [`Report`].
+//! Reading the registry folder, in the order data flows: [`discover`] (which file is what) →
+//! [`yaml`] (the one YAML parser, bounded) → [`decode`] into [`manifest`]s and [`spec`]s →
+//! [`validate`] (rules on one manifest) → [`load`] (every manifest of the folder) → [`resolve`]
+//! (references, stages and lineage across manifests) → [`model::Registry`].
+//!
+//! [`check`] and [`check_specs`] run that pipeline on a folder or on lone Azure spec files and
+//! return one sorted [`Report`]; `build`, `serve` and `check` all start here.
 
-use crate::decode::Cx;
+pub mod decode;
+pub mod discover;
+pub mod files;
+pub mod kind;
+pub mod load;
+pub mod manifest;
+pub mod model;
+pub mod names;
+pub mod reference;
+pub mod resolve;
+pub mod spec;
+pub mod validate;
+pub mod yaml;
+
 use crate::diag::{Diagnostic, Loc, Report, codes};
-use crate::load::{Loaded, Loader};
-use crate::manifest::{self, Kind};
-use crate::model::Registry;
-use crate::reference::Scope;
-use crate::spec;
-use crate::validate;
+use decode::Cx;
+use kind::Kind;
+use load::{Loaded, Loader};
+use model::Registry;
+use reference::Scope;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,10 +38,10 @@ pub struct Outcome {
 }
 
 /// Check a registry folder. `display` is how paths are shown (the folder as the user typed it).
-pub fn registry(dir: &Path, display: &str) -> Outcome {
+pub fn check(dir: &Path, display: &str) -> Outcome {
     let mut loader = Loader::new(true);
     let loaded = loader.load_registry(dir, display);
-    let registry = crate::resolve::resolve(&loaded, &mut loader.diags);
+    let registry = crate::registry::resolve::resolve(&loaded, &mut loader.diags);
     let subject = format!(
         "registry {}: {} assets, {} versions",
         if registry.name.is_empty() {
@@ -44,12 +61,9 @@ pub fn registry(dir: &Path, display: &str) -> Outcome {
 
 /// Check Azure spec files on their own (`check --spec`). Local paths are resolved against each
 /// file's folder and must stay inside it; `check_files` turns the on-disk existence checks on.
-pub fn specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome {
+pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome {
     let mut loader = Loader::new(check_files);
-    let stages: Vec<String> = manifest::DEFAULT_STAGES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let stages: Vec<String> = kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect();
     let scope = Scope {
         registry: None,
         stages: &stages,
@@ -69,7 +83,7 @@ pub fn specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome
         };
         match &s.name {
             Some(n) => {
-                if let Some(why) = validate::name_problem(kind, &n.value) {
+                if let Some(why) = names::name_problem(kind, &n.value) {
                     cx.report(Diagnostic::new(
                         codes::INVALID_NAME,
                         Some(n.loc.clone()),
@@ -88,7 +102,7 @@ pub fn specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome
             ),
         }
         if let Some(v) = &s.version
-            && let Some(why) = validate::version_problem(&v.value)
+            && let Some(why) = names::version_problem(&v.value)
         {
             cx.report(Diagnostic::new(
                 codes::INVALID_VERSION,
@@ -116,7 +130,7 @@ pub fn specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome
 }
 
 /// The kind a lone spec declares through `$schema`.
-fn kind_from_schema(cx: &mut Cx, node: &crate::yaml::Node) -> Option<Kind> {
+fn kind_from_schema(cx: &mut Cx, node: &crate::registry::yaml::Node) -> Option<Kind> {
     let schema = node.as_map().and_then(|m| {
         m.iter()
             .find(|(k, _)| k.as_str() == Some("$schema"))
@@ -165,7 +179,7 @@ fn finish(loader: Loader) -> Report {
         if let Some(text) = loader
             .read
             .get(&loc.file)
-            .and_then(|p| crate::load::read_bounded(p, &loc.file).ok())
+            .and_then(|p| crate::registry::files::read_bounded(p, &loc.file).ok())
         {
             report.sources.insert(loc.file.clone(), text);
         }

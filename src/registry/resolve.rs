@@ -2,13 +2,15 @@
 //! log is ordered and obeys the policy, and the lineage graph has no cycle. Builds the
 //! [`Registry`]; no I/O.
 
-use crate::decode::Text;
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::load::{Loaded, LoadedAsset, port_uses};
-use crate::manifest::{self, Kind};
-use crate::model::{Asset, Registry};
-use crate::reference::{self, Reference, Scope, Selector};
-use crate::spec::JobComponent;
+use crate::registry::decode::Text;
+use crate::registry::kind::{self, Kind};
+use crate::registry::load::{Loaded, LoadedAsset};
+use crate::registry::manifest;
+use crate::registry::model::{Asset, Registry};
+use crate::registry::reference::{self, Reference, Scope, Selector};
+use crate::registry::spec::JobComponent;
+use crate::registry::spec::pipeline::port_uses;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,13 +25,10 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         .unwrap_or_default();
     let stages: Vec<String> = match config {
         Some(c) => c.stages.iter().map(|s| s.value.clone()).collect(),
-        None => manifest::DEFAULT_STAGES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        None => kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
     };
     if let Some(c) = config {
-        crate::validate::registry_config(c, diags);
+        crate::registry::validate::registry_config(c, diags);
     }
     let mut assets = BTreeMap::new();
     for (key, a) in &loaded.assets {
@@ -196,7 +195,7 @@ fn lookup(
             loc,
             format!("this registry has no {} `{name}`", kind.singular()),
         );
-        if let Some(near) = crate::decode::nearest(&name, &names) {
+        if let Some(near) = crate::registry::decode::nearest(&name, &names) {
             d = d.help(format!("did you mean `{near}`?"));
         }
         diags.push(d);
@@ -310,7 +309,7 @@ fn stage_log(
         }
         let Some(index) = stages.iter().position(|s| *s == e.stage.value) else {
             let names: Vec<&str> = stages.iter().map(String::as_str).collect();
-            diags.extend(crate::validate::unknown_stage(&e.stage, &names));
+            diags.extend(crate::registry::validate::unknown_stage(&e.stage, &names));
             continue;
         };
         let Some(version) = &e.version else {

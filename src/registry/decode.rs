@@ -6,7 +6,7 @@
 //! values and numbers that must be quoted all become diagnostics, and decoding goes on.
 
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::yaml::{Node, Value};
+use crate::registry::yaml::{Node, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

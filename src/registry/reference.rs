@@ -1,9 +1,9 @@
 //! The reference forms of `docs/format.md`: how a spec or lineage names another asset.
 //!
-//! Parsing is purely syntactic (no registry needed); [`crate::resolve`] decides whether a
+//! Parsing is purely syntactic (no registry needed); [`crate::registry::resolve`] decides whether a
 //! reference into this registry points at something real.
 
-use crate::manifest::Kind;
+use crate::registry::kind::Kind;
 
 /// Which version of an asset a reference asks for.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,7 +116,9 @@ fn selector(sel: &str, stages: &[String]) -> Result<Selector, String> {
         "" => Err("nothing after `@`: write a version, `latest` or a stage".to_string()),
         "latest" => Ok(Selector::Latest),
         s if stages.iter().any(|st| st == s) => Ok(Selector::Label(s.to_string())),
-        s if crate::validate::version_problem(s).is_none() => Ok(Selector::Version(s.to_string())),
+        s if crate::registry::names::version_problem(s).is_none() => {
+            Ok(Selector::Version(s.to_string()))
+        }
         s => Err(format!("`{s}` is neither a version nor a label")),
     }
 }
@@ -163,7 +165,7 @@ fn parse_azure_registry(whole: &str, rest: &str, scope: Scope) -> Result<Referen
     };
     if registry.is_some_and(|r| r.eq_ignore_ascii_case(reg)) {
         if let Selector::Version(v) = &selector
-            && let Some(why) = crate::validate::version_problem(v)
+            && let Some(why) = crate::registry::names::version_problem(v)
         {
             return Err(format!("`{whole}`: {why}"));
         }

@@ -2,7 +2,7 @@
 //! stage and version is known. No I/O, no `Deserialize`: nothing reaches these types except
 //! through `resolve`.
 
-use crate::manifest::Kind;
+use crate::registry::kind::Kind;
 use std::collections::BTreeMap;
 
 #[derive(Debug)]

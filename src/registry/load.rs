@@ -4,23 +4,24 @@
 //!
 //! The result is a set of checked manifests per asset; `resolve` joins them into a registry.
 
-use crate::decode::Cx;
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::discover::{self, Layout};
-use crate::manifest::{self, AssetMeta, Kind, Lineage, RegistryConfig, StageEntry};
-use crate::reference::Scope;
-use crate::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
-use crate::validate;
-use crate::yaml::{self, Node, YamlErrorKind};
+use crate::registry::decode::Cx;
+use crate::registry::discover::{self, Layout};
+use crate::registry::files::{front_matter, read_bounded, shift};
+use crate::registry::kind::{self, Kind};
+use crate::registry::manifest::{self, AssetMeta, Lineage, RegistryConfig, StageEntry};
+use crate::registry::names;
+use crate::registry::reference::Scope;
+use crate::registry::spec::pipeline::port_uses;
+use crate::registry::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
+use crate::registry::validate;
+use crate::registry::yaml::{self, Node, YamlErrorKind};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Manifests (YAML, cards) larger than this are refused unread: real ones are a few KiB.
-pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 /// How deep pipeline components may nest component files.
 const MAX_NESTING: usize = 8;
 
@@ -150,12 +151,7 @@ impl Loader {
         let stages: Vec<String> = config
             .as_ref()
             .map(|c| c.stages.iter().map(|s| s.value.clone()).collect())
-            .unwrap_or_else(|| {
-                manifest::DEFAULT_STAGES
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-            });
+            .unwrap_or_else(|| kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect());
         let scope = Scope {
             registry: reg_name.as_deref(),
             stages: &stages,
@@ -193,7 +189,7 @@ impl Loader {
         let stages = scope.stages;
         let rel = format!("{}/{name}", kind.folder());
         let dir_file = discover::shown(display, &rel);
-        if let Some(why) = validate::name_problem(kind, name) {
+        if let Some(why) = names::name_problem(kind, name) {
             self.diags.push(Diagnostic::new(
                 codes::INVALID_NAME,
                 Some(Loc::file(&dir_file)),
@@ -235,7 +231,7 @@ impl Loader {
         for (version, vdir) in &dir.versions {
             let vrel = format!("{rel}/{version}");
             let vfile = discover::shown(display, &vrel);
-            if let Some(why) = validate::version_problem(version) {
+            if let Some(why) = names::version_problem(version) {
                 self.diags.push(Diagnostic::new(
                     codes::INVALID_VERSION,
                     Some(Loc::file(&vfile)),
@@ -473,42 +469,6 @@ impl Loader {
     }
 }
 
-/// Check what a pipeline says of `job`'s ports against the job's component interface.
-pub fn port_uses(spec: &Spec, job: &str, iface: &Interface) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for u in spec.port_uses.iter().filter(|u| u.job == job) {
-        let (ports, code, what) = if u.output {
-            (&iface.outputs, codes::UNDECLARED_OUTPUT, "output")
-        } else {
-            (&iface.inputs, codes::UNDECLARED_INPUT, "input")
-        };
-        if !ports.contains_key(&u.port.value) {
-            let names: Vec<&str> = ports.keys().map(String::as_str).collect();
-            let mut d = Diagnostic::new(
-                code,
-                Some(u.port.loc.clone()),
-                format!(
-                    "the component of job `{job}` has no {what} `{}`",
-                    u.port.value
-                ),
-            );
-            d = match crate::decode::nearest(&u.port.value, &names) {
-                Some(n) => d.help(format!("did you mean `{n}`?")),
-                None => d.help(format!(
-                    "its {what}s: {}",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                )),
-            };
-            out.push(d);
-        }
-    }
-    out
-}
-
 fn join(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (_, true) => a.to_string(),
@@ -564,133 +524,4 @@ fn job_times(cx: &mut Cx, l: &Lineage) {
             ),
         ));
     }
-}
-
-/// Read at most `MAX_MANIFEST_BYTES` (plus one, to notice a larger file), as UTF-8 without NUL.
-pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic> {
-    let loc = Some(Loc::file(file));
-    // Never open a FIFO or device: opening a FIFO blocks until someone writes to it.
-    match std::fs::metadata(abs) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => {
-            return Err(Diagnostic::new(
-                codes::READ_FAILED,
-                loc,
-                "not a regular file",
-            ));
-        }
-        Err(e) => {
-            return Err(Diagnostic::new(
-                codes::READ_FAILED,
-                loc,
-                format!("cannot read: {e}"),
-            ));
-        }
-    }
-    let f = std::fs::File::open(abs).map_err(|e| {
-        Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}"))
-    })?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let too_large = |n: u64| {
-        Diagnostic::new(
-            codes::TOO_LARGE,
-            loc.clone(),
-            format!(
-                "this file is {n} bytes; manifests and cards are limited to {MAX_MANIFEST_BYTES} bytes"
-            ),
-        )
-    };
-    if len > MAX_MANIFEST_BYTES {
-        return Err(too_large(len));
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    f.take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}"))
-        })?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(too_large(bytes.len() as u64));
-    }
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let bad = e.utf8_error().valid_up_to();
-            let valid = String::from_utf8_lossy(&e.as_bytes()[..bad]).into_owned();
-            return Err(at_offset(
-                file,
-                &valid,
-                bad,
-                codes::NOT_UTF8,
-                "invalid UTF-8 here: manifests must be UTF-8 text",
-            ));
-        }
-    };
-    if let Some(nul) = text.find('\0') {
-        return Err(at_offset(
-            file,
-            &text,
-            nul,
-            codes::NUL_BYTE,
-            "NUL byte here: manifests must be text",
-        ));
-    }
-    Ok(Arc::from(text))
-}
-
-fn at_offset(
-    file: &Arc<str>,
-    text: &str,
-    offset: usize,
-    code: crate::diag::Code,
-    message: &str,
-) -> Diagnostic {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() as u32 + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
-    Diagnostic::new(
-        code,
-        Some(Loc {
-            file: file.clone(),
-            line,
-            col,
-            offset: offset.min(text.len()),
-            len: 0,
-        }),
-        message,
-    )
-}
-
-/// The front matter of a card: (byte offset where its YAML starts, the YAML).
-fn front_matter(text: &str) -> Option<(usize, &str)> {
-    let rest = text
-        .strip_prefix("---\n")
-        .or_else(|| text.strip_prefix("---\r\n"))?;
-    let start = text.len() - rest.len();
-    let mut offset = 0;
-    for line in rest.split_inclusive('\n') {
-        if line.trim_end() == "---" {
-            return Some((start, &rest[..offset]));
-        }
-        offset += line.len();
-    }
-    None
-}
-
-/// Move positions of a tree parsed from a slice to where the slice sits in its file.
-fn shift(node: &mut Node, text: &str, start: usize) {
-    let lines = text[..start].matches('\n').count() as u32;
-    fn go(n: &mut Node, lines: u32, start: usize) {
-        n.pos.line += lines;
-        n.pos.offset += start;
-        match &mut n.value {
-            yaml::Value::Seq(items) => items.iter_mut().for_each(|c| go(c, lines, start)),
-            yaml::Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-                go(k, lines, start);
-                go(v, lines, start);
-            }),
-            _ => {}
-        }
-    }
-    go(node, lines, start);
 }

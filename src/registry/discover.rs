@@ -5,7 +5,7 @@
 //! like `modles/` is reported rather than silently ignored.
 
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::manifest::Kind;
+use crate::registry::kind::Kind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,8 +117,8 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
                         .map(|k| k.folder())
                         .chain(["registry.yaml", "README.md"])
                         .collect();
-                    let help =
-                        crate::decode::nearest(top, &kinds).map(|n| format!("did you mean `{n}`?"));
+                    let help = crate::registry::decode::nearest(top, &kinds)
+                        .map(|n| format!("did you mean `{n}`?"));
                     unexpected(
                         diags,
                         &format!(
@@ -172,8 +172,11 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
                                     "version files go in a version folder: {top}/{name}/<version>/{other}"
                                 ))
                             }
-                            _ => crate::decode::nearest(other, &["asset.yaml", "stages.yaml"])
-                                .map(|n| format!("did you mean `{n}`?")),
+                            _ => crate::registry::decode::nearest(
+                                other,
+                                &["asset.yaml", "stages.yaml"],
+                            )
+                            .map(|n| format!("did you mean `{n}`?")),
                         };
                         unexpected(
                             diags,

@@ -5,49 +5,11 @@
 //! field's shape live in `validate`, rules across manifests in `resolve`. Field sets follow
 //! `azure-ai-ml`'s marshmallow schemas (the loader behind `az ml`), see `docs/format.md`.
 
-use crate::decode::{Cx, Fields, Located, Text};
 use crate::diag::{Diagnostic, codes};
-use crate::yaml::{Node, Value};
+use crate::registry::decode::{Cx, Fields, Located, Text};
+use crate::registry::kind::DEFAULT_STAGES;
+use crate::registry::yaml::{Node, Value};
 use std::collections::BTreeMap;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Model,
-    Component,
-    Environment,
-    Data,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Model, Kind::Component, Kind::Environment, Kind::Data];
-
-    /// The top-level folder, also the first word of a reference (`models/x@3`).
-    pub fn folder(self) -> &'static str {
-        match self {
-            Kind::Model => "models",
-            Kind::Component => "components",
-            Kind::Environment => "environments",
-            Kind::Data => "data",
-        }
-    }
-
-    pub fn singular(self) -> &'static str {
-        match self {
-            Kind::Model => "model",
-            Kind::Component => "component",
-            Kind::Environment => "environment",
-            Kind::Data => "data",
-        }
-    }
-
-    pub fn from_folder(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.folder() == s)
-    }
-
-    pub fn from_singular(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.singular() == s)
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // registry.yaml
@@ -70,8 +32,6 @@ pub struct Workspace {
     pub region: Option<String>,
     pub mirror: Option<Text>,
 }
-
-pub const DEFAULT_STAGES: [&str; 3] = ["dev", "test", "prod"];
 
 pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
     let f = cx.map(root, "registry.yaml")?;
@@ -464,7 +424,7 @@ pub fn lineage(cx: &mut Cx, root: &Node) -> Lineage {
         }
     }
     for log in f.texts(cx, "logs") {
-        if !crate::validate::is_remote(&log.value) {
+        if !crate::registry::names::is_remote(&log.value) {
             out.logs.push(log);
         }
     }
@@ -568,7 +528,7 @@ pub fn card_meta(cx: &mut Cx, root: &Node) {
                         "`{key}` is not a model-card key mlreg knows; it is kept but not shown"
                     ),
                 );
-                if let Some(near) = crate::decode::nearest(key, CARD_KEYS) {
+                if let Some(near) = crate::registry::decode::nearest(key, CARD_KEYS) {
                     d = d.help(format!("did you mean `{near}`?"));
                 }
                 cx.report(d);

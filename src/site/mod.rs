@@ -3,32 +3,35 @@
 //! documents (templates never see the domain types), charts and lineage graphs as SVG, search
 //! shards, feeds and a sitemap. Produces bytes into the output set; writes nothing itself.
 
-use crate::build::Planned;
-use crate::hash;
-use crate::index::{AssetDoc, VersionDoc};
-use crate::output::{Content, OutputSet, Writer};
-use crate::svg::{self, GraphNode, Series, esc, fmt_value};
+pub mod markdown;
+pub mod svg;
+
+use crate::publish::hash;
+use crate::publish::index::{AssetDoc, VersionDoc};
+use crate::publish::output::{Content, OutputSet, Writer};
+use crate::publish::plan::Planned;
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use svg::{GraphNode, Series, esc, fmt_value};
 
 /// The default templates, compiled in. Users override any of them (or extend `mlreg/<name>`
 /// and override single blocks) with `--templates DIR`.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("home.html", include_str!("../templates/home.html")),
-    ("asset.html", include_str!("../templates/asset.html")),
-    ("version.html", include_str!("../templates/version.html")),
-    ("compare.html", include_str!("../templates/compare.html")),
-    ("list.html", include_str!("../templates/list.html")),
-    ("search.html", include_str!("../templates/search.html")),
-    ("404.html", include_str!("../templates/404.html")),
+    ("base.html", include_str!("../../templates/base.html")),
+    ("home.html", include_str!("../../templates/home.html")),
+    ("asset.html", include_str!("../../templates/asset.html")),
+    ("version.html", include_str!("../../templates/version.html")),
+    ("compare.html", include_str!("../../templates/compare.html")),
+    ("list.html", include_str!("../../templates/list.html")),
+    ("search.html", include_str!("../../templates/search.html")),
+    ("404.html", include_str!("../../templates/404.html")),
 ];
-const CSS: &str = include_str!("../templates/static/style.css");
-const JS: &str = include_str!("../templates/static/search.js");
-const ICON: &str = include_str!("../templates/static/favicon.svg");
+const CSS: &str = include_str!("../../templates/static/style.css");
+const JS: &str = include_str!("../../templates/static/search.js");
+const ICON: &str = include_str!("../../templates/static/favicon.svg");
 /// Versions shown side by side on a compare page (the newest ones).
 const COMPARE_COLUMNS: usize = 20;
 /// Words that name a kind: a search filter, never a shard key.
@@ -125,7 +128,7 @@ struct Site<'a> {
     registry: String,
     base_url: Option<String>,
     description: Option<String>,
-    workspaces: Vec<crate::index::WorkspaceInfo>,
+    workspaces: Vec<crate::publish::index::WorkspaceInfo>,
     source: &'a Path,
     view: SiteView,
     tera: tera::Tera,
@@ -403,7 +406,7 @@ impl Site<'_> {
         let card = v.card.as_ref().and_then(|_| {
             let file: std::sync::Arc<str> =
                 std::sync::Arc::from(format!("{id}/{version}/README.md"));
-            let text = crate::load::read_bounded(&dir.join("README.md"), &file).ok()?;
+            let text = crate::registry::files::read_bounded(&dir.join("README.md"), &file).ok()?;
             let page = version_href(id, version);
             let root = root_of(&page);
             let files: BTreeMap<String, String> = v
@@ -411,7 +414,7 @@ impl Site<'_> {
                 .iter()
                 .map(|f| (f.path.clone(), f.blob.clone()))
                 .collect();
-            Some(crate::markdown::card(&text, move |url| {
+            Some(crate::site::markdown::card(&text, move |url| {
                 let clean = url.trim_start_matches("./");
                 files.get(clean).map(|blob| format!("{root}{blob}"))
             }))
@@ -445,7 +448,7 @@ impl Site<'_> {
                 })
             })
             .collect();
-        let link = |p: &crate::index::Pinned| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) });
+        let link = |p: &crate::publish::index::Pinned| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) });
         let used_by: Vec<Value> = v
             .used_by
             .iter()
@@ -923,11 +926,11 @@ fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView {
             push("OS", s("os_type"), false);
             if let Some(Value::String(path)) = spec.get("conda_file") {
                 let file: std::sync::Arc<str> = std::sync::Arc::from(path.as_str());
-                conda = crate::load::read_bounded(&dir.join(path), &file)
+                conda = crate::registry::files::read_bounded(&dir.join(path), &file)
                     .ok()
                     .map(|t| t.to_string());
             } else if let Some(inline) = spec.get("conda_file") {
-                conda = Some(crate::yaml::to_yaml(inline));
+                conda = Some(crate::registry::yaml::to_yaml(inline));
             }
         }
         _ => {

@@ -73,7 +73,7 @@ pub struct Bin {
 
 /// The bin an asset id belongs to.
 pub fn bin_of(id: &str) -> String {
-    crate::hash::sha256(id.as_bytes())[..2].to_string()
+    crate::publish::hash::sha256(id.as_bytes())[..2].to_string()
 }
 
 /// `assets/<kind>/<name>/<sha256>.json`: one asset, all its versions, stages and history.
@@ -208,7 +208,7 @@ pub struct CatalogEntry {
 /// A document's canonical bytes (sorted keys, compact): what is hashed and written.
 pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
     let value = serde_json::to_value(doc).expect("index documents serialize");
-    crate::hash::canonical_json(&value)
+    crate::publish::hash::canonical_json(&value)
 }
 
 /// The major version a client must understand, from an `api_version` string.

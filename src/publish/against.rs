@@ -4,10 +4,10 @@
 
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::discover;
-use crate::index::{AssetDoc, Bin, HistoryEntry, Snapshot};
-use crate::load::Loaded;
-use crate::manifest::Kind;
+use crate::publish::index::{AssetDoc, Bin, HistoryEntry, Snapshot};
+use crate::registry::discover;
+use crate::registry::kind::Kind;
+use crate::registry::load::Loaded;
 use std::collections::BTreeMap;
 
 /// What a previous build published.

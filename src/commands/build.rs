@@ -1,0 +1,151 @@
+//! `mlreg build`: check, plan, render and write the registry into its output folder, with the
+//! serial that follows the previous build.
+
+use super::{emit, fail, failed, registry_dir};
+use crate::cli::BuildArgs;
+use crate::client;
+use crate::diag::Report;
+use crate::publish::{against, output, plan};
+use crate::registry::{self, load};
+use crate::site;
+use std::path::{Path, PathBuf};
+
+pub fn run(args: BuildArgs) -> u8 {
+    let display = match registry_dir(&args.dir) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    if let Err(e) = separate(&args.dir, &args.out) {
+        return fail(e);
+    }
+    let mut outcome = registry::check(&args.dir, &display);
+    let Some((loaded, registry)) = outcome.registry.take() else {
+        return fail("no registry was read");
+    };
+    if failed(&outcome.report, &args.report) {
+        return emit(
+            &outcome.report,
+            &args.report,
+            "nothing written: the registry has errors",
+        );
+    }
+    let built = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => match v.trim().parse::<i64>() {
+            Ok(secs) => Some(plan::rfc3339(secs)),
+            Err(_) => {
+                return fail(format_args!(
+                    "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
+                ));
+            }
+        },
+        Err(_) => None,
+    };
+    let planned = match plan::plan(&args.dir, &loaded, &registry) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    // The serial grows by one whenever the published snapshot changes.
+    let previous = match &args.against {
+        Some(prev) => match compare_with(prev, &planned, &loaded, &display, &mut outcome.report) {
+            Ok(p) => {
+                if failed(&outcome.report, &args.report) {
+                    return emit(
+                        &outcome.report,
+                        &args.report,
+                        "nothing written: published history would change",
+                    );
+                }
+                Some((p.serial, p.snapshot))
+            }
+            Err(e) => return fail(e),
+        },
+        None => client::Source::Folder(args.out.clone())
+            .root()
+            .ok()
+            .filter(|_| args.out.join(output::MARKER).is_file())
+            .map(|r| (r.serial, r.snapshot.path)),
+    };
+    let serial = match previous {
+        Some((serial, snapshot)) if snapshot == planned.snapshot.path => serial,
+        Some((serial, _)) => serial + 1,
+        None => 1,
+    };
+    // From here on the documents are all that is needed: free the manifests before rendering.
+    drop((loaded, registry));
+    let writer = match output::Writer::open(&args.out, args.force) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let written = writer
+        .put_all(&planned.set)
+        .and_then(|_| site::render(&args.dir, &planned, &writer, args.templates.as_deref()));
+    if let Err(e) = written {
+        writer.abandon();
+        return fail(e);
+    }
+    let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let summary = format!(
+        "built {} into {}: serial {serial}; wrote {} files ({} bytes), {} unchanged, {} removed",
+        outcome.subject,
+        args.out.display(),
+        stats.written,
+        stats.bytes,
+        stats.unchanged,
+        stats.removed
+    );
+    emit(&outcome.report, &args.report, &summary)
+}
+
+/// The output folder is swept of files a build does not produce, so it must neither hold nor
+/// sit inside the registry source.
+fn separate(source: &Path, out: &Path) -> Result<(), String> {
+    let absolute = |p: &Path| -> PathBuf {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        // Resolve what exists (symlinks included); keep the rest as written.
+        let mut existing = p.clone();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (
+                existing.file_name().map(|n| n.to_os_string()),
+                existing.parent(),
+            ) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut resolved = existing.canonicalize().unwrap_or(existing);
+        resolved.extend(rest.iter().rev());
+        resolved
+    };
+    let (src, dst) = (absolute(source), absolute(out));
+    if dst.starts_with(&src) || src.starts_with(&dst) {
+        return Err(format!(
+            "the output folder `{}` and the registry `{}` must not contain each other",
+            out.display(),
+            source.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Compare a planned build with the previous one at `prev`, adding what it would change or lose
+/// to `report`.
+pub(super) fn compare_with(
+    prev: &str,
+    planned: &plan::Planned,
+    loaded: &load::Loaded,
+    display: &str,
+    report: &mut Report,
+) -> Result<against::Previous, String> {
+    let previous =
+        against::load(prev).map_err(|e| format!("cannot read the previous build {prev}: {e}"))?;
+    report.extend(against::compare(&previous, &planned.docs, loaded, display));
+    report.finish();
+    Ok(previous)
+}

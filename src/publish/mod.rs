@@ -1,0 +1,13 @@
+//! Publishing: from a resolved registry to the files of `docs/protocol.md`.
+//!
+//! [`plan`] makes every [`index`] document and lists every blob (an `OutputSet`), naming each by
+//! its [`hash`]; [`output`] writes them (temp + rename, the root last); [`against`] compares a
+//! planned build with what is already published; [`schema`] describes the manifests for editors.
+//! The client reads the same [`index`] types and [`hash`]es, and nothing else from here.
+
+pub mod against;
+pub mod hash;
+pub mod index;
+pub mod output;
+pub mod plan;
+pub mod schema;

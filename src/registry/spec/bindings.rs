@@ -1,0 +1,300 @@
+//! Rules inside one component: `${{inputs.x}}` and `${{outputs.y}}` bindings in commands name
+//! declared ports (optional ones inside `$[[...]]`), port and job names are identifiers, and
+//! parameter defaults agree with their type, bounds and `enum`.
+
+use super::Interface;
+use crate::diag::{Diagnostic, Loc, codes};
+use crate::registry::decode::{Cx, Fields, Text};
+use crate::registry::yaml::{Node, Value};
+
+/// Names of inputs, outputs and pipeline jobs: Python identifiers, as Azure requires.
+pub fn port_name(cx: &mut Cx, name: &str, node: &Node) {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    if !ok {
+        cx.error_help(
+            codes::INVALID_NAME,
+            node,
+            format!("`{name}` is not a valid input, output or job name"),
+            "use letters, digits and `_`, starting with a letter or `_`",
+        );
+    }
+}
+
+/// A parameter input (`integer`, `number`, `boolean`, `string`): `min`, `max`, `enum` and
+/// `default` must agree with the type and with each other.
+pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
+    let numeric = ty == "integer" || ty == "number";
+    let bound = |key: &str, cx: &mut Cx| -> Option<f64> {
+        let n = f.get(key)?;
+        if !numeric {
+            cx.error(
+                codes::BAD_DEFAULT,
+                n,
+                format!(
+                    "`{key}` applies to integer and number inputs, not to `{ty}` input `{name}`"
+                ),
+            );
+            return None;
+        }
+        // Azure takes numbers written as strings here too (`min: "0.1"`).
+        match &n.value {
+            Value::Str(text) => match text.trim().parse::<f64>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    cx.wrong_type(n, &format!("`{key}` of input `{name}`"), "a number");
+                    None
+                }
+            },
+            _ => cx.number(n, &format!("`{key}` of input `{name}`")),
+        }
+    };
+    let (min, max) = (bound("min", cx), bound("max", cx));
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        cx.error(
+            codes::BAD_DEFAULT,
+            f.get("min").unwrap_or(f.node),
+            format!("input `{name}` has `min` {lo} above `max` {hi}"),
+        );
+    }
+    let mut choices = Vec::new();
+    if let Some(n) = f.get("enum") {
+        if ty != "string" {
+            cx.error(
+                codes::BAD_DEFAULT,
+                n,
+                format!("`enum` applies to string inputs, not to `{ty}` input `{name}`"),
+            );
+        } else {
+            choices = cx
+                .texts(n, &format!("`enum` of input `{name}`"))
+                .into_iter()
+                .map(|t| t.value)
+                .collect();
+        }
+    }
+    let Some(d) = f.get("default") else { return };
+    // A default written as a string must still read as the input's type (Azure converts it).
+    let as_text = d.as_str().map(str::trim);
+    let ok_type = matches!(
+        (&d.value, ty),
+        (Value::Int(_), "integer" | "number" | "string")
+            | (Value::Float(_), "number" | "string")
+            | (Value::Bool(_), "boolean" | "string")
+            | (Value::Str(_), "string")
+    ) || match (as_text, ty) {
+        (Some(t), "integer") => t.parse::<i64>().is_ok(),
+        (Some(t), "number") => t.parse::<f64>().is_ok(),
+        (Some(t), "boolean") => t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false"),
+        _ => false,
+    };
+    if !ok_type {
+        cx.error(
+            codes::BAD_DEFAULT,
+            d,
+            format!(
+                "the default of `{ty}` input `{name}` cannot be {}",
+                d.type_name()
+            ),
+        );
+        return;
+    }
+    let value = match &d.value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Str(t) if numeric => t.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    if let Some(x) = value
+        && (min.is_some_and(|lo| x < lo) || max.is_some_and(|hi| x > hi))
+    {
+        cx.error(
+            codes::BAD_DEFAULT,
+            d,
+            format!("the default {x} of input `{name}` is outside its `min`/`max`"),
+        );
+    }
+    if !choices.is_empty() {
+        let text = d.scalar_text().unwrap_or_default();
+        if !choices.contains(&text) {
+            cx.error(
+                codes::BAD_DEFAULT,
+                d,
+                format!("the default `{text}` of input `{name}` is not one of its `enum` values"),
+            );
+        }
+    }
+}
+
+/// The `${{...}}` expressions in `text`, each with whether it sits inside an optional
+/// `$[[...]]` block.
+pub fn expressions(text: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut consumed = 0;
+    while let Some(i) = rest.find("${{") {
+        let after = &rest[i + 3..];
+        let Some(j) = after.find("}}") else { break };
+        let expr = after[..j].trim();
+        let at = consumed + i;
+        let before = &text[..at];
+        let optional = before
+            .rfind("$[[")
+            .is_some_and(|o| before[o..].find("]]").is_none());
+        out.push((expr, optional));
+        consumed = at + 3 + j + 2;
+        rest = &text[consumed..];
+    }
+    out
+}
+
+/// Where `needle` is written in the source, searching from `from`'s position onward.
+fn locate(cx: &Cx, from: &Loc, needle: &str, skip: usize) -> Loc {
+    let text = &cx.text;
+    let start = from.offset.min(text.len());
+    let mut found = None;
+    let mut search = start;
+    for _ in 0..=skip {
+        match text[search..].find(needle) {
+            Some(i) => {
+                found = Some(search + i);
+                search += i + needle.len();
+            }
+            None => break,
+        }
+    }
+    let Some(offset) = found else {
+        return from.clone();
+    };
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..offset].matches('\n').count() as u32 + 1;
+    let col = text[line_start..offset].chars().count() as u32 + 1;
+    Loc {
+        file: from.file.clone(),
+        line,
+        col,
+        offset,
+        len: needle.len(),
+    }
+}
+
+/// `${{inputs.x}}` and `${{outputs.y}}` in a component's `command` or `args` must name
+/// declared ports; optional inputs belong inside `$[[...]]`; unused ports are worth a warning.
+pub fn bindings(cx: &mut Cx, text: &Text, iface: &Interface, field: &str) {
+    check_bindings(cx, text, iface, field, true);
+}
+
+/// The same for an inline command job, whose ports are declared by its own `inputs:`/`outputs:`
+/// (which may also come from the pipeline): no unused-port warnings there.
+pub fn bindings_lenient(cx: &mut Cx, text: &Text, iface: &Interface, field: &str) {
+    check_bindings(cx, text, iface, field, false);
+}
+
+fn check_bindings(cx: &mut Cx, text: &Text, iface: &Interface, field: &str, warn_unused: bool) {
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for (expr, optional_block) in expressions(&text.value) {
+        let raw = format!("${{{{{expr}}}}}");
+        let nth = seen.entry(raw.clone()).or_default();
+        let loc = locate(cx, &text.loc, &expr_source(&text.value, expr), *nth);
+        *nth += 1;
+        let parts: Vec<&str> = expr.split('.').collect();
+        let (ports, code, what) = match parts.first() {
+            Some(&"inputs") => (&iface.inputs, codes::UNDECLARED_INPUT, "input"),
+            Some(&"outputs") => (&iface.outputs, codes::UNDECLARED_OUTPUT, "output"),
+            _ => {
+                cx.report(
+                    Diagnostic::new(
+                        codes::BAD_BINDING,
+                        Some(loc),
+                        format!("`{raw}` in `{field}` is not a binding of this component"),
+                    )
+                    .help("write `${{inputs.<name>}}` or `${{outputs.<name>}}`"),
+                );
+                continue;
+            }
+        };
+        let Some(name) = parts.get(1) else {
+            cx.report(Diagnostic::new(
+                codes::BAD_BINDING,
+                Some(loc),
+                format!("`{raw}` names no {what}"),
+            ));
+            continue;
+        };
+        match ports.get(*name) {
+            None => {
+                let names: Vec<&str> = ports.keys().map(String::as_str).collect();
+                let mut d = Diagnostic::new(code, Some(loc), format!("`{raw}` in `{field}` names no declared {what}"));
+                d = match crate::registry::decode::nearest(name, &names) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None if names.is_empty() => d.help(format!("declare it under `{what}s:`")),
+                    None => d.help(format!("declared {what}s: {}", names.join(", "))),
+                };
+                cx.report(d);
+            }
+            Some(port) if what == "input" && port.optional && !optional_block => cx.report(
+                Diagnostic::new(
+                    codes::OPTIONAL_OUTSIDE_BRACKETS,
+                    Some(loc),
+                    format!("optional input `{name}` is used outside `$[[...]]`; when it is not given, the command gets an empty argument"),
+                )
+                .help(format!("wrap the argument: `$[[--{name} {raw}]]`")),
+            ),
+            Some(_) => {}
+        }
+    }
+    if !warn_unused {
+        return;
+    }
+    for (dir, ports) in [("inputs", &iface.inputs), ("outputs", &iface.outputs)] {
+        for (name, port) in ports {
+            let used = text.value.contains(&format!("{dir}.{name}}}"))
+                || text.value.contains(&format!("{dir}.{name} "))
+                || text.value.contains(&format!("{dir}.{name}]"))
+                || text.value.contains(&format!("{dir}.{name}."));
+            if !used {
+                cx.report(Diagnostic::new(
+                    codes::UNUSED_PORT,
+                    Some(port.loc.clone()),
+                    format!(
+                        "{} `{name}` is declared but `{field}` never uses it",
+                        &dir[..dir.len() - 1]
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The expression as written in the source (the cooked text keeps its inner spacing).
+fn expr_source(text: &str, expr: &str) -> String {
+    for candidate in [format!("${{{{{expr}}}}}"), format!("${{{{ {expr} }}}}")] {
+        if text.contains(&candidate) {
+            return candidate;
+        }
+    }
+    expr.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_know_optional_blocks() {
+        let e =
+            expressions("python x --a ${{inputs.a}} $[[--b ${{ inputs.b }}]] --c ${{outputs.c}}");
+        assert_eq!(
+            e,
+            vec![
+                ("inputs.a", false),
+                ("inputs.b", true),
+                ("outputs.c", false)
+            ]
+        );
+    }
+}

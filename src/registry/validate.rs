@@ -1,0 +1,320 @@
+//! Rules on one manifest that need more than its decoding: `registry.yaml` as a whole (names,
+//! stages, workspaces, policy, URLs), and the local paths of a spec on disk (they exist as what
+//! they must be, stay inside the version folder, and pass through no symlink out of it).
+//!
+//! Nothing here looks at another manifest; that is `resolve`'s job. Rules inside a component
+//! (bindings, parameters) are part of decoding it, in `spec::bindings`.
+
+use crate::diag::{Diagnostic, codes};
+use crate::registry::decode::Text;
+use crate::registry::spec::{Expect, LocalPath};
+use std::path::{Component, Path, PathBuf};
+
+/// `registry.yaml` on its own: the registry name (Azure's rule), stage names, workspaces and
+/// policy stages, URLs.
+pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mut Vec<Diagnostic>) {
+    if let Some(name) = &c.name {
+        let b = name.value.as_bytes();
+        let ok = (2..=32).contains(&b.len())
+            && b[0].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+        if !ok {
+            diags.push(Diagnostic::new(
+                codes::INVALID_NAME,
+                Some(name.loc.clone()),
+                format!("registry name `{}` must be 2 to 32 of letters, digits, `_` and `-`, starting with a letter or digit", name.value),
+            ));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &c.stages {
+        let b = s.value.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 32
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-'));
+        if !ok || s.value == "latest" {
+            diags.push(Diagnostic::new(
+                codes::INVALID_NAME,
+                Some(s.loc.clone()),
+                format!("stage `{}` must be lowercase letters, digits, `_` and `-`, start with a letter, and not be `latest`", s.value),
+            ));
+        }
+        if !seen.insert(s.value.as_str()) {
+            diags.push(Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(s.loc.clone()),
+                format!("stage `{}` is listed twice", s.value),
+            ));
+        }
+    }
+    let stage_names: Vec<&str> = c.stages.iter().map(|s| s.value.as_str()).collect();
+    let mut names = std::collections::BTreeMap::new();
+    for w in &c.workspaces {
+        if let Some(first) = names.insert(w.name.value.to_lowercase(), &w.name) {
+            diags.push(Diagnostic::new(
+                codes::DUPLICATE_WORKSPACE,
+                Some(w.name.loc.clone()),
+                format!(
+                    "workspace `{}` is listed twice (first at line {})",
+                    w.name.value, first.loc.line
+                ),
+            ));
+        }
+        if let Some(s) = &w.stage {
+            diags.extend(unknown_stage(s, &stage_names));
+        }
+        if let Some(m) = &w.mirror {
+            url(m, "`mirror`", diags);
+        }
+    }
+    for p in [&c.policy_lineage, &c.policy_card].into_iter().flatten() {
+        diags.extend(unknown_stage(p, &stage_names));
+    }
+    if let Some(b) = &c.base_url {
+        url(b, "`base_url`", diags);
+    }
+}
+
+/// A stage name that is not one of `stages`, with the nearest one as a hint.
+pub fn unknown_stage(t: &Text, stages: &[&str]) -> Option<Diagnostic> {
+    if stages.contains(&t.value.as_str()) {
+        return None;
+    }
+    let mut d = Diagnostic::new(
+        codes::UNKNOWN_STAGE,
+        Some(t.loc.clone()),
+        format!(
+            "`{}` is not a stage of this registry ({})",
+            t.value,
+            stages.join(", ")
+        ),
+    );
+    if let Some(n) = crate::registry::decode::nearest(&t.value, stages) {
+        d = d.help(format!("did you mean `{n}`?"));
+    }
+    Some(d)
+}
+
+fn url(t: &Text, what: &str, diags: &mut Vec<Diagnostic>) {
+    let rest = t
+        .value
+        .strip_prefix("https://")
+        .or_else(|| t.value.strip_prefix("http://"));
+    if !rest
+        .is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+    {
+        diags.push(Diagnostic::new(
+            codes::INVALID_VALUE,
+            Some(t.loc.clone()),
+            format!("{what} `{}` is not an http(s) URL", t.value),
+        ));
+    } else if !t.value.ends_with('/') {
+        diags.push(
+            Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(t.loc.clone()),
+                format!("{what} `{}` must end with `/`", t.value),
+            )
+            .help("it is a folder: relative links are resolved against it"),
+        );
+    }
+}
+
+/// Where a local path leads, once checked.
+pub struct Checked {
+    /// Relative to the version folder, `/`-separated.
+    pub rel: String,
+    pub abs: PathBuf,
+}
+
+/// Check a local path written in a spec at `base` (a folder relative to `root`, the version
+/// folder): it stays inside `root`, passes through no symlink that leaves it, and, when
+/// `files` is on, exists as what `expect` says.
+pub fn local_path(
+    root: &Path,
+    base: &str,
+    lp: &LocalPath,
+    files: bool,
+) -> Result<Checked, Diagnostic> {
+    let p = lp.path.value.as_str();
+    let field = &lp.field;
+    let fail = |code, msg: String| Diagnostic::new(code, Some(lp.path.loc.clone()), msg);
+    if p.is_empty() {
+        return Err(fail(codes::MISSING_PATH, format!("`{field}` is empty")));
+    }
+    if p.contains('\0') {
+        return Err(fail(
+            codes::INVALID_VALUE,
+            format!("`{field}` contains a NUL character"),
+        ));
+    }
+    let windows_drive =
+        p.len() >= 2 && p.as_bytes()[1] == b':' && p.as_bytes()[0].is_ascii_alphabetic();
+    if p.starts_with('/') || p.starts_with('\\') || windows_drive || p.starts_with('~') {
+        return Err(fail(
+            codes::PATH_ESCAPES,
+            format!(
+                "`{field}` `{p}` is an absolute path; paths are relative to the version folder"
+            ),
+        )
+        .help("ship the file in the version folder and name it relative to spec.yaml"));
+    }
+    let mut parts: Vec<String> = base
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(under) = &lp.under {
+        for c in under.split(['/', '\\']) {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                c => parts.push(c.to_string()),
+            }
+        }
+    }
+    for c in Path::new(&p.replace('\\', "/")).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(fail(
+                        codes::PATH_ESCAPES,
+                        format!("`{field}` `{p}` leaves the version folder"),
+                    )
+                    .help(
+                        "everything a version uses must be inside its folder; copy the file in",
+                    ));
+                }
+            }
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            _ => {
+                return Err(fail(
+                    codes::PATH_ESCAPES,
+                    format!("`{field}` `{p}` is not a relative path"),
+                ));
+            }
+        }
+    }
+    let rel = parts.join("/");
+    let abs = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(&rel)
+    };
+    if !files {
+        return Ok(Checked { rel, abs });
+    }
+    // Walk from the root so that a symlink anywhere on the way is seen.
+    let canon_root = root.canonicalize().map_err(|e| {
+        fail(
+            codes::READ_FAILED,
+            format!("cannot read the version folder: {e}"),
+        )
+    })?;
+    let mut at = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let meta = match std::fs::symlink_metadata(&at) {
+            Ok(m) => m,
+            Err(_) => {
+                let shown = parts[..=i].join("/");
+                let mut d = fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}`: `{shown}` does not exist in the version folder"),
+                );
+                if let Some(near) = nearest_sibling(&at) {
+                    d = d.help(format!("did you mean `{near}`?"));
+                }
+                return Err(d);
+            }
+        };
+        if meta.file_type().is_symlink() {
+            let target = at.canonicalize();
+            match target {
+                Ok(t) if t.starts_with(&canon_root) => {}
+                Ok(t) => {
+                    return Err(fail(
+                        codes::SYMLINK_ESCAPES,
+                        format!(
+                            "`{field}` `{p}` goes through the symlink `{}`, which leads out of the version folder to `{}`",
+                            parts[..=i].join("/"),
+                            t.display()
+                        ),
+                    ));
+                }
+                Err(_) => {
+                    return Err(fail(
+                        codes::MISSING_PATH,
+                        format!(
+                            "`{field}` `{p}` goes through the broken symlink `{}`",
+                            parts[..=i].join("/")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let meta = std::fs::metadata(&abs)
+        .map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?;
+    let want_dir = |what: &str| -> Result<(), Diagnostic> {
+        if meta.is_dir() {
+            Ok(())
+        } else {
+            Err(fail(
+                codes::MISSING_PATH,
+                format!("`{field}` `{p}` must be a folder ({what}), but it is a file"),
+            ))
+        }
+    };
+    match lp.expect {
+        Expect::Any => {}
+        Expect::File | Expect::CondaFile | Expect::Component => {
+            if !meta.is_file() {
+                return Err(fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}` must be a file, but it is a folder"),
+                ));
+            }
+        }
+        Expect::Dir => want_dir("an MLflow model or uri_folder")?,
+        Expect::MlTable => {
+            want_dir("an mltable")?;
+            if !abs.join("MLTable").is_file() {
+                return Err(fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}` is an mltable folder without an `MLTable` file"),
+                ));
+            }
+        }
+        Expect::BuildContext => {
+            want_dir("a Docker build context")?;
+            let dockerfile = lp.dockerfile.as_deref().unwrap_or("Dockerfile");
+            let inner = LocalPath {
+                path: Text::new(dockerfile.to_string(), lp.path.loc.clone()),
+                field: "build.dockerfile_path".into(),
+                expect: Expect::File,
+                dockerfile: None,
+                under: None,
+            };
+            local_path(root, &rel, &inner, true)?;
+        }
+    }
+    Ok(Checked { rel, abs })
+}
+
+fn nearest_sibling(missing: &Path) -> Option<String> {
+    let name = missing.file_name()?.to_str()?;
+    let dir = std::fs::read_dir(missing.parent()?).ok()?;
+    let names: Vec<String> = dir
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .take(1000)
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    crate::registry::decode::nearest(name, &refs).map(str::to_string)
+}
