@@ -1,0 +1,98 @@
+//! The page of one asset: stages and the workspaces behind them, versions with digests and key
+//! metrics, the promotion timeline, metric charts.
+
+use super::charts::metrics;
+use super::links::{
+    asset_href, browse_href, compare_href, is_web, kind_folder, short_digest, short_ref,
+    title_case, version_href,
+};
+use super::svg::fmt_value;
+use super::{Site, stages_of};
+use crate::publish::index::AssetDoc;
+use serde_json::Value;
+
+impl Site<'_> {
+    pub(super) fn asset(&self, doc: &AssetDoc, charts: &[String]) -> Result<String, String> {
+        let id = &doc.id;
+        let stages: Vec<Value> = self
+            .stages
+            .iter()
+            .map(|s| {
+                let v = doc.stages.get(s);
+                let ws: Vec<&str> = self.workspaces.iter().filter(|w| &w.stage == s).map(|w| w.name.as_str()).collect();
+                serde_json::json!({ "stage": s, "version": v, "href": v.map(|v| version_href(id, v)), "workspaces": ws })
+            })
+            .collect();
+        let columns = metric_columns(doc);
+        let versions: Vec<Value> = doc
+            .order
+            .iter()
+            .rev()
+            .map(|v| {
+                let vd = &doc.versions[v];
+                let ms = metrics(vd);
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|(name, data)| ms.iter().find(|m| &m.name == name && &m.data == data).map(|m| fmt_value(m.value)).unwrap_or_default())
+                    .collect();
+                serde_json::json!({
+                    "version": v, "href": version_href(id, v), "latest": doc.latest.as_deref() == Some(v),
+                    "stages": stages_of(doc, v), "digest": vd.digest, "digest_short": short_digest(&vd.digest),
+                    "metrics": cells, "deprecated": vd.deprecated.is_some(),
+                })
+            })
+            .collect();
+        let timeline: Vec<Value> = doc
+            .history
+            .iter()
+            .rev()
+            .map(|h| {
+                serde_json::json!({
+                    "date": h.date, "stage": h.stage, "version": h.version,
+                    "href": h.version.as_ref().map(|v| version_href(id, v)),
+                    "by": h.by, "approved_by": h.approved_by, "reason": h.reason, "skip": h.skip,
+                    "reference": h.reference, "reference_href": h.reference.as_ref().filter(|r| is_web(r)),
+                })
+            })
+            .collect();
+        let deprecated = doc.deprecated.as_ref().map(|d| {
+            serde_json::json!({
+                "reason": d.reason, "date": d.date,
+                "replaced_by": d.replaced_by.as_ref().map(|p| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) })),
+            })
+        });
+        let asset = serde_json::json!({
+            "id": id, "name": doc.name, "title": doc.display_name.clone().unwrap_or_else(|| doc.name.clone()),
+            "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind),
+            "description": doc.description, "owners": doc.owners,
+            "tags": doc.tags.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
+            "latest": doc.latest.as_ref().map(|v| serde_json::json!({ "version": v, "href": version_href(id, v) })),
+            "deprecated": deprecated, "stages": stages, "versions": versions,
+            "metric_columns": columns.iter().map(|(n, d)| format!("{n} · {}", short_ref(d))).collect::<Vec<_>>(),
+            "timeline": timeline, "charts": charts,
+            "compare_href": (doc.versions.len() > 1).then(|| compare_href(id)),
+        });
+        self.page(
+            "asset.html",
+            &asset_href(id),
+            serde_json::json!({ "asset": asset }),
+        )
+    }
+}
+
+/// The first two (metric, data) pairs of the newest version: the key metrics of the versions table.
+pub(super) fn metric_columns(doc: &AssetDoc) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for v in doc.order.iter().rev() {
+        for m in metrics(&doc.versions[v]) {
+            let key = (m.name, m.data);
+            if !out.contains(&key) && out.len() < 2 {
+                out.push(key);
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}

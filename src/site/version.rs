@@ -1,0 +1,334 @@
+//! The page of one version: the sanitized card, spec facts per kind, files, copy-ready
+//! references, uses and used-by, lineage with its graph, parameters and metrics with deltas.
+
+use super::charts::{ChartData, metrics};
+use super::links::{
+    asset_href, browse_href, human_size, is_web, kind_folder, plain, ref_label, root_of, short_ref,
+    signed, title_case, version_href,
+};
+use super::svg::{self, GraphNode, fmt_value};
+use super::{Site, stages_of};
+use crate::publish::index::{AssetDoc, VersionDoc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl Site<'_> {
+    pub(super) fn version(
+        &self,
+        doc: &AssetDoc,
+        version: &str,
+        v: &VersionDoc,
+        charts: &ChartData,
+    ) -> Result<String, String> {
+        let id = &doc.id;
+        let dir = self.source.join(id).join(version);
+        let card = v.card.as_ref().and_then(|_| {
+            let file: std::sync::Arc<str> =
+                std::sync::Arc::from(format!("{id}/{version}/README.md"));
+            let text = crate::registry::files::read_bounded(&dir.join("README.md"), &file).ok()?;
+            let page = version_href(id, version);
+            let root = root_of(&page);
+            let files: BTreeMap<String, String> = v
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.blob.clone()))
+                .collect();
+            Some(crate::site::markdown::card(&text, move |url| {
+                let clean = url.trim_start_matches("./");
+                files.get(clean).map(|blob| format!("{root}{blob}"))
+            }))
+        });
+        let card_facts: Vec<Value> = v
+            .card
+            .as_ref()
+            .map(|c| {
+                ["license", "pipeline_tag", "library_name", "language", "datasets", "base_model", "tags"]
+                    .iter()
+                    .filter_map(|k| c.meta.get(*k).map(|val| serde_json::json!({ "label": k.replace('_', " "), "value": plain(val) })))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (facts, ports, command, conda) = spec_view(doc, v, &dir);
+        let refs = serde_json::json!({
+            "azure": format!("azureml://registries/{}/{}/{}/versions/{version}", self.registry, kind_folder(doc), doc.name),
+            "short": format!("{id}@{version}"),
+            "curl": match &self.base_url {
+                Some(base) => format!("curl -s {base}assets/{id}.json | jq '.versions[\"{version}\"]'"),
+                None => format!("curl -s <site>/assets/{id}.json | jq '.versions[\"{version}\"]'"),
+            },
+        });
+        let files: Vec<Value> = v
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path, "name": f.path.rsplit('/').next().unwrap_or(&f.path), "href": f.blob,
+                    "size": human_size(f.size), "sha256": f.sha256, "sha_short": &f.sha256[..12],
+                })
+            })
+            .collect();
+        let link = |p: &crate::publish::index::Pinned| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) });
+        let used_by: Vec<Value> = v
+            .used_by
+            .iter()
+            .filter_map(|u| u.rsplit_once('@'))
+            .map(|(uid, uv)| serde_json::json!({ "label": format!("{uid}@{uv}"), "href": version_href(uid, uv) }))
+            .collect();
+        let lineage = v
+            .lineage
+            .as_ref()
+            .map(|l| self.lineage_view(doc, version, l));
+        let view = serde_json::json!({
+            "id": id, "name": doc.name, "version": version, "kind": doc.kind,
+            "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind), "asset_href": asset_href(id),
+            "stages": stages_of(doc, version), "latest": doc.latest.as_deref() == Some(version),
+            "deprecated": v.deprecated, "digest": v.digest, "spec_href": v.spec_file.path,
+            "refs": refs, "card": card, "card_facts": card_facts, "facts": facts, "ports": ports,
+            "command": command, "conda": conda, "files": files,
+            "references": v.references.iter().map(link).collect::<Vec<_>>(), "used_by": used_by,
+            "lineage": lineage, "charts": charts.draw(doc, Some(version)),
+        });
+        self.page(
+            "version.html",
+            &version_href(id, version),
+            serde_json::json!({ "v": view }),
+        )
+    }
+
+    pub(super) fn lineage_view(&self, doc: &AssetDoc, version: &str, l: &Value) -> Value {
+        let get = |k: &str| l.get(k).cloned().unwrap_or(Value::Null);
+        let job = get("job");
+        let job_view = job.as_object().map(|j| {
+            let s = |k: &str| j.get(k).and_then(Value::as_str).map(str::to_string);
+            let when = match (s("started"), s("finished")) {
+                (Some(a), Some(b)) => Some(format!("{a} → {b}")),
+                (a, b) => a.or(b),
+            };
+            serde_json::json!({ "name": s("name"), "url": s("url").filter(|u| is_web(u)), "workspace": s("workspace"), "when": when })
+        });
+        let code = get("code");
+        let code_view = code.as_object().map(|c| {
+            let s = |k: &str| c.get(k).map(plain).unwrap_or_default();
+            let repo = s("repo");
+            let commit = s("commit");
+            let base = repo.trim_end_matches(".git").trim_end_matches('/');
+            let commit_href = (is_web(&repo) && (base.contains("github.com/") || base.contains("gitlab.com/")))
+                .then(|| format!("{base}/commit/{commit}"));
+            serde_json::json!({ "repo": repo, "commit": commit, "commit_href": commit_href, "path": c.get("path").map(plain), "dirty": c.get("dirty") == Some(&Value::Bool(true)) })
+        });
+        let mut links = Vec::new();
+        let mut inputs = Vec::new();
+        let mut graph_env = None;
+        let mut graph_job = None;
+        let node_of = |r: &Value, class: &'static str| -> GraphNode {
+            let (label, href) = ref_label(r);
+            GraphNode {
+                label,
+                detail: class.to_string(),
+                href: href.map(|h| format!("{}{h}", root_of(&version_href(&doc.id, version)))),
+                class,
+            }
+        };
+        if let Some(e) = l.get("environment") {
+            let (label, href) = ref_label(e);
+            links.push(serde_json::json!({ "role": "Environment", "label": label, "href": href }));
+            graph_env = Some(node_of(e, "environment"));
+        }
+        if let Some(c) = l.get("component") {
+            let (label, href) = ref_label(c);
+            links.push(serde_json::json!({ "role": "Component", "label": label, "href": href }));
+            let mut n = node_of(c, "job");
+            if let Some(name) = job.get("name").and_then(Value::as_str) {
+                n.detail = n.label.clone();
+                n.label = name.to_string();
+            }
+            graph_job = Some(n);
+        } else if let Some(name) = job.get("name").and_then(Value::as_str) {
+            graph_job = Some(GraphNode {
+                label: name.to_string(),
+                detail: "job".into(),
+                href: None,
+                class: "job",
+            });
+        }
+        for (list, class) in [("data", "data"), ("models", "model")] {
+            for item in l.get(list).and_then(Value::as_array).into_iter().flatten() {
+                let Some(r) = item.get("ref") else { continue };
+                let (label, href) = ref_label(r);
+                let role = item.get("role").and_then(Value::as_str).unwrap_or(list);
+                links.push(
+                    serde_json::json!({ "role": title_case(role), "label": label, "href": href }),
+                );
+                let mut n = node_of(r, class);
+                n.detail = role.to_string();
+                inputs.push(n);
+            }
+        }
+        let this = GraphNode {
+            label: format!("{}@{version}", doc.id),
+            detail: doc.kind.clone(),
+            href: None,
+            class: "this",
+        };
+        let graph = svg::lineage_graph(&inputs, graph_job.as_ref(), graph_env.as_ref(), &this);
+        let params: Vec<Value> = l
+            .get("parameters")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| serde_json::json!({ "name": k, "value": plain(v) }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ms = metrics(&doc.versions[version]);
+        let prod_stage = self.stages.last().cloned().unwrap_or_default();
+        let prod = doc
+            .stages
+            .get(&prod_stage)
+            .filter(|p| p.as_str() != version);
+        let prod_ms = prod.map(|p| metrics(&doc.versions[p])).unwrap_or_default();
+        let mut first: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut baseline = String::new();
+        let rows: Vec<Value> = ms
+            .iter()
+            .map(|m| {
+                let delta_data = match first.get(m.name.as_str()) {
+                    Some(b) => signed(m.value - b),
+                    None => {
+                        first.insert(&m.name, m.value);
+                        if baseline.is_empty() {
+                            baseline = short_ref(&m.data);
+                        }
+                        "—".into()
+                    }
+                };
+                let delta_prod = prod_ms
+                    .iter()
+                    .find(|p| p.name == m.name && p.data == m.data && p.split == m.split)
+                    .map(|p| signed(m.value - p.value))
+                    .unwrap_or_else(|| "—".into());
+                serde_json::json!({
+                    "name": m.name, "data": short_ref(&m.data), "data_href": m.href, "split": m.split,
+                    "value": fmt_value(m.value), "delta_data": delta_data, "delta_prod": delta_prod,
+                    "delta_data_class": "", "delta_prod_class": "",
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "graph": graph, "job": job_view, "code": code_view, "links": links, "params": params,
+            "metrics": rows, "baseline": if baseline.is_empty() { "first data".to_string() } else { baseline },
+            "prod": prod,
+        })
+    }
+}
+
+pub(super) type SpecView = (Vec<Value>, Vec<Value>, Option<String>, Option<String>);
+
+/// The facts of a spec worth showing, per kind; component ports; command; conda file text.
+pub(super) fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView {
+    let spec = &v.spec;
+    let s = |k: &str| spec.get(k).map(plain);
+    let mut facts: Vec<Value> = Vec::new();
+    let mut push = |label: &str, value: Option<String>, code: bool| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            facts.push(serde_json::json!({ "label": label, "value": v, "code": code }));
+        }
+    };
+    let mut ports = Vec::new();
+    let mut command = None;
+    let mut conda = None;
+    match doc.kind.as_str() {
+        "model" => {
+            push("Type", s("type").or(Some("custom_model".into())), false);
+            push("Path", s("path"), true);
+            push(
+                "Flavors",
+                spec.get("flavors")
+                    .and_then(Value::as_object)
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", ")),
+                false,
+            );
+        }
+        "data" => {
+            push("Type", s("type").or(Some("uri_folder".into())), false);
+            push("Path", s("path"), true);
+            push("Import source", spec.get("source").map(plain), true);
+        }
+        "environment" => {
+            push("Image", s("image"), true);
+            push(
+                "Build context",
+                spec.get("build").and_then(|b| b.get("path")).map(plain),
+                true,
+            );
+            push(
+                "Dockerfile",
+                spec.get("build")
+                    .and_then(|b| b.get("dockerfile_path"))
+                    .map(plain),
+                true,
+            );
+            push(
+                "Conda file",
+                spec.get("conda_file").filter(|c| c.is_string()).map(plain),
+                true,
+            );
+            push("OS", s("os_type"), false);
+            if let Some(Value::String(path)) = spec.get("conda_file") {
+                let file: std::sync::Arc<str> = std::sync::Arc::from(path.as_str());
+                conda = crate::registry::files::read_bounded(&dir.join(path), &file)
+                    .ok()
+                    .map(|t| t.to_string());
+            } else if let Some(inline) = spec.get("conda_file") {
+                conda = Some(crate::registry::yaml::to_yaml(inline));
+            }
+        }
+        _ => {
+            push("Type", s("type").or(Some("command".into())), false);
+            push("Display name", s("display_name"), false);
+            push("Environment", spec.get("environment").map(plain), true);
+            push("Code", s("code"), true);
+            push(
+                "Distribution",
+                spec.get("distribution")
+                    .and_then(|d| d.get("type"))
+                    .map(plain),
+                false,
+            );
+            push(
+                "Instances",
+                spec.get("resources")
+                    .and_then(|r| r.get("instance_count"))
+                    .map(plain),
+                false,
+            );
+            push(
+                "Jobs",
+                spec.get("jobs")
+                    .and_then(Value::as_object)
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", ")),
+                false,
+            );
+            for (key, title) in [("inputs", "Inputs"), ("outputs", "Outputs")] {
+                let Some(m) = spec.get(key).and_then(Value::as_object) else {
+                    continue;
+                };
+                let rows: Vec<Value> = m
+                    .iter()
+                    .map(|(name, p)| {
+                        serde_json::json!({
+                            "name": name, "type": p.get("type").map(plain).unwrap_or_default(),
+                            "default": p.get("default").map(plain).unwrap_or_default(),
+                            "description": p.get("description").map(plain).unwrap_or_default(),
+                            "optional": p.get("optional") == Some(&Value::Bool(true)),
+                        })
+                    })
+                    .collect();
+                ports.push(serde_json::json!({ "title": title, "rows": rows }));
+            }
+            command = s("command").or_else(|| s("args"));
+        }
+    }
+    (facts, ports, command, conda)
+}
