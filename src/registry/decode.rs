@@ -1,7 +1,7 @@
 //! Reading manifests out of located YAML trees, collecting every problem.
 //!
 //! serde's derive stops at the first error in a file; a reviewer wants all of them, each on its
-//! line. So manifests are decoded by hand over [`yaml::Node`]s through [`Cx`] and [`Fields`]:
+//! line. So manifests are decoded by hand over [`Node`]s through [`Cx`] and [`Fields`]:
 //! unknown fields (with the nearest valid name as a hint), missing fields, wrong types, bad enum
 //! values and numbers that must be quoted all become diagnostics, and decoding goes on.
 

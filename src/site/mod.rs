@@ -1,8 +1,8 @@
 //! The browsable site, built from the same documents as the index. This module owns the tera
 //! setup (templates embedded, overridable block by block with `--templates DIR`), what every
-//! page shares, and [`render`], which makes every page: one module per page family ([`home`],
-//! [`asset`], [`version`], [`compare`], [`browse`]), plus the [`search`] shards, [`feeds`] and
-//! sitemap, [`charts`] and [`svg`] drawings, and card [`markdown`]. Pages see view structs made
+//! page shares, and [`render`], which makes every page: one module per page family (`home`,
+//! `asset`, `version`, `compare`, `browse`), plus the `search` shards, `feeds` and
+//! sitemap, `charts` and [`svg`] drawings, and card [`markdown`]. Pages see view structs made
 //! from the asset documents, never the domain types. Produces bytes for the writer; writes
 //! nothing itself.
 
