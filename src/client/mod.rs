@@ -77,12 +77,10 @@ impl Source {
         etag: Option<&str>,
     ) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
         match self {
-            Source::Folder(_) => self
-                .get(crate::publish::output::ROOT, MAX_ROOT)
-                .map(|b| Some((b, None))),
-            Source::Object(o) => o.get_if_changed(crate::publish::output::ROOT, etag, MAX_ROOT),
+            Source::Folder(_) => self.get(index::ROOT, MAX_ROOT).map(|b| Some((b, None))),
+            Source::Object(o) => o.get_if_changed(index::ROOT, etag, MAX_ROOT),
             Source::Http { base, agent } => {
-                let url = format!("{base}{}", crate::publish::output::ROOT);
+                let url = format!("{base}{}", index::ROOT);
                 let mut request = agent.get(&url);
                 if let Some(tag) = etag {
                     request = request.header("If-None-Match", tag);
@@ -130,7 +128,7 @@ impl Source {
 
     /// `registry.json`, refusing an `api_version` whose major version this client does not know.
     pub fn root(&self) -> Result<Root, String> {
-        let bytes = self.get(crate::publish::output::ROOT, 1 << 20)?;
+        let bytes = self.get(index::ROOT, 1 << 20)?;
         let root: Root = serde_json::from_slice(&bytes)
             .map_err(|e| format!("registry.json is not a registry root: {e}"))?;
         let ours = index::major(index::API_VERSION);

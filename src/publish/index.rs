@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 /// The protocol version of every document. Clients refuse an unknown major version.
 pub const API_VERSION: &str = "1.0";
 
+/// The one mutable document, at the root of a published registry.
+pub const ROOT: &str = "registry.json";
+
 /// A pointer to an immutable document or blob: a path relative to the registry root (the folder
 /// holding `registry.json`), and the SHA-256 and size its bytes must have.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -7,7 +7,7 @@
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
 //! mlreg did not create is refused unless `force`.
 
-use crate::publish::index::{AssetDoc, Bin, Snapshot};
+use crate::publish::index::{self, AssetDoc, Bin, Snapshot};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -19,7 +19,6 @@ use std::sync::Mutex;
 pub const RETAIN: usize = 10;
 /// The marker that says mlreg owns a folder, with the snapshots of the last builds.
 pub const MARKER: &str = ".mlreg-output.json";
-pub const ROOT: &str = "registry.json";
 
 pub enum Content {
     Bytes(Vec<u8>),
@@ -112,7 +111,10 @@ impl Writer {
             .memory
             .map(|m| m.into_inner().expect("no panics while held"))
             .unwrap_or_default();
-        files.insert(ROOT.to_string(), Served::Bytes(std::sync::Arc::new(root)));
+        files.insert(
+            index::ROOT.to_string(),
+            Served::Bytes(std::sync::Arc::new(root)),
+        );
         files
     }
 
@@ -248,10 +250,10 @@ impl Writer {
     /// new folder the rename into place.
     pub fn finish(self, root: Vec<u8>, snapshot: &str) -> Result<Stats, String> {
         let written = if self.fresh {
-            atomic_write(&self.dir.join(ROOT), &root)?;
+            atomic_write(&self.dir.join(index::ROOT), &root)?;
             None
         } else {
-            put(&self.dir, ROOT, &Content::Bytes(root))?
+            put(&self.dir, index::ROOT, &Content::Bytes(root))?
         };
         let mut stats = self.stats.into_inner().expect("no panics while held");
         match (self.fresh, written) {
@@ -278,7 +280,7 @@ impl Writer {
             atomic_write(&self.dir.join(MARKER), &bytes)?;
         }
         let mut keep = self.produced.into_inner().expect("no panics while held");
-        keep.insert(ROOT.to_string());
+        keep.insert(index::ROOT.to_string());
         if !self.fresh {
             stats.removed = sweep(&self.dir, keep, &marker.snapshots)?;
         }

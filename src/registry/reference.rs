@@ -1,6 +1,6 @@
 //! The reference forms of `docs/format.md`: how a spec or lineage names another asset.
 //!
-//! Parsing is purely syntactic (no registry needed); [`crate::registry::resolve`] decides whether a
+//! Parsing is purely syntactic (no registry needed); `resolve` decides whether a
 //! reference into this registry points at something real.
 
 use crate::registry::kind::Kind;
