@@ -133,7 +133,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The scalar's source text, when it is a plain one-line scalar.
-    fn raw_text(&self, node: &Node) -> Option<String> {
+    pub fn raw_text(&self, node: &Node) -> Option<String> {
         if !node.plain || node.pos.len == 0 {
             return None;
         }

@@ -119,14 +119,115 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
         );
     }
     if !choices.is_empty() {
-        let text = d.scalar_text().unwrap_or_default();
-        if !choices.contains(&text) {
-            cx.error(
+        // Azure keeps the default of a string input as the text of what YAML 1.1 read: compare
+        // that (`True` for `true`, `3.0` for `3`), and say so when it differs from the source.
+        let held = azure_text(cx, d);
+        if !choices.contains(&held) {
+            let written = cx.raw_text(d).unwrap_or_else(|| held.clone());
+            let mut diag = Diagnostic::new(
                 codes::BAD_DEFAULT,
-                d,
-                format!("the default `{text}` of input `{name}` is not one of its `enum` values"),
+                Some(cx.loc(d)),
+                if written == held {
+                    format!(
+                        "the default `{held}` of input `{name}` is not one of its `enum` values"
+                    )
+                } else {
+                    format!(
+                        "the default `{written}` of input `{name}` is not one of its `enum` values: YAML reads it as {}, which Azure holds as `{held}`",
+                        d.type_name()
+                    )
+                },
             );
+            if written != held && choices.contains(&written) {
+                diag = diag.help(format!("quote it: default: \"{written}\""));
+            }
+            cx.report(diag);
         }
+    }
+}
+
+/// The text azure-ai-ml holds for the default of a string input: it reads YAML 1.1 (PyYAML),
+/// where `yes` is a boolean and `1e5` is text, then keeps booleans as Python writes them and
+/// numbers as floats (`3` becomes `3.0`).
+fn azure_text(cx: &Cx, node: &Node) -> String {
+    let raw = cx.raw_text(node);
+    let yaml11_bool = |r: &str| match r {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Some("True"),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Some("False"),
+        _ => None,
+    };
+    match (&node.value, raw.as_deref()) {
+        (Value::Bool(b), _) => if *b { "True" } else { "False" }.to_string(),
+        (Value::Str(s), Some(r)) => yaml11_bool(r).map_or_else(|| s.clone(), str::to_string),
+        (Value::Int(i), Some(r))
+            if r.trim_start_matches(['-', '+'])
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+        {
+            python_float(*i as f64)
+        }
+        (Value::Float(f), Some(r)) if yaml11_float(r) => python_float(*f),
+        (_, Some(r)) => r.to_string(),
+        _ => node.scalar_text().unwrap_or_default(),
+    }
+}
+
+/// Whether PyYAML reads this plain scalar as a float: YAML 1.1 wants a dot, and a sign on the
+/// exponent (`1.5`, `1.0e+3`, `.5`); `1e5` and `1.0e3` stay text.
+fn yaml11_float(raw: &str) -> bool {
+    let s = raw.trim_start_matches(['-', '+']);
+    if matches!(s, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let mantissa_ok = mantissa.split_once('.').is_some_and(|(int, frac)| {
+        digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty())
+    });
+    let exponent_ok = exponent.is_none_or(|e| {
+        (e.starts_with('+') || e.starts_with('-')) && e.len() > 1 && digits(&e[1..])
+    });
+    mantissa_ok && exponent_ok
+}
+
+/// Python's `repr` of a float: the shortest digits that read back, positional between 1e-4 and
+/// 1e16 (always with a fractional part), scientific with a two-digit exponent outside.
+fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if f == 0.0 {
+        return format!("{sign}0.0");
+    }
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let exp: i32 = exp.parse().expect("the exponent is an integer");
+    let digits = mantissa.replace('.', "");
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            return format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize));
+        }
+        let point = exp as usize + 1;
+        if digits.len() > point {
+            format!("{sign}{}.{}", &digits[..point], &digits[point..])
+        } else {
+            format!("{sign}{digits}{}.0", "0".repeat(point - digits.len()))
+        }
+    } else {
+        let mantissa = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{exp_sign}{:02}", exp.abs())
     }
 }
 
@@ -283,6 +384,36 @@ fn expr_source(text: &str, expr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_read_as_python_writes_them() {
+        for (f, py) in [
+            (3.0, "3.0"),
+            (-7.0, "-7.0"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1e16, "1e+16"),
+            (1.5e20, "1.5e+20"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (-0.0, "-0.0"),
+        ] {
+            assert_eq!(python_float(f), py, "{f}");
+        }
+        for (raw, float) in [
+            ("1.5", true),
+            (".5", true),
+            ("1.0e+3", true),
+            ("1e5", false),
+            ("1.0e3", false),
+            ("-.inf", true),
+            ("1_000.0", true),
+        ] {
+            assert_eq!(yaml11_float(raw), float, "{raw}");
+        }
+    }
 
     #[test]
     fn expressions_know_optional_blocks() {
