@@ -100,6 +100,8 @@ pub mod codes {
         HISTORY_REWRITTEN = "E112" "stage-history-rewritten";
         UNSUPPORTED_KIND = "E101" "unsupported-kind";
         NO_VERSIONS = "W015" "no-versions";
+        BIDI_FILE_NAME = "W016" "bidi-file-name";
+        CONFUSABLE_FILE_NAMES = "W017" "confusable-file-names";
         OPTIONAL_OUTSIDE_BRACKETS = "W050" "optional-input-unguarded";
         UNUSED_PORT = "W051" "unused-port";
         LENIENT_FIELD = "W020" "unknown-field-accepted";

@@ -213,6 +213,7 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         }
     }
     collisions(&layout, display, diags);
+    deceptive_names(&layout, display, diags);
     layout
 }
 
@@ -286,6 +287,65 @@ fn collisions(layout: &Layout, display: &str, diags: &mut Vec<Diagnostic>) {
                     Some(Loc::file(&file)),
                     format!("version `{version}` differs from `{first}` only by case"),
                 ));
+            }
+        }
+    }
+}
+
+/// Characters that reorder how text is displayed ("Trojan Source"): a file name holding one can
+/// read as something else in a review, a terminal or a browser.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// File names of a version that read as something they are not: bidirectional controls, or two
+/// names that differ only by confusable characters (Unicode's skeleton, UTS #39), such as a
+/// Cyrillic `а` for a Latin `a`.
+fn deceptive_names(layout: &Layout, display: &str, diags: &mut Vec<Diagnostic>) {
+    for ((kind, name), asset) in &layout.assets {
+        for (version, v) in &asset.versions {
+            let shown_file =
+                |f: &str| shown(display, &format!("{}/{name}/{version}/{f}", kind.folder()));
+            let mut skeletons: BTreeMap<String, &str> = BTreeMap::new();
+            for f in &v.files {
+                if let Some(c) = f.chars().find(|c| is_bidi_control(*c)) {
+                    // Shown escaped: printed as it is, the name would reorder the message too.
+                    let escaped: String = f
+                        .chars()
+                        .map(|c| match is_bidi_control(c) {
+                            true => format!("\\u{{{:04X}}}", c as u32),
+                            false => c.to_string(),
+                        })
+                        .collect();
+                    diags.push(
+                        Diagnostic::new(
+                            codes::BIDI_FILE_NAME,
+                            Some(Loc::file(&shown_file(&escaped))),
+                            format!(
+                                "this file name holds the bidirectional control U+{:04X}, so it displays as something other than it is",
+                                c as u32
+                            ),
+                        )
+                        .help("rename it without the control character"),
+                    );
+                }
+                let skeleton: String = unicode_security::skeleton(f).collect();
+                match skeletons.get(&skeleton) {
+                    Some(first) => diags.push(
+                        Diagnostic::new(
+                            codes::CONFUSABLE_FILE_NAMES,
+                            Some(Loc::file(&shown_file(f))),
+                            format!(
+                                "`{}` differs from `{first}` only by characters that look alike",
+                                f.escape_debug()
+                            ),
+                        )
+                        .help("rename one of them so that the names read differently"),
+                    ),
+                    None => {
+                        skeletons.insert(skeleton, f);
+                    }
+                }
             }
         }
     }
