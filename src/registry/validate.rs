@@ -282,7 +282,7 @@ pub fn local_path(
                 ));
             }
         }
-        Expect::Dir => want_dir("an MLflow model or uri_folder")?,
+        Expect::Dir => want_dir("a uri_folder")?,
         Expect::MlTable => {
             want_dir("an mltable")?;
             if !abs.join("MLTable").is_file() {
@@ -290,6 +290,21 @@ pub fn local_path(
                     codes::MISSING_PATH,
                     format!("`{field}` `{p}` is an mltable folder without an `MLTable` file"),
                 ));
+            }
+        }
+        Expect::MlflowModel => {
+            want_dir("an MLflow model")?;
+            if !abs.join("MLmodel").is_file() {
+                let mut d = fail(
+                    codes::MISSING_PATH,
+                    format!("`{field}` `{p}` is an mlflow_model folder without an `MLmodel` file"),
+                );
+                let found = nearest_sibling(&abs.join("MLmodel"));
+                d = d.help(match found {
+                    Some(near) => format!("did you mean `{near}`? MLflow names it `MLmodel`"),
+                    None => "the folder MLflow's `log_model`/`save_model` writes holds `MLmodel`: point `path` at it, or use `type: custom_model`".to_string(),
+                });
+                return Err(d);
             }
         }
         Expect::BuildContext => {

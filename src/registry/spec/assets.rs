@@ -18,7 +18,7 @@ impl Decoder<'_, '_> {
             && !is_remote(&path.value)
         {
             let expect = if ty.is_some_and(|t| t.value == "mlflow_model") {
-                Expect::Dir
+                Expect::MlflowModel
             } else {
                 Expect::Any
             };

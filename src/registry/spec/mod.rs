@@ -26,6 +26,8 @@ pub enum Expect {
     Any,
     /// A folder holding an `MLTable` file (data of type `mltable`).
     MlTable,
+    /// A folder holding an `MLmodel` file (models of type `mlflow_model`).
+    MlflowModel,
     /// A Docker build context: a folder holding the named Dockerfile.
     BuildContext,
     /// A conda environment file: YAML, read and checked.
