@@ -107,6 +107,7 @@ pub mod codes {
         LENIENT_FIELD = "W020" "unknown-field-accepted";
         UNKNOWN_CARD_KEY = "W096" "unknown-card-key";
         DEPRECATED_REFERENCE = "W064" "deprecated-reference";
+        NEAR_MISS_REGISTRY = "W065" "near-miss-registry";
     }
 }
 

@@ -165,7 +165,10 @@ fn lookup(
             name,
             selector,
         }) => (kind, name, selector),
-        Ok(Reference::External(_)) => return None,
+        Ok(Reference::External(_)) => {
+            diags.extend(near_miss_registry(text, scope));
+            return None;
+        }
         Err(why) => {
             diags.push(Diagnostic::new(codes::BAD_REFERENCE, loc, why));
             return None;
@@ -247,6 +250,43 @@ fn lookup(
         ));
     }
     Some((kind, name, version))
+}
+
+/// Registries Microsoft publishes to every workspace: naming one is never a typo of ours.
+const SYSTEM_REGISTRIES: &[&str] = &[
+    "azureml",
+    "azureml-meta",
+    "azureml-msr",
+    "azureml-preview",
+    "azure-openai",
+    "HuggingFace",
+    "nvidia-ai",
+];
+
+/// `azureml://registries/<name>/...` whose name is one typo away from this registry's own: it
+/// would be treated as another registry's asset, never resolved, never checked.
+fn near_miss_registry(text: &Text, scope: Scope) -> Option<Diagnostic> {
+    let this = scope.registry?;
+    let rest = text.value.strip_prefix("azureml://registries/")?;
+    let named = rest.split('/').next()?;
+    if named.eq_ignore_ascii_case(this)
+        || SYSTEM_REGISTRIES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(named))
+    {
+        return None;
+    }
+    crate::registry::decode::nearest(named, &[this])?;
+    Some(
+        Diagnostic::new(
+            codes::NEAR_MISS_REGISTRY,
+            Some(text.loc.clone()),
+            format!(
+                "`{named}` is not this registry (`{this}`), so this reference is treated as external and not checked"
+            ),
+        )
+        .help(format!("did you mean `{this}`?")),
+    )
 }
 
 /// Pin a reference into this registry to `(kind, name, version)`; `None` for external or
