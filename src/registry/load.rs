@@ -5,7 +5,7 @@
 //! The result is a set of checked manifests per asset; `resolve` joins them into a registry.
 
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::registry::decode::Cx;
+use crate::registry::decode::{Cx, Text};
 use crate::registry::discover::{self, Layout};
 use crate::registry::files::{front_matter, read_bounded, shift};
 use crate::registry::kind::{self, Kind};
@@ -36,6 +36,8 @@ pub struct Loader {
     pub check_files: bool,
 }
 
+pub type CardRefs = Vec<(Text, Kind)>;
+
 #[derive(Debug)]
 pub struct LoadedVersion {
     pub spec: Option<Spec>,
@@ -47,6 +49,8 @@ pub struct LoadedVersion {
     pub spec_json: Option<serde_json::Value>,
     pub lineage_json: Option<serde_json::Value>,
     pub card_meta: Option<serde_json::Value>,
+    /// References to this registry in the card's front matter, with the kind each must name.
+    pub card_refs: CardRefs,
     /// Every file in the version folder, relative to it, sorted.
     pub files: Vec<String>,
 }
@@ -332,11 +336,11 @@ impl Loader {
                 }
             }
         }
-        let mut card_meta = None;
+        let (mut card_meta, mut card_refs) = (None, Vec::new());
         if vdir.has_card {
             let file = discover::shown(display, &format!("{vrel}/README.md"));
             if let Some(text) = self.read_text(&vabs.join("README.md"), &file) {
-                card_meta = self.card(&file, &text);
+                (card_meta, card_refs) = self.card(&file, &text);
             }
         }
         LoadedVersion {
@@ -347,25 +351,28 @@ impl Loader {
             spec_json,
             lineage_json,
             card_meta,
+            card_refs,
             files: vdir.files.clone(),
         }
     }
 
-    /// The card's optional YAML front matter, between `---` lines at the top.
-    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> Option<serde_json::Value> {
+    /// The card's optional YAML front matter, between `---` lines at the top, and the
+    /// references to this registry it holds.
+    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> (Option<serde_json::Value>, CardRefs) {
         let Some((start, front)) = front_matter(text) else {
-            return Some(serde_json::json!({}));
+            return (Some(serde_json::json!({})), Vec::new());
         };
         match yaml::parse(front) {
             Ok(mut node) => {
                 shift(&mut node, text, start);
                 let mut cx = Cx::new(file.clone(), text.clone(), &mut self.diags);
-                manifest::card_meta(&mut cx, &node);
-                Some(if node.is_null() {
+                let refs = manifest::card_meta(&mut cx, &node);
+                let meta = if node.is_null() {
                     serde_json::json!({})
                 } else {
                     node.to_json()
-                })
+                };
+                (Some(meta), refs)
             }
             Err(e) => {
                 let mut pos = e.pos;
@@ -381,7 +388,7 @@ impl Loader {
                     Some(Loc::at(file, pos)),
                     format!("in the card's front matter: {}", e.message),
                 ));
-                None
+                (None, Vec::new())
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use crate::diag::{Diagnostic, codes};
 use crate::registry::decode::{Cx, Fields, Located, Text};
-use crate::registry::kind::DEFAULT_STAGES;
+use crate::registry::kind::{DEFAULT_STAGES, Kind};
 use crate::registry::yaml::{Node, Value};
 use std::collections::BTreeMap;
 
@@ -490,14 +490,36 @@ pub const CARD_KEYS: &[&str] = &[
     "new_version",
 ];
 
-pub fn card_meta(cx: &mut Cx, root: &Node) {
+/// Check the card's front matter; the references to this registry's assets it holds
+/// (`base_model: models/x@3`, `datasets: [data/y@1]`), with the kind each must name. Other
+/// values (Hugging Face ids such as `meta-llama/Llama-3.1-8B`) are kept as written.
+pub fn card_meta(cx: &mut Cx, root: &Node) -> Vec<(Text, Kind)> {
+    let mut refs = Vec::new();
     if root.is_null() {
-        return;
+        return refs;
     }
     let Some(f) = cx.map(root, "the card's front matter") else {
-        return;
+        return refs;
     };
     for (key, knode, v) in f.keys() {
+        let named = match key {
+            "base_model" => Some(Kind::Model),
+            "datasets" => Some(Kind::Data),
+            _ => None,
+        };
+        if let Some(kind) = named {
+            let texts = match v.as_str() {
+                Some(_) => cx.text(v, &format!("`{key}`")).into_iter().collect(),
+                None => cx.texts(v, &format!("`{key}`")),
+            };
+            refs.extend(
+                texts
+                    .into_iter()
+                    .filter(|t| crate::registry::reference::looks_like_reference(&t.value))
+                    .map(|t| (t, kind)),
+            );
+            continue;
+        }
         match key {
             "license"
             | "license_name"
@@ -511,10 +533,10 @@ pub fn card_meta(cx: &mut Cx, root: &Node) {
             | "thumbnail" => {
                 cx.text(v, &format!("`{key}`"));
             }
-            "tags" | "datasets" | "metrics" => {
+            "tags" | "metrics" => {
                 cx.texts(v, &format!("`{key}`"));
             }
-            "language" | "base_model" => {
+            "language" => {
                 if v.as_str().is_none() {
                     cx.texts(v, &format!("`{key}`"));
                 }
@@ -535,4 +557,5 @@ pub fn card_meta(cx: &mut Cx, root: &Node) {
             }
         }
     }
+    refs
 }

@@ -85,6 +85,11 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                     pinned.push(to);
                 }
             }
+            // A card's `base_model` and `datasets` must name what exists; they describe the
+            // version rather than make it, so they are neither pinned nor part of the graph.
+            for (text, kind) in &v.card_refs {
+                lookup(text, *kind, false, scope, &assets, loaded, diags);
+            }
             // Pipeline jobs that use a component of this registry: their ports must exist.
             if let Some(spec) = &v.spec {
                 for (job, component) in &spec.jobs {

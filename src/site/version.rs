@@ -9,6 +9,7 @@ use super::links::{
 use super::svg::{self, GraphNode, fmt_value};
 use super::{Site, stages_of};
 use crate::publish::index::{AssetDoc, VersionDoc};
+use crate::registry::reference::{self, Reference, Scope, Selector};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,7 +46,7 @@ impl Site<'_> {
             .map(|c| {
                 ["license", "pipeline_tag", "library_name", "language", "datasets", "base_model", "tags"]
                     .iter()
-                    .filter_map(|k| c.meta.get(*k).map(|val| serde_json::json!({ "label": k.replace('_', " "), "value": plain(val) })))
+                    .filter_map(|k| c.meta.get(*k).map(|val| serde_json::json!({ "label": k.replace('_', " "), "items": self.card_items(val) })))
                     .collect()
             })
             .unwrap_or_default();
@@ -94,6 +95,43 @@ impl Site<'_> {
             &version_href(id, version),
             serde_json::json!({ "v": view }),
         )
+    }
+
+    /// A front-matter value as items, each linked to its version page when it names a version
+    /// of this registry (`datasets: [data/credit@1]`); anything else stays text.
+    fn card_items(&self, val: &Value) -> Vec<Value> {
+        let texts: Vec<String> = match val {
+            Value::Array(items) => items.iter().map(plain).collect(),
+            other => vec![plain(other)],
+        };
+        texts
+            .into_iter()
+            .map(|t| serde_json::json!({ "href": self.link_of(&t), "label": t }))
+            .collect()
+    }
+
+    /// The version page a reference into this registry leads to, if it resolves.
+    fn link_of(&self, text: &str) -> Option<String> {
+        let scope = Scope {
+            registry: Some(self.registry.as_str()),
+            stages: &self.stages,
+        };
+        let Ok(Reference::Local {
+            kind,
+            name,
+            selector,
+        }) = reference::parse(text, scope)
+        else {
+            return None;
+        };
+        let id = format!("{}/{name}", kind.folder());
+        let doc = self.docs.get(&id)?;
+        let version = match selector {
+            Selector::Version(v) => doc.versions.contains_key(&v).then_some(v)?,
+            Selector::Latest => doc.latest.clone()?,
+            Selector::Label(stage) => doc.stages.get(&stage)?.clone(),
+        };
+        Some(version_href(&id, &version))
     }
 
     pub(super) fn lineage_view(&self, doc: &AssetDoc, version: &str, l: &Value) -> Value {
