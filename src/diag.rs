@@ -93,6 +93,7 @@ pub mod codes {
         POLICY_LINEAGE = "E084" "policy-lineage";
         POLICY_CARD = "E085" "policy-card";
         SKIP_WITHOUT_REASON = "E086" "skip-without-reason";
+        DEPRECATED_IN_STAGE = "W087" "deprecated-in-stage";
         DUPLICATE_WORKSPACE = "E091" "duplicate-workspace";
         UNKNOWN_KIND = "E100" "unknown-kind";
         PUBLISHED_CHANGED = "E110" "published-version-changed";
@@ -150,6 +151,16 @@ pub struct Diagnostic {
     pub message: String,
     pub loc: Option<Loc>,
     pub help: Option<String>,
+    /// A warning the registry's `lints` made an error.
+    pub denied: bool,
+}
+
+/// What a registry's `lints:` makes of a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LintLevel {
+    Allow,
+    Warn,
+    Deny,
 }
 
 impl Diagnostic {
@@ -159,6 +170,7 @@ impl Diagnostic {
             message: message.into(),
             loc,
             help: None,
+            denied: false,
         }
     }
 
@@ -168,7 +180,11 @@ impl Diagnostic {
     }
 
     pub fn severity(&self) -> Severity {
-        self.code.severity()
+        if self.denied {
+            Severity::Error
+        } else {
+            self.code.severity()
+        }
     }
 
     fn sort_key(&self) -> (&str, u32, u32, &str, &str) {
@@ -201,6 +217,15 @@ impl Report {
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         self.diagnostics
             .dedup_by(|a, b| a.sort_key() == b.sort_key());
+    }
+
+    /// Apply lint levels by code id: allowed warnings go, denied ones become errors.
+    pub fn apply_levels(&mut self, levels: &BTreeMap<&str, LintLevel>) {
+        self.diagnostics
+            .retain(|d| levels.get(d.code.id) != Some(&LintLevel::Allow));
+        for d in &mut self.diagnostics {
+            d.denied = levels.get(d.code.id) == Some(&LintLevel::Deny);
+        }
     }
 
     pub fn count(&self, severity: Severity) -> usize {
@@ -244,6 +269,13 @@ impl Report {
             };
             if let Some(help) = &d.help {
                 group = group.element(Level::HELP.message(help.as_str()));
+            }
+            if d.denied {
+                let note = format!(
+                    "`{}` ({}) is denied in registry.yaml `lints`",
+                    d.code.id, d.code.name
+                );
+                group = group.element(Level::NOTE.message(note));
             }
             out.push_str(&renderer.render(&[group]));
             out.push_str("\n\n");

@@ -140,7 +140,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
                         .map(|rs| rs.iter().map(&pinned).collect())
                         .unwrap_or_default(),
                     used_by: used,
-                    deprecated: version_deprecation(la, version),
+                    deprecated: la.deprecation(version).map(str::to_string),
                 },
             );
         }
@@ -368,15 +368,6 @@ fn replace_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> Option<Value>) {
         Value::Object(m) => m.values_mut().for_each(|i| replace_strings(i, f)),
         _ => {}
     }
-}
-
-fn version_deprecation(la: &LoadedAsset, version: &str) -> Option<String> {
-    la.meta
-        .deprecated_versions
-        .iter()
-        .find(|(v, _)| v.value == version)
-        .map(|(_, d)| d.reason.clone())
-        .or_else(|| la.meta.deprecated.as_ref().map(|d| d.reason.clone()))
 }
 
 fn history(la: &LoadedAsset) -> Vec<HistoryEntry> {

@@ -24,6 +24,18 @@ pub struct RegistryYaml {
     stages: Option<Vec<String>>,
     workspaces: Option<Vec<WorkspaceYaml>>,
     policy: Option<PolicyYaml>,
+    /// The level of warnings, by code (`W051`) or name (`unused-port`): `allow` drops them,
+    /// `deny` makes them errors.
+    lints: Option<BTreeMap<String, LintLevel>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum LintLevel {
+    Allow,
+    Warn,
+    Deny,
 }
 
 #[derive(JsonSchema)]

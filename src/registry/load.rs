@@ -71,6 +71,19 @@ pub struct Loaded {
     pub assets: BTreeMap<(Kind, String), LoadedAsset>,
 }
 
+impl LoadedAsset {
+    /// Why `version` is deprecated, if it is: its own entry in `deprecated_versions`, else the
+    /// whole asset's deprecation.
+    pub fn deprecation(&self, version: &str) -> Option<&str> {
+        self.meta
+            .deprecated_versions
+            .iter()
+            .find(|(v, _)| v.value == version)
+            .map(|(_, d)| d.reason.as_str())
+            .or_else(|| self.meta.deprecated.as_ref().map(|d| d.reason.as_str()))
+    }
+}
+
 impl Loader {
     pub fn new(check_files: bool) -> Self {
         Loader {

@@ -23,6 +23,8 @@ pub struct RegistryConfig {
     pub workspaces: Vec<Workspace>,
     pub policy_lineage: Option<Text>,
     pub policy_card: Option<Text>,
+    /// `lints:` entries as written: (code or name, level).
+    pub lints: Vec<(Text, Text)>,
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +46,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
             "stages",
             "workspaces",
             "policy",
+            "lints",
         ],
     );
     let name = f.req_text(cx, "name");
@@ -89,6 +92,16 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         policy_lineage = p.text(cx, "require_lineage_from");
         policy_card = p.text(cx, "require_card_from");
     }
+    let mut lints = Vec::new();
+    if let Some(l) = f.map(cx, "lints") {
+        for (_, knode, v) in l.keys() {
+            let key = cx.text(knode, "a lint");
+            let level = cx.choice(v, "a lint level", &["allow", "warn", "deny"]);
+            if let (Some(key), Some(level)) = (key, level) {
+                lints.push((key, level));
+            }
+        }
+    }
     Some(RegistryConfig {
         name,
         description,
@@ -97,6 +110,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         workspaces,
         policy_lineage,
         policy_card,
+        lints,
     })
 }
 

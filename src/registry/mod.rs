@@ -20,12 +20,13 @@ pub mod spec;
 pub mod validate;
 pub mod yaml;
 
-use crate::diag::{Diagnostic, Loc, Report, codes};
+use crate::diag::{Diagnostic, LintLevel, Loc, Report, codes};
 use decode::Cx;
 use kind::Kind;
 use load::{Loaded, Loader};
 use model::Registry;
 use reference::Scope;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ pub fn check(dir: &Path, display: &str) -> Outcome {
         registry.version_count()
     );
     Outcome {
-        report: finish(loader),
+        report: finish(loader, &registry.lints),
         subject,
         registry: Some((loaded, registry)),
     }
@@ -123,7 +124,7 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
         if files.len() == 1 { "" } else { "s" }
     );
     Outcome {
-        report: finish(loader),
+        report: finish(loader, &Default::default()),
         subject,
         registry: None,
     }
@@ -164,12 +165,14 @@ fn kind_from_schema(cx: &mut Cx, node: &crate::registry::yaml::Node) -> Option<K
     None
 }
 
-/// Sort the diagnostics and read back the files they point into, for snippets.
-fn finish(loader: Loader) -> Report {
+/// Apply the registry's lint levels, sort the diagnostics and read back the files they point
+/// into, for snippets.
+fn finish(loader: Loader, lints: &BTreeMap<&str, LintLevel>) -> Report {
     let mut report = Report {
         diagnostics: loader.diags,
         sources: Default::default(),
     };
+    report.apply_levels(lints);
     report.finish();
     for d in &report.diagnostics {
         let Some(loc) = &d.loc else { continue };

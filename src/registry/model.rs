@@ -2,6 +2,7 @@
 //! stage and version is known. No I/O, no `Deserialize`: nothing reaches these types except
 //! through `resolve`.
 
+use crate::diag::LintLevel;
 use crate::registry::kind::Kind;
 use std::collections::BTreeMap;
 
@@ -10,6 +11,8 @@ pub struct Registry {
     pub name: String,
     pub stages: Vec<String>,
     pub assets: BTreeMap<(Kind, String), Asset>,
+    /// The level `registry.yaml` sets for warnings, by code id.
+    pub lints: BTreeMap<&'static str, LintLevel>,
 }
 
 #[derive(Debug)]

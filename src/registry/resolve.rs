@@ -27,8 +27,10 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         Some(c) => c.stages.iter().map(|s| s.value.clone()).collect(),
         None => kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
     };
+    let mut lints = BTreeMap::new();
     if let Some(c) = config {
         crate::registry::validate::registry_config(c, diags);
+        lints = crate::registry::validate::lint_levels(c, diags);
     }
     let mut assets = BTreeMap::new();
     for (key, a) in &loaded.assets {
@@ -150,6 +152,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         name,
         stages,
         assets,
+        lints,
     }
 }
 
@@ -232,19 +235,7 @@ fn lookup(
         return Some((kind, name, version));
     }
     let la: &LoadedAsset = &loaded.assets[&(kind, name.clone())];
-    let deprecated = la
-        .meta
-        .deprecated
-        .as_ref()
-        .map(|d| d.reason.clone())
-        .or_else(|| {
-            la.meta
-                .deprecated_versions
-                .iter()
-                .find(|(v, _)| v.value == version)
-                .map(|(_, d)| d.reason.clone())
-        });
-    if let Some(reason) = deprecated {
+    if let Some(reason) = la.deprecation(&version) {
         diags.push(Diagnostic::new(
             codes::DEPRECATED_REFERENCE,
             loc,
@@ -331,6 +322,8 @@ fn stage_log(
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, String> {
     let mut current: BTreeMap<String, String> = BTreeMap::new();
+    // The entry that set each stage, for a located warning when it ends on a deprecated version.
+    let mut set_by: BTreeMap<&str, &Text> = BTreeMap::new();
     let mut been: BTreeSet<(String, String)> = BTreeSet::new();
     let mut last_date: Option<&Text> = None;
     let policy_index = |p: Option<&Text>| p.and_then(|t| stages.iter().position(|s| *s == t.value));
@@ -418,6 +411,23 @@ fn stage_log(
         }
         been.insert((e.stage.value.clone(), version.value.clone()));
         current.insert(e.stage.value.clone(), version.value.clone());
+        set_by.insert(&e.stage.value, version);
+    }
+    for (stage, version) in &current {
+        if let Some(reason) = a.deprecation(version) {
+            diags.push(
+                Diagnostic::new(
+                    codes::DEPRECATED_IN_STAGE,
+                    Some(set_by[stage.as_str()].loc.clone()),
+                    format!(
+                        "stage `{stage}` points at {} `{}` version `{version}`, which is deprecated: {reason}",
+                        a.kind.singular(),
+                        a.name
+                    ),
+                )
+                .help("promote a newer version, or clear the stage with `version: null`"),
+            );
+        }
     }
     current
 }

@@ -5,9 +5,11 @@
 //! Nothing here looks at another manifest; that is `resolve`'s job. Rules inside a component
 //! (bindings, parameters) are part of decoding it, in `spec::bindings`.
 
-use crate::diag::{Diagnostic, codes};
+use crate::diag::{Diagnostic, LintLevel, Severity, codes};
 use crate::registry::decode::Text;
+use crate::registry::decode::nearest;
 use crate::registry::spec::{Expect, LocalPath};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 /// `registry.yaml` on its own: the registry name (Azure's rule), stage names, workspaces and
@@ -76,6 +78,58 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
     if let Some(b) = &c.base_url {
         url(b, "`base_url`", diags);
     }
+}
+
+/// The registry's `lints:` as levels by code id. Each key names a warning by code or name;
+/// errors have no level (nothing may turn them off), and an unknown key gets the nearest one.
+pub fn lint_levels(
+    c: &crate::registry::manifest::RegistryConfig,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<&'static str, LintLevel> {
+    let mut levels = BTreeMap::new();
+    for (key, level) in &c.lints {
+        let found = codes::ALL
+            .iter()
+            .find(|code| code.id.eq_ignore_ascii_case(&key.value) || code.name == key.value);
+        let Some(code) = found else {
+            let known: Vec<&str> = codes::ALL
+                .iter()
+                .filter(|c| c.severity() == Severity::Warning)
+                .flat_map(|c| [c.id, c.name])
+                .collect();
+            let mut d = Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(key.loc.clone()),
+                format!("`{}` is not a diagnostic code or name", key.value),
+            );
+            if let Some(near) = nearest(&key.value, &known) {
+                d = d.help(format!("did you mean `{near}`?"));
+            }
+            diags.push(d);
+            continue;
+        };
+        if code.severity() == Severity::Error {
+            diags.push(
+                Diagnostic::new(
+                    codes::INVALID_VALUE,
+                    Some(key.loc.clone()),
+                    format!(
+                        "`{}` ({}) is an error: only warnings have a level",
+                        code.id, code.name
+                    ),
+                )
+                .help("errors always fail the check; fix the registry instead"),
+            );
+            continue;
+        }
+        let level = match level.value.as_str() {
+            "allow" => LintLevel::Allow,
+            "deny" => LintLevel::Deny,
+            _ => LintLevel::Warn,
+        };
+        levels.insert(code.id, level);
+    }
+    levels
 }
 
 /// A stage name that is not one of `stages`, with the nearest one as a hint.

@@ -184,3 +184,56 @@ fn the_readme_example_is_what_mlreg_prints() {
     assert_eq!(out.code, 1);
     assert_eq!(out.stdout, example);
 }
+
+#[test]
+fn registry_lints_allow_and_deny_warnings() {
+    let tmp = tempfile::tempdir().unwrap();
+    materialize(BROKEN, tmp.path());
+    std::fs::write(tmp.path().join("models/m/1/spec.yaml"), "path: model.bin\n").unwrap();
+    let codes = |out: &crate::util::Run| -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let code = d["code"].as_str().unwrap().to_string();
+                (code, d["severity"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    // By default the unused input is a warning: exit 0.
+    let out = run(tmp.path(), &["check", ".", "--format", "json"]);
+    assert_eq!(codes(&out), [("W051".to_string(), "warning".to_string())]);
+    assert_eq!(out.code, 0);
+    // Denied by name: the same diagnostic, now an error, and the check fails.
+    std::fs::write(
+        tmp.path().join("registry.yaml"),
+        "name: fixture\nlints: { unused-port: deny }\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["check", ".", "--format", "json"]);
+    assert_eq!(codes(&out), [("W051".to_string(), "error".to_string())]);
+    assert_eq!(out.code, 1);
+    let human = run(tmp.path(), &["check", "."]);
+    assert!(
+        human.stdout.contains("error[W051]")
+            && human
+                .stdout
+                .contains("`W051` (unused-port) is denied in registry.yaml `lints`"),
+        "{}",
+        human.stdout
+    );
+    // Allowed by code: gone, even with --deny-warnings.
+    std::fs::write(
+        tmp.path().join("registry.yaml"),
+        "name: fixture\nlints: { W051: allow }\n",
+    )
+    .unwrap();
+    let out = run(
+        tmp.path(),
+        &["check", ".", "--format", "json", "--deny-warnings"],
+    );
+    assert_eq!(codes(&out), []);
+    assert_eq!(out.code, 0);
+}
