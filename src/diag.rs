@@ -150,7 +150,8 @@ pub struct Diagnostic {
     pub code: Code,
     pub message: String,
     pub loc: Option<Loc>,
-    pub help: Option<String>,
+    /// Boxed: a diagnostic is the error value of a few `Result`s, so it is kept small.
+    pub help: Option<Box<str>>,
     /// A warning the registry's `lints` made an error.
     pub denied: bool,
 }
@@ -175,7 +176,7 @@ impl Diagnostic {
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(help.into().into_boxed_str());
         self
     }
 
@@ -268,7 +269,7 @@ impl Report {
                 None => Group::with_title(title),
             };
             if let Some(help) = &d.help {
-                group = group.element(Level::HELP.message(help.as_str()));
+                group = group.element(Level::HELP.message(&**help));
             }
             if d.denied {
                 let note = format!(

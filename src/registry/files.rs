@@ -11,10 +11,6 @@ use std::sync::Arc;
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 /// Read at most `MAX_MANIFEST_BYTES` (plus one, to notice a larger file), as UTF-8 without NUL.
-#[expect(
-    clippy::result_large_err,
-    reason = "the error is the diagnostic the caller reports, once per file read"
-)]
 pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic> {
     let loc = Some(Loc::file(file));
     // Never open a FIFO or device: opening a FIFO blocks until someone writes to it.
