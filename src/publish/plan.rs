@@ -10,7 +10,8 @@ use crate::publish::index::{
 use crate::publish::output::OutputSet;
 use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion};
 use crate::registry::model::Registry;
-use crate::registry::resolve::{VersionId, pin};
+use crate::registry::model::VersionId;
+use crate::registry::resolve::pin;
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -63,9 +64,9 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
     // Who uses whom, from the pinned references of every version.
     let mut used_by: BTreeMap<VersionId, Vec<String>> = BTreeMap::new();
     for a in registry.assets.values() {
-        for (version, refs) in &a.references {
-            for r in refs {
-                used_by.entry(r.clone()).or_default().push(format!(
+        for version in a.pins.keys() {
+            for r in a.references(version) {
+                used_by.entry(r).or_default().push(format!(
                     "{}/{}@{version}",
                     a.kind.folder(),
                     a.name
@@ -93,7 +94,8 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
                         .join(&f.path),
                 );
             }
-            let spec = normalized_spec(lv, registry, name, version);
+            let pins = &asset.pins[version];
+            let spec = normalized_spec(lv, &registry.name, pins, name, version);
             let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
@@ -132,13 +134,9 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
                     lineage: lv
                         .lineage_json
                         .as_ref()
-                        .map(|l| pinned_lineage(l, registry, &pinned)),
+                        .map(|l| pinned_lineage(l, pins, &pinned)),
                     card,
-                    references: asset
-                        .references
-                        .get(version)
-                        .map(|rs| rs.iter().map(&pinned).collect())
-                        .unwrap_or_default(),
+                    references: asset.references(version).iter().map(&pinned).collect(),
                     used_by: used,
                     deprecated: la.deprecation(version).map(str::to_string),
                 },
@@ -294,26 +292,29 @@ pub fn digest(lv: &LoadedVersion, files: &[FileEntry]) -> String {
 
 /// The spec as `az ml <kind> create -f` wants it: name and version filled in, references to
 /// this registry pinned to their Azure form.
-fn normalized_spec(lv: &LoadedVersion, registry: &Registry, name: &str, version: &str) -> Value {
+fn normalized_spec(
+    lv: &LoadedVersion,
+    registry: &str,
+    pins: &BTreeMap<String, VersionId>,
+    name: &str,
+    version: &str,
+) -> Value {
     let mut spec = lv
         .spec_json
         .clone()
         .unwrap_or_else(|| serde_json::json!({}));
-    let mut pins = BTreeMap::new();
+    let mut azure = BTreeMap::new();
     for r in lv.spec.iter().flat_map(|s| &s.refs) {
-        if let Some((kind, n, v)) = pin(registry, &r.text.value) {
-            pins.insert(
-                r.text.value.clone(),
-                format!(
-                    "azureml://registries/{}/{}/{n}/versions/{v}",
-                    registry.name,
-                    kind.folder()
-                ),
+        if let Some((kind, n, v)) = pins.get(&r.text.value) {
+            let uri = format!(
+                "azureml://registries/{registry}/{}/{n}/versions/{v}",
+                kind.folder()
             );
+            azure.insert(r.text.value.clone(), uri);
         }
     }
     replace_strings(&mut spec, &mut |s| {
-        pins.get(s).map(|p| Value::String(p.clone()))
+        azure.get(s).map(|p| Value::String(p.clone()))
     });
     if let Value::Object(m) = &mut spec {
         m.insert("name".into(), Value::String(name.into()));
@@ -325,7 +326,7 @@ fn normalized_spec(lv: &LoadedVersion, registry: &Registry, name: &str, version:
 /// lineage.yaml as JSON, every reference into this registry replaced by its pin.
 fn pinned_lineage(
     lineage: &Value,
-    registry: &Registry,
+    pins: &BTreeMap<String, VersionId>,
     pinned: &dyn Fn(&VersionId) -> Pinned,
 ) -> Value {
     let mut out = lineage.clone();
@@ -334,9 +335,9 @@ fn pinned_lineage(
     };
     let pin_str = |v: &mut Value| {
         if let Value::String(s) = v
-            && let Some(id) = pin(registry, s)
+            && let Some(id) = pins.get(s)
         {
-            let p = pinned(&id);
+            let p = pinned(id);
             *v = serde_json::json!({ "ref": s, "id": p.id, "version": p.version, "digest": p.digest });
         }
     };

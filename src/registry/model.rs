@@ -6,6 +6,9 @@ use crate::diag::LintLevel;
 use crate::registry::kind::Kind;
 use std::collections::BTreeMap;
 
+/// `(kind, name, version)` of one version.
+pub type VersionId = (Kind, String, String);
+
 #[derive(Debug)]
 pub struct Registry {
     pub name: String,
@@ -24,8 +27,23 @@ pub struct Asset {
     pub latest: Option<String>,
     /// The version each stage points at now (absent: never set or cleared).
     pub stages: BTreeMap<String, String>,
-    /// Pinned references of each version: `(kind, name, version)`.
-    pub references: BTreeMap<String, Vec<(Kind, String, String)>>,
+    /// Each version's references into this registry, by the text written (`environments/e@latest`),
+    /// pinned to one version: what its published documents say in their place.
+    pub pins: BTreeMap<String, BTreeMap<String, VersionId>>,
+}
+
+impl Asset {
+    /// The versions `version` refers to, sorted, each once.
+    pub fn references(&self, version: &str) -> Vec<VersionId> {
+        let mut refs: Vec<VersionId> = self
+            .pins
+            .get(version)
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
 }
 
 impl Registry {

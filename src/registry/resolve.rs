@@ -7,15 +7,12 @@ use crate::registry::decode::Text;
 use crate::registry::kind::{self, Kind};
 use crate::registry::load::{Loaded, LoadedAsset};
 use crate::registry::manifest;
-use crate::registry::model::{Asset, Registry};
+use crate::registry::model::{Asset, Registry, VersionId};
 use crate::registry::reference::{self, Reference, Scope, Selector};
 use crate::registry::spec::JobComponent;
 use crate::registry::spec::pipeline::port_uses;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// `(kind, name, version)` of one version.
-pub type VersionId = (Kind, String, String);
 
 pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
     let config = loaded.config.as_ref();
@@ -46,7 +43,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                 versions,
                 latest,
                 stages: current,
-                references: BTreeMap::new(),
+                pins: BTreeMap::new(),
             },
         );
     }
@@ -76,7 +73,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                         .map(|t| (t, Kind::Data, false)),
                 );
             }
-            let mut pinned = Vec::new();
+            let mut pins = BTreeMap::new();
             for (text, kind, warn_deprecated) in refs {
                 if let Some(to) = lookup(text, kind, warn_deprecated, scope, &assets, loaded, diags)
                 {
@@ -84,7 +81,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                         .entry(from.clone())
                         .or_default()
                         .push((to.clone(), text.loc.clone()));
-                    pinned.push(to);
+                    pins.insert(text.value.clone(), to);
                 }
             }
             // A card's `base_model` and `datasets` must name what exists; they describe the
@@ -121,10 +118,8 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                     }
                 }
             }
-            pinned.sort();
-            pinned.dedup();
             if let Some(asset) = assets.get_mut(key) {
-                asset.references.insert(version.clone(), pinned);
+                asset.pins.insert(version.clone(), pins);
             }
         }
         if let Some(d) = &a.meta.deprecated
