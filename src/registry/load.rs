@@ -19,19 +19,16 @@ use crate::registry::yaml::{self, Node, YamlErrorKind};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How deep pipeline components may nest component files.
 const MAX_NESTING: usize = 8;
 
-/// Everything read so far: diagnostics, and the text of every file read (for snippets).
+/// What reading has found so far: the diagnostics. (Texts are not kept: a large registry's
+/// manifests would all stay in memory; snippets read back the few files diagnostics point into.)
 #[derive(Default)]
 pub struct Loader {
     pub diags: Vec<Diagnostic>,
-    /// Every file read, by the name diagnostics show, for snippets at render time (texts are
-    /// not kept: a large registry's manifests would otherwise all stay in memory).
-    pub read: BTreeMap<Arc<str>, PathBuf>,
     /// Check that local files exist (off for lone specs copied without their files).
     pub check_files: bool,
 }
@@ -94,16 +91,7 @@ impl Loader {
 
     /// Read a text file with every guard: size limit, UTF-8, no NUL byte.
     pub fn read_text(&mut self, abs: &Path, file: &Arc<str>) -> Option<Arc<str>> {
-        match read_bounded(abs, file) {
-            Ok(text) => {
-                self.read.insert(file.clone(), abs.to_path_buf());
-                Some(text)
-            }
-            Err(d) => {
-                self.diags.push(d);
-                None
-            }
-        }
+        read_bounded(abs, file).map_err(|d| self.diags.push(d)).ok()
     }
 
     /// Read and parse a YAML file.
@@ -188,7 +176,6 @@ impl Loader {
         let mut assets = BTreeMap::new();
         for (sub, asset) in loaded {
             self.diags.extend(sub.diags);
-            self.read.extend(sub.read);
             assets.insert((asset.kind, asset.name.clone()), asset);
         }
         Loaded { config, assets }

@@ -165,27 +165,31 @@ fn kind_from_schema(cx: &mut Cx, node: &crate::registry::yaml::Node) -> Option<K
     None
 }
 
-/// Apply the registry's lint levels, sort the diagnostics and read back the files they point
-/// into, for snippets.
+/// The report of a check, settled.
 fn finish(loader: Loader, lints: &BTreeMap<&str, LintLevel>) -> Report {
     let mut report = Report {
         diagnostics: loader.diags,
         sources: Default::default(),
     };
+    settle(&mut report, lints);
+    report
+}
+
+/// Apply the registry's lint levels, sort the diagnostics, and read back the files they point
+/// into, for snippets. Files are shown by their path from where mlreg runs, so that is where
+/// they are read. Run again after adding diagnostics (from a comparison with a previous build).
+pub fn settle(report: &mut Report, lints: &BTreeMap<&str, LintLevel>) {
     report.apply_levels(lints);
     report.finish();
     for d in &report.diagnostics {
-        let Some(loc) = &d.loc else { continue };
+        let Some(loc) = d.loc.as_ref().filter(|l| l.line > 0) else {
+            continue;
+        };
         if report.sources.contains_key(&loc.file) {
             continue;
         }
-        if let Some(text) = loader
-            .read
-            .get(&loc.file)
-            .and_then(|p| crate::registry::files::read_bounded(p, &loc.file).ok())
-        {
+        if let Ok(text) = files::read_bounded(Path::new(&*loc.file), &loc.file) {
             report.sources.insert(loc.file.clone(), text);
         }
     }
-    report
 }
