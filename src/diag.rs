@@ -109,6 +109,7 @@ pub mod codes {
         UNKNOWN_CARD_KEY = "W096" "unknown-card-key";
         DEPRECATED_REFERENCE = "W064" "deprecated-reference";
         NEAR_MISS_REGISTRY = "W065" "near-miss-registry";
+        PIN_KEPT = "W066" "published-pin-kept";
     }
 }
 

@@ -4,9 +4,8 @@
 use super::{emit, fail, failed, registry_dir};
 use crate::cli::BuildArgs;
 use crate::client;
-use crate::diag::Report;
 use crate::publish::{against, output, plan};
-use crate::registry::{self, load};
+use crate::registry;
 use crate::site;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +18,7 @@ pub fn run(args: BuildArgs) -> u8 {
         return fail(e);
     }
     let mut outcome = registry::check(&args.dir, &display);
-    let Some((loaded, registry)) = outcome.registry.take() else {
+    let Some((loaded, mut registry)) = outcome.registry.take() else {
         return fail("no registry was read");
     };
     if failed(&outcome.report, &args.report) {
@@ -40,29 +39,46 @@ pub fn run(args: BuildArgs) -> u8 {
         },
         Err(_) => None,
     };
+    // The previous build: `--against`, else the output folder when mlreg made it. Published
+    // versions keep their pins; against `--against`, nothing published may change either.
+    let owned = args.out.join(output::MARKER).is_file();
+    let previous = match &args.against {
+        Some(prev) => match load_previous(prev) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(e),
+        },
+        None if owned => against::load(&args.out.to_string_lossy()).ok(),
+        None => None,
+    };
+    if let Some(prev) = &previous {
+        outcome
+            .report
+            .extend(against::keep_pins(prev, &mut registry, &loaded));
+    }
     let planned = match plan::plan(&args.dir, &loaded, &registry) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    if let (Some(prev), Some(_)) = (&previous, &args.against) {
+        outcome
+            .report
+            .extend(against::compare(prev, &planned.docs, &loaded, &display));
+    }
+    registry::settle(&mut outcome.report, &registry.lints);
+    if failed(&outcome.report, &args.report) {
+        return emit(
+            &outcome.report,
+            &args.report,
+            "nothing written: published history would change",
+        );
+    }
     // The serial grows by one whenever the published snapshot changes.
-    let previous = match &args.against {
-        Some(prev) => match compare_with(prev, &planned, &loaded, &display, &mut outcome.report) {
-            Ok(p) => {
-                if failed(&outcome.report, &args.report) {
-                    return emit(
-                        &outcome.report,
-                        &args.report,
-                        "nothing written: published history would change",
-                    );
-                }
-                Some((p.serial, p.snapshot))
-            }
-            Err(e) => return fail(e),
-        },
+    let previous = match previous {
+        Some(p) => Some((p.serial, p.snapshot)),
         None => client::Source::Folder(args.out.clone())
             .root()
             .ok()
-            .filter(|_| args.out.join(output::MARKER).is_file())
+            .filter(|_| owned)
             .map(|r| (r.serial, r.snapshot.path)),
     };
     let serial = match previous {
@@ -134,18 +150,7 @@ fn separate(source: &Path, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Compare a planned build with the previous one at `prev`, adding what it would change or lose
-/// to `report`.
-pub(super) fn compare_with(
-    prev: &str,
-    planned: &plan::Planned,
-    loaded: &load::Loaded,
-    display: &str,
-    report: &mut Report,
-) -> Result<against::Previous, String> {
-    let previous =
-        against::load(prev).map_err(|e| format!("cannot read the previous build {prev}: {e}"))?;
-    report.extend(against::compare(&previous, &planned.docs, loaded, display));
-    report.finish();
-    Ok(previous)
+/// The previous build named by `--against`, verified as a client reads it.
+pub(super) fn load_previous(prev: &str) -> Result<against::Previous, String> {
+    against::load(prev).map_err(|e| format!("cannot read the previous build {prev}: {e}"))
 }

@@ -1,10 +1,10 @@
 //! `mlreg check`: a registry folder (optionally compared with a previous build), or lone Azure
 //! spec files, into one report.
 
-use super::{build::compare_with, emit, fail, registry_dir};
+use super::{build::load_previous, emit, fail, registry_dir};
 use crate::cli::{CheckArgs, KindArg};
 use crate::diag::Severity;
-use crate::publish::plan;
+use crate::publish::{against, plan};
 use crate::registry::{self, kind::Kind};
 
 pub fn run(args: CheckArgs) -> u8 {
@@ -24,15 +24,22 @@ pub fn run(args: CheckArgs) -> u8 {
         });
         registry::check_specs(&args.spec, kind, !args.no_file_check)
     };
-    if let (Some(prev), Some((loaded, registry))) = (&args.against, &outcome.registry)
+    // Against a previous build: what `build --against` would say, without building.
+    if let (Some(prev), Some((loaded, registry))) = (&args.against, &mut outcome.registry)
         && outcome.report.count(Severity::Error) == 0
     {
-        let compared = plan::plan(&args.dir, loaded, registry).and_then(|planned| {
-            compare_with(prev, &planned, loaded, &display, &mut outcome.report)
-        });
-        if let Err(e) = compared {
-            return fail(e);
-        }
+        let previous = match load_previous(prev) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        let report = &mut outcome.report;
+        report.extend(against::keep_pins(&previous, registry, loaded));
+        let planned = match plan::plan(&args.dir, loaded, registry) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        report.extend(against::compare(&previous, &planned.docs, loaded, &display));
+        registry::settle(report, &registry.lints);
     }
     emit(
         &outcome.report,

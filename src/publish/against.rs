@@ -1,13 +1,17 @@
 //! Immutability and history against what is already published (`--against PREV`, a folder or
-//! any URL a client reads): a published version keeps its digest and stays, and the stage log
-//! only grows at its end.
+//! any URL a client reads): a published version keeps its digest, its pins and its place, and
+//! the stage log only grows at its end.
 
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
-use crate::publish::index::{AssetDoc, Bin, HistoryEntry, Snapshot};
+use crate::publish::index::{AssetDoc, Bin, HistoryEntry, Snapshot, VersionDoc};
+use crate::registry::decode::Text;
 use crate::registry::discover;
 use crate::registry::kind::Kind;
-use crate::registry::load::Loaded;
+use crate::registry::load::{Loaded, LoadedVersion};
+use crate::registry::model::{Registry, VersionId};
+use crate::registry::reference::{self, Reference, Scope, Selector};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What a previous build published.
@@ -89,6 +93,144 @@ pub fn compare(
         history(id, &old.history, &new.history, loaded, display, &mut out);
     }
     out
+}
+
+/// A published version keeps the pins it was published with. Where a reference of a published
+/// version (`environments/e@latest` in `components/c@1`) resolves to another version now, the
+/// registry's pin table takes the published pin back, and a warning names the reference, the
+/// pin it keeps and the one it would take. (Refusing the build instead would forbid publishing
+/// any newer version of what a published `@latest` names, for ever.)
+pub fn keep_pins(prev: &Previous, registry: &mut Registry, loaded: &Loaded) -> Vec<Diagnostic> {
+    let name = registry.name.clone();
+    let stages = registry.stages.clone();
+    let scope = Scope {
+        registry: Some(name.as_str()).filter(|n| !n.is_empty()),
+        stages: &stages,
+    };
+    let show = |v: &VersionId| format!("{}/{}@{}", v.0.folder(), v.1, v.2);
+    let mut out = Vec::new();
+    for ((kind, asset_name), asset) in &mut registry.assets {
+        let id = format!("{}/{asset_name}", kind.folder());
+        let (Some(old), Some(la)) = (
+            prev.assets.get(&id),
+            loaded.assets.get(&(*kind, asset_name.clone())),
+        ) else {
+            continue;
+        };
+        for (version, pins) in &mut asset.pins {
+            let (Some(old_v), Some(lv)) = (old.versions.get(version), la.versions.get(version))
+            else {
+                continue;
+            };
+            let published = published_pins(old_v, lv, scope);
+            for (text, now) in pins.iter_mut() {
+                let Some(then) = published.get(text).filter(|then| *then != now) else {
+                    continue;
+                };
+                out.push(
+                    Diagnostic::new(
+                        codes::PIN_KEPT,
+                        Some(written_at(lv, text)),
+                        format!(
+                            "`{text}` in the published `{id}@{version}` stays pinned to `{}`, as it was published; it resolves to `{}` now",
+                            show(then),
+                            show(now)
+                        ),
+                    )
+                    .help(format!(
+                        "published versions keep their pins; to use `{}`, publish a new version of `{id}`",
+                        show(now)
+                    )),
+                );
+                *now = then.clone();
+            }
+        }
+    }
+    out
+}
+
+/// The version each reference of a published version was pinned to: its lineage holds the pins
+/// beside the text (`{ref, id, version}`), its normalized spec holds them in the text's place.
+fn published_pins(
+    old: &VersionDoc,
+    lv: &LoadedVersion,
+    scope: Scope,
+) -> BTreeMap<String, VersionId> {
+    fn lineage(v: &Value, out: &mut BTreeMap<String, VersionId>) {
+        match v {
+            Value::Object(m) => {
+                if let (
+                    Some(Value::String(text)),
+                    Some(Value::String(id)),
+                    Some(Value::String(version)),
+                ) = (m.get("ref"), m.get("id"), m.get("version"))
+                    && let Some((kind, name)) = id.split_once('/')
+                    && let Some(kind) = Kind::from_folder(kind)
+                {
+                    out.insert(text.clone(), (kind, name.to_string(), version.clone()));
+                }
+                m.values().for_each(|x| lineage(x, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| lineage(x, out)),
+            _ => {}
+        }
+    }
+    fn spec(
+        written: &Value,
+        published: &Value,
+        scope: Scope,
+        out: &mut BTreeMap<String, VersionId>,
+    ) {
+        match (written, published) {
+            (Value::String(text), Value::String(uri)) if text != uri => {
+                if let Ok(Reference::Local {
+                    kind,
+                    name,
+                    selector: Selector::Version(version),
+                }) = reference::parse(uri, scope)
+                {
+                    out.insert(text.clone(), (kind, name, version));
+                }
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, x) in a {
+                    if let Some(y) = b.get(k) {
+                        spec(x, y, scope, out);
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                a.iter().zip(b).for_each(|(x, y)| spec(x, y, scope, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Some(l) = &old.lineage {
+        lineage(l, &mut out);
+    }
+    if let Some(written) = &lv.spec_json {
+        spec(written, &old.spec, scope, &mut out);
+    }
+    out
+}
+
+/// Where a version's spec or lineage writes `text`.
+fn written_at(lv: &LoadedVersion, text: &str) -> Loc {
+    let spec = lv.spec.iter().flat_map(|s| &s.refs).map(|r| &r.text);
+    let lineage = lv.lineage.iter().flat_map(|l| {
+        let uses = l.data.iter().chain(&l.models).map(|u| &u.reference);
+        let metrics = l.metrics.iter().filter_map(|m| m.data.as_ref());
+        l.environment
+            .iter()
+            .chain(&l.component)
+            .chain(uses)
+            .chain(metrics)
+    });
+    spec.chain(lineage)
+        .find(|t: &&Text| t.value == text)
+        .map(|t| t.loc.clone())
+        .unwrap_or_else(|| Loc::file(&lv.spec_file))
 }
 
 /// The new log must start with the old one, entry for entry.

@@ -507,3 +507,180 @@ fn a_broken_previous_build_is_an_io_failure() {
     assert!(out.stderr.contains("sha256"), "{}", out.stderr);
     assert!(!t.path().join("next").exists());
 }
+
+const FLOATING: &str = r#"
+-- registry/registry.yaml --
+name: fixture
+-- registry/environments/e/1/spec.yaml --
+image: python:3.11
+-- registry/data/d/1/spec.yaml --
+type: uri_file
+path: https://example.com/d1.csv
+-- registry/data/d/2/spec.yaml --
+type: uri_file
+path: https://example.com/d2.csv
+-- registry/data/d/stages.yaml --
+- { stage: prod, version: "1", by: a, date: 2026-11-01, skip: true, reason: seed }
+-- registry/components/c/1/spec.yaml --
+command: echo hi
+environment: environments/e@latest
+-- registry/models/m/1/spec.yaml --
+path: https://example.com/m.pkl
+-- registry/models/m/1/lineage.yaml --
+job: { name: train }
+environment: environments/e@latest
+data:
+  - { ref: data/d@prod, role: training }
+"#;
+
+/// The version a published asset document pins `reference` of `id@version` to.
+fn published_pin(out: &Path, id: &str, version: &str, field: &str) -> String {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(out.join(format!("assets/{id}.json"))).unwrap())
+            .unwrap();
+    let v = &doc["versions"][version];
+    match field {
+        "spec.environment" => v["spec"]["environment"].as_str().unwrap().to_string(),
+        "lineage.environment" => v["lineage"]["environment"]["version"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        "lineage.data" => v["lineage"]["data"][0]["ref"]["version"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn published_versions_keep_the_pins_they_were_published_with() {
+    let t = tempfile::tempdir().unwrap();
+    crate::util::materialize(FLOATING, t.path());
+    let reg = t.path().join("registry");
+    assert_eq!(build(t.path(), &["registry", "--out", "published"]).code, 0);
+    let published = t.path().join("published");
+    let e1 = "azureml://registries/fixture/environments/e/versions/1";
+    assert_eq!(
+        published_pin(&published, "components/c", "1", "spec.environment"),
+        e1
+    );
+
+    // `latest` of the environment and `prod` of the data move; a new component version comes.
+    std::fs::create_dir_all(reg.join("environments/e/2")).unwrap();
+    std::fs::write(
+        reg.join("environments/e/2/spec.yaml"),
+        "image: python:3.12\n",
+    )
+    .unwrap();
+    let stages = reg.join("data/d/stages.yaml");
+    let mut log = std::fs::read_to_string(&stages).unwrap();
+    log.push_str(
+        "- { stage: prod, version: \"2\", by: a, date: 2026-11-02, skip: true, reason: fresher }\n",
+    );
+    std::fs::write(&stages, log).unwrap();
+    std::fs::create_dir_all(reg.join("components/c/2")).unwrap();
+    std::fs::write(
+        reg.join("components/c/2/spec.yaml"),
+        "command: echo hi\nenvironment: environments/e@latest\n",
+    )
+    .unwrap();
+
+    let args = [
+        "registry",
+        "--out",
+        "next",
+        "--against",
+        "published",
+        "--format",
+        "json",
+    ];
+    let out = build(t.path(), &args);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let mut want = vec![
+        (
+            "W066".to_string(),
+            "registry/components/c/1/spec.yaml:2:14".to_string(),
+        ),
+        (
+            "W066".to_string(),
+            "registry/models/m/1/lineage.yaml:2:14".to_string(),
+        ),
+        (
+            "W066".to_string(),
+            "registry/models/m/1/lineage.yaml:4:12".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(pinned(&out.stdout), want);
+    assert!(
+        out.stdout.contains("`environments/e@latest` in the published `components/c@1` stays pinned to `environments/e@1`, as it was published; it resolves to `environments/e@2` now"),
+        "{}",
+        out.stdout
+    );
+    // The published versions say what they said; the new one pins afresh.
+    let next = t.path().join("next");
+    assert_eq!(
+        published_pin(&next, "components/c", "1", "spec.environment"),
+        e1
+    );
+    assert_eq!(
+        published_pin(&next, "models/m", "1", "lineage.environment"),
+        "1"
+    );
+    assert_eq!(published_pin(&next, "models/m", "1", "lineage.data"), "1");
+    assert_eq!(
+        published_pin(&next, "components/c", "2", "spec.environment"),
+        "azureml://registries/fixture/environments/e/versions/2"
+    );
+    // Who uses e@1 follows the kept pins.
+    let e: Value =
+        serde_json::from_slice(&std::fs::read(next.join("assets/environments/e.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        e["versions"]["1"]["used_by"],
+        serde_json::json!(["components/c@1", "models/m@1"])
+    );
+    assert_eq!(
+        e["versions"]["2"]["used_by"],
+        serde_json::json!(["components/c@2"])
+    );
+    // `check --against` says the same in the pull request.
+    let check = run(
+        t.path(),
+        &[
+            "check",
+            "registry",
+            "--against",
+            "published",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(pinned(&check.stdout), want);
+
+    // Building again into the published folder itself keeps them too.
+    let again = build(
+        t.path(),
+        &["registry", "--out", "published", "--format", "json"],
+    );
+    assert_eq!(pinned(&again.stdout), want, "{}", again.stdout);
+    assert_eq!(
+        published_pin(&published, "components/c", "1", "spec.environment"),
+        e1
+    );
+
+    // A registry that would rather refuse says so in its lints: nothing is written.
+    std::fs::write(
+        reg.join("registry.yaml"),
+        "name: fixture\nlints: { published-pin-kept: deny }\n",
+    )
+    .unwrap();
+    let refused = build(
+        t.path(),
+        &["registry", "--out", "refused", "--against", "published"],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stdout.contains("error[W066]"), "{}", refused.stdout);
+    assert!(!t.path().join("refused").exists());
+}
