@@ -3,33 +3,77 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The exit statuses of every command, for `--help`, the man page and the README.
+pub const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  the registry has errors (check, build; warnings too with --deny-warnings)
+  2  usage or I/O failure (a bad argument, an unreadable folder or URL, a broken download)
+  3  not found: no such asset, version, stage or workspace (resolve, pull)";
+
 /// A static registry for machine-learning assets: Azure ML specs in git, checked, built into a
 /// static site and JSON index that workspaces fetch.
 #[derive(Debug, Parser)]
-#[command(name = "mlreg", version, about, max_term_width = 100)]
+#[command(name = "mlreg", version, about, max_term_width = 100, after_help = EXIT_STATUS)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print only what was asked for: diagnostics and results, no summaries or progress.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Colors in human output: auto means on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a registry folder (or lone Azure spec files) and report every problem.
-    ///
-    /// Exit status: 0 no errors, 1 the registry has errors, 2 usage or I/O failure.
+    #[command(after_help = EXIT_STATUS)]
     Check(CheckArgs),
-    /// Check the registry, then write the JSON index and blobs workspaces fetch.
+    /// Check the registry, then write the JSON index, blobs and site workspaces fetch.
     ///
-    /// Nothing is written when the registry has errors. Exit status as for `check`.
+    /// Nothing is written when the registry has errors.
+    #[command(after_help = EXIT_STATUS)]
     Build(BuildArgs),
     /// Resolve a reference (`models/x@prod`, `@latest`, `@3`, `azureml://registries/...`)
-    /// against a published registry.
+    /// against a published registry. Without `@`, the latest version (or, with --workspace,
+    /// the version its stage holds).
+    #[command(after_help = EXIT_STATUS)]
     Resolve(ResolveArgs),
     /// Download every file of a version, verified, into a folder (with spec.yaml for
     /// `az ml <kind> create -f`).
+    #[command(after_help = EXIT_STATUS)]
     Pull(PullArgs),
     /// Build into memory and serve on 127.0.0.1, rebuilding and reloading on change.
+    #[command(after_help = EXIT_STATUS)]
     Serve(ServeArgs),
+    /// Print a shell completion script: `mlreg completions bash > ~/.local/share/bash-completion/completions/mlreg`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of mlreg, or of one of its commands: `mlreg man | man -l -`.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (`check`, `build`, ...); without one, the page of mlreg itself.
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +98,7 @@ pub struct FetchArgs {
 
     /// The published registry: a folder, or a `file://`, `http(s)://`, `az://container/prefix`
     /// or `s3://bucket/prefix` URL (credentials from the usual AZURE_STORAGE_* / AWS_* variables).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "MLREG_INDEX")]
     pub index: String,
 
     /// A workspace of the registry: a reference without `@` takes its stage, and its mirror is
@@ -62,8 +106,9 @@ pub struct FetchArgs {
     #[arg(long, value_name = "NAME")]
     pub workspace: Option<String>,
 
-    /// More copies of the registry, tried in order when the index fails.
-    #[arg(long, value_name = "URL")]
+    /// More copies of the registry, tried in order when the index fails (repeat the option;
+    /// in MLREG_MIRRORS, separate them with commas).
+    #[arg(long, value_name = "URL", env = "MLREG_MIRRORS", value_delimiter = ',')]
     pub mirror: Vec<String>,
 
     /// Give up on a request after this many seconds.
@@ -133,10 +178,6 @@ pub struct ReportArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
-
-    /// Colors in human output.
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
 }
 
 #[derive(Debug, Args)]

@@ -237,7 +237,16 @@ impl Report {
             .count()
     }
 
+    /// Every diagnostic as a rustc-style snippet, then the count of errors and warnings.
     pub fn render_human(&self, color: bool) -> String {
+        let mut out = self.render_diagnostics(color);
+        let (e, w) = (self.count(Severity::Error), self.count(Severity::Warning));
+        let _ = writeln!(out, "{}", summary(e, w));
+        out
+    }
+
+    /// Every diagnostic as a rustc-style snippet, each followed by a blank line.
+    pub fn render_diagnostics(&self, color: bool) -> String {
         let renderer = if color {
             Renderer::styled()
         } else {
@@ -282,8 +291,6 @@ impl Report {
             out.push_str(&renderer.render(&[group]));
             out.push_str("\n\n");
         }
-        let (e, w) = (self.count(Severity::Error), self.count(Severity::Warning));
-        let _ = writeln!(out, "{}", summary(e, w));
         out
     }
 
@@ -358,14 +365,16 @@ impl Report {
     }
 }
 
+/// `1 file`, `2 files`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 pub fn summary(errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, w: &str| {
-        if n == 1 {
-            format!("{n} {w}")
-        } else {
-            format!("{n} {w}s")
-        }
-    };
     if errors == 0 && warnings == 0 {
         "no problems found".to_string()
     } else {

@@ -7,14 +7,14 @@
 //! Builds go through the same pipeline as `mlreg build` (check, plan, render); this module owns
 //! only the server and the watch loop.
 
-use crate::diag::{Report, Severity};
+use crate::diag::{Report, Severity, plural, summary};
 use crate::publish::output::{Served, Writer};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The live-reload script, served at `/_mlreg/live.js` and added to every page.
 const LIVE_JS: &str = r#"(function () {
@@ -34,6 +34,8 @@ struct Site {
     generation: u64,
     files: BTreeMap<String, Served>,
     errors: Option<String>,
+    /// The diagnostics in a line: `1 error, 2 warnings`.
+    summary: String,
 }
 
 struct Shared {
@@ -41,27 +43,36 @@ struct Shared {
     changed: Condvar,
 }
 
-/// Serve `dir` on 127.0.0.1:`port` until killed.
-pub fn serve(dir: &Path, port: u16, templates: Option<&Path>) -> Result<(), String> {
+/// Serve `dir` on 127.0.0.1:`port` until killed. The address goes to stdout (it is what the
+/// command is for); each rebuild is logged to stderr unless `quiet`.
+pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let first = build(dir, templates, 1);
+    log(
+        quiet,
+        format_args!("built in {}: {}", elapsed(started), first.summary),
+    );
     let shared = Arc::new(Shared {
-        site: Mutex::new(Arc::new(build(dir, templates, 1))),
+        site: Mutex::new(Arc::new(first)),
         changed: Condvar::new(),
     });
-    println!(
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "serving {} on http://{address}/ (rebuilds on change; Ctrl-C to stop)",
         dir.display()
     );
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
     {
         let (shared, dir, templates) = (
             shared.clone(),
             dir.to_path_buf(),
             templates.map(Path::to_path_buf),
         );
-        std::thread::spawn(move || watch(&dir, templates.as_deref(), &shared));
+        std::thread::spawn(move || watch(&dir, templates.as_deref(), &shared, quiet));
     }
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -77,12 +88,18 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>) -> Result<(), Stri
 fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
     let mut outcome = crate::registry::check(dir, &display);
+    let report = &outcome.report;
+    let summary = summary(
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+    );
     let errors = |report: &Report| Some(report.render_human(false));
     if outcome.report.count(Severity::Error) > 0 {
         return Site {
             generation,
             files: BTreeMap::new(),
             errors: errors(&outcome.report),
+            summary,
         };
     }
     let Some((loaded, registry)) = outcome.registry.take() else {
@@ -90,6 +107,7 @@ fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
             generation,
             files: BTreeMap::new(),
             errors: Some("no registry was read".into()),
+            summary,
         };
     };
     let result = crate::publish::plan::plan(dir, &loaded, &registry).and_then(|planned| {
@@ -102,19 +120,22 @@ fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
     match result {
         Ok(files) => Site {
             generation,
+            summary: format!("{summary}; {}", plural(files.len(), "file")),
             files,
             errors: None,
         },
         Err(e) => Site {
             generation,
             files: BTreeMap::new(),
+            summary: format!("the build failed: {e}"),
             errors: Some(e),
         },
     }
 }
 
-/// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified.
-fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared) {
+/// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
+/// log what changed, how long the rebuild took and what it found.
+fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared, quiet: bool) {
     let mut last = fingerprint(dir, templates);
     loop {
         std::thread::sleep(Duration::from_millis(300));
@@ -122,24 +143,73 @@ fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared) {
         if now == last {
             continue;
         }
+        let changed = changes(&last, &now);
         last = now;
+        let started = Instant::now();
         let generation = shared.site.lock().expect("no panics while held").generation + 1;
         let site = Arc::new(build(dir, templates, generation));
+        log(
+            quiet,
+            format_args!(
+                "rebuilt in {} after {}: {}",
+                elapsed(started),
+                changed,
+                site.summary
+            ),
+        );
         *shared.site.lock().expect("no panics while held") = site;
         shared.changed.notify_all();
     }
 }
 
-fn fingerprint(dir: &Path, templates: Option<&Path>) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    let mut out = Vec::new();
+type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
+
+/// What differs between two fingerprints, in a line: the paths, the first few named.
+fn changes(before: &Fingerprint, after: &Fingerprint) -> String {
+    const NAMED: usize = 3;
+    let mut paths: Vec<String> = Vec::new();
+    for (path, meta) in after {
+        match before.get(path) {
+            None => paths.push(format!("{} (added)", path.display())),
+            Some(old) if old != meta => paths.push(path.display().to_string()),
+            Some(_) => {}
+        }
+    }
+    for path in before.keys().filter(|p| !after.contains_key(*p)) {
+        paths.push(format!("{} (removed)", path.display()));
+    }
+    let mut text = plural(paths.len(), "change");
+    let shown: Vec<&str> = paths.iter().take(NAMED).map(String::as_str).collect();
+    text.push_str(&format!(" ({}", shown.join(", ")));
+    if paths.len() > NAMED {
+        text.push_str(&format!(" and {} more", paths.len() - NAMED));
+    }
+    text.push(')');
+    text
+}
+
+fn log(quiet: bool, line: std::fmt::Arguments) {
+    if !quiet {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
+fn elapsed(since: Instant) -> String {
+    format!("{} ms", since.elapsed().as_millis())
+}
+
+fn fingerprint(dir: &Path, templates: Option<&Path>) -> Fingerprint {
+    let mut out = Fingerprint::new();
     for root in std::iter::once(dir).chain(templates) {
         for entry in walkdir::WalkDir::new(root)
             .sort_by_file_name()
             .into_iter()
             .flatten()
         {
-            if let Ok(m) = entry.metadata() {
-                out.push((entry.path().to_path_buf(), m.len(), m.modified().ok()));
+            if let Ok(m) = entry.metadata()
+                && !m.is_dir()
+            {
+                out.insert(entry.path().to_path_buf(), (m.len(), m.modified().ok()));
             }
         }
     }

@@ -20,6 +20,30 @@ pub const MAX_ROOT: u64 = 1 << 20;
 /// The largest document a client accepts: a catalog of 100,000 assets fits well within it.
 pub const MAX_DOCUMENT: u64 = 64 << 20;
 
+/// Why a resolution failed: what was asked for does not exist, or the registry could not be
+/// read (or was not what it promised). Commands give the two different exit statuses.
+#[derive(Debug)]
+pub enum Failure {
+    /// No such asset, version, stage or workspace; the message says what exists nearby.
+    NotFound(String),
+    /// Unreadable, unreachable, or wrong bytes.
+    Broken(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Broken(message)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound(m) | Failure::Broken(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Where a published registry is read from.
 pub enum Source {
     Folder(PathBuf),

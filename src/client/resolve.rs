@@ -2,9 +2,9 @@
 //! asset document (each verified and cached by hash), then `@3`, `@latest` or `@<stage>`
 //! locally. Sources are tried in order: a workspace's mirror first, then the index itself.
 
-use super::Source;
 use super::cache::{Cache, CachedRoot};
-use crate::publish::index::{AssetDoc, Bin, Ref, Root, Snapshot, VersionDoc};
+use super::{Failure, Source};
+use crate::publish::index::{AssetDoc, Bin, Catalog, Ref, Root, Snapshot, VersionDoc};
 use crate::registry::reference::{self, Reference, Scope, Selector};
 
 pub struct Client {
@@ -20,7 +20,12 @@ pub struct Resolved {
     pub registry: String,
     pub id: String,
     pub version: String,
+    /// The stage the reference (or the workspace) named.
     pub stage: Option<String>,
+    /// What the reference left out and was taken instead: why `@latest` or a stage was used.
+    pub implied: Option<String>,
+    /// Every stage of the asset that holds a version, in the registry's order.
+    pub stages: Vec<(String, String)>,
     pub version_doc: VersionDoc,
     /// The source the documents came from.
     pub source: String,
@@ -96,41 +101,33 @@ impl Client {
     }
 
     /// Resolve `reference`. With a workspace (a name from `registry.workspaces`), a reference
-    /// without `@` takes the workspace's stage, and the workspace's mirror is tried first.
+    /// without `@` takes the workspace's stage, and the workspace's mirror is tried first;
+    /// without either, it means the latest version.
     pub fn resolve(
         &mut self,
         reference: &str,
         workspace: Option<&str>,
-    ) -> Result<Resolved, String> {
+    ) -> Result<Resolved, Failure> {
         let (root, mut first) = self.root()?;
         let mut stage = None;
         if let Some(name) = workspace {
-            let ws = root
-                .registry
-                .workspaces
-                .iter()
-                .find(|w| w.name == name)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = root
-                        .registry
-                        .workspaces
-                        .iter()
-                        .map(|w| w.name.as_str())
-                        .collect();
-                    format!(
-                        "registry {} has no workspace `{name}` (it has {})",
-                        root.registry.name,
-                        names.join(", ")
-                    )
-                })?;
-            stage = Some(ws.stage.clone());
+            let workspaces = &root.registry.workspaces;
+            let Some(ws) = workspaces.iter().find(|w| w.name == name) else {
+                let names: Vec<&str> = workspaces.iter().map(|w| w.name.as_str()).collect();
+                return Err(Failure::NotFound(format!(
+                    "registry {} has no workspace `{name}`{}",
+                    root.registry.name,
+                    hint(name, &names)
+                )));
+            };
+            stage = Some((ws.stage.clone(), ws.name.clone()));
             if let Some(mirror) = &ws.mirror {
                 let timeout = self.timeout;
                 self.sources.insert(0, Source::open(mirror, timeout)?);
                 first = 0;
             }
         }
-        self.resolve_in(root, first, reference, stage.as_deref())
+        self.resolve_in(root, first, reference, stage)
     }
 
     fn resolve_in(
@@ -138,18 +135,24 @@ impl Client {
         root: Root,
         first: usize,
         reference: &str,
-        stage: Option<&str>,
-    ) -> Result<Resolved, String> {
+        workspace_stage: Option<(String, String)>,
+    ) -> Result<Resolved, Failure> {
+        let registry = root.registry.name.clone();
         let scope = Scope {
-            registry: Some(&root.registry.name),
+            registry: Some(&registry),
             stages: &root.registry.stages,
         };
-        let text = match (
-            reference.contains('@') || reference.starts_with("azureml:"),
-            stage,
-        ) {
-            (false, Some(s)) => format!("{reference}@{s}"),
-            _ => reference.to_string(),
+        let bare = !reference.contains('@') && !reference.starts_with("azureml:");
+        let (text, implied) = match (bare, workspace_stage) {
+            (true, Some((stage, ws))) => (
+                format!("{reference}@{stage}"),
+                Some(format!("the stage of workspace {ws}")),
+            ),
+            (true, None) => (
+                format!("{reference}@latest"),
+                Some("no version was given".to_string()),
+            ),
+            (false, _) => (reference.to_string(), None),
         };
         let (kind, name, selector) = match reference::parse(&text, scope)? {
             Reference::Local {
@@ -158,53 +161,82 @@ impl Client {
                 selector,
             } => (kind, name, selector),
             Reference::External(r) => {
-                return Err(format!("`{r}` is not in registry {}", root.registry.name));
+                return Err(Failure::NotFound(format!(
+                    "`{r}` is not in registry {registry}: mlreg resolves references to the registry it reads"
+                )));
             }
         };
         let id = format!("{}/{name}", kind.folder());
         let snapshot: Snapshot = self.document(&root.snapshot, first)?;
-        let bin_ref = snapshot
-            .bins
-            .get(&crate::publish::index::bin_of(&id))
-            .ok_or_else(|| format!("registry {} has no asset `{id}`", root.registry.name))?;
-        let bin: Bin = self.document(bin_ref, first)?;
-        let doc_ref = bin
-            .assets
-            .get(&id)
-            .ok_or_else(|| format!("registry {} has no asset `{id}`", root.registry.name))?;
-        let doc: AssetDoc = self.document(doc_ref, first)?;
+        let doc_ref = match snapshot.bins.get(&crate::publish::index::bin_of(&id)) {
+            Some(bin_ref) => self.document::<Bin>(bin_ref, first)?.assets.remove(&id),
+            None => None,
+        };
+        let Some(doc_ref) = doc_ref else {
+            // Only now, on the way out, is the catalog worth a fetch: for the hint.
+            let catalog: Catalog = self.document(&snapshot.catalog, first)?;
+            let ids: Vec<&str> = catalog.assets.iter().map(|a| a.id.as_str()).collect();
+            return Err(Failure::NotFound(format!(
+                "registry {registry} has no asset `{id}`{}",
+                hint(&id, &ids)
+            )));
+        };
+        let doc: AssetDoc = self.document(&doc_ref, first)?;
         if doc.id != id {
-            return Err(format!("{}: holds `{}`, not `{id}`", doc_ref.path, doc.id));
+            return Err(format!("{}: holds `{}`, not `{id}`", doc_ref.path, doc.id).into());
         }
+        let missing = |what: String| {
+            let mut labels: Vec<String> = doc.order.iter().map(|v| format!("@{v}")).collect();
+            labels.push("@latest".into());
+            labels.extend(root.registry.stages.iter().map(|s| format!("@{s}")));
+            let asked = text
+                .rsplit_once('@')
+                .map(|(_, s)| format!("@{s}"))
+                .unwrap_or_default();
+            let known: Vec<&str> = labels.iter().map(String::as_str).collect();
+            Failure::NotFound(format!(
+                "{what}{}; its versions: {}",
+                hint(&asked, &known),
+                doc.order.join(", ")
+            ))
+        };
         let (version, stage) = match &selector {
             Selector::Version(v) => (v.clone(), None),
-            Selector::Latest => (
-                doc.latest
-                    .clone()
-                    .ok_or_else(|| format!("`{id}` has no release version"))?,
-                None,
-            ),
-            Selector::Label(s) => (
-                doc.stages
-                    .get(s)
-                    .cloned()
-                    .ok_or_else(|| format!("no version of `{id}` is in stage `{s}`"))?,
-                Some(s.clone()),
-            ),
+            Selector::Latest => match &doc.latest {
+                Some(l) => (l.clone(), None),
+                None => return Err(missing(format!("`{id}` has no release version"))),
+            },
+            Selector::Label(s) => match doc.stages.get(s) {
+                Some(v) => (v.clone(), Some(s.clone())),
+                None => return Err(missing(format!("no version of `{id}` is in stage `{s}`"))),
+            },
         };
-        let version_doc = doc.versions.get(&version).cloned().ok_or_else(|| {
-            format!(
-                "`{id}` has no version `{version}` (it has {})",
-                doc.order.join(", ")
-            )
-        })?;
+        let Some(version_doc) = doc.versions.get(&version).cloned() else {
+            return Err(missing(format!("`{id}` has no version `{version}`")));
+        };
+        let stages = root
+            .registry
+            .stages
+            .iter()
+            .filter_map(|s| Some((s.clone(), doc.stages.get(s)?.clone())))
+            .collect();
         Ok(Resolved {
-            registry: root.registry.name,
+            registry,
             id,
             version,
             stage,
+            implied,
+            stages,
             version_doc,
             source: self.sources[first].location(),
         })
     }
+}
+
+/// `: did you mean `x`?` when `asked` is a near miss of one of `known`.
+fn hint(asked: &str, known: &[&str]) -> String {
+    crate::registry::decode::nearest(asked, known)
+        .filter(|near| *near != asked)
+        .map(|near| format!("; did you mean `{near}`?"))
+        .unwrap_or_default()
 }

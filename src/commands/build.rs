@@ -1,28 +1,30 @@
 //! `mlreg build`: check, plan, render and write the registry into its output folder, with the
 //! serial that follows the previous build.
 
-use super::{emit, fail, failed, registry_dir};
+use super::{Ui, emit, failed, registry_dir};
 use crate::cli::BuildArgs;
 use crate::client;
+use crate::diag::plural;
 use crate::publish::{against, output, plan};
 use crate::registry;
 use crate::site;
 use std::path::{Path, PathBuf};
 
-pub fn run(args: BuildArgs) -> u8 {
-    let display = match registry_dir(&args.dir) {
+pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
+    let display = match registry_dir(ui, &args.dir) {
         Ok(d) => d,
         Err(code) => return code,
     };
     if let Err(e) = separate(&args.dir, &args.out) {
-        return fail(e);
+        return ui.fail(e);
     }
     let mut outcome = registry::check(&args.dir, &display);
     let Some((loaded, mut registry)) = outcome.registry.take() else {
-        return fail("no registry was read");
+        return ui.fail("no registry was read");
     };
     if failed(&outcome.report, &args.report) {
         return emit(
+            ui,
             &outcome.report,
             &args.report,
             "nothing written: the registry has errors",
@@ -32,7 +34,7 @@ pub fn run(args: BuildArgs) -> u8 {
         Ok(v) => match v.trim().parse::<i64>() {
             Ok(secs) => Some(plan::rfc3339(secs)),
             Err(_) => {
-                return fail(format_args!(
+                return ui.fail(format_args!(
                     "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
                 ));
             }
@@ -45,7 +47,7 @@ pub fn run(args: BuildArgs) -> u8 {
     let previous = match &args.against {
         Some(prev) => match load_previous(prev) {
             Ok(p) => Some(p),
-            Err(e) => return fail(e),
+            Err(e) => return ui.fail(e),
         },
         None if owned => against::load(&args.out.to_string_lossy()).ok(),
         None => None,
@@ -57,7 +59,7 @@ pub fn run(args: BuildArgs) -> u8 {
     }
     let planned = match plan::plan(&args.dir, &loaded, &registry) {
         Ok(p) => p,
-        Err(e) => return fail(e),
+        Err(e) => return ui.fail(e),
     };
     if let (Some(prev), Some(_)) = (&previous, &args.against) {
         outcome
@@ -67,6 +69,7 @@ pub fn run(args: BuildArgs) -> u8 {
     registry::settle(&mut outcome.report, &registry.lints);
     if failed(&outcome.report, &args.report) {
         return emit(
+            ui,
             &outcome.report,
             &args.report,
             "nothing written: published history would change",
@@ -90,29 +93,29 @@ pub fn run(args: BuildArgs) -> u8 {
     drop((loaded, registry));
     let writer = match output::Writer::open(&args.out, args.force) {
         Ok(w) => w,
-        Err(e) => return fail(e),
+        Err(e) => return ui.fail(e),
     };
     let written = writer
         .put_all(&planned.set)
         .and_then(|_| site::render(&args.dir, &planned, &writer, args.templates.as_deref()));
     if let Err(e) = written {
         writer.abandon();
-        return fail(e);
+        return ui.fail(e);
     }
     let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(e) => return ui.fail(e),
     };
     let summary = format!(
-        "built {} into {}: serial {serial}; wrote {} files ({} bytes), {} unchanged, {} removed",
+        "built {} into {}: serial {serial}; wrote {} ({}), {} unchanged, {} removed",
         outcome.subject,
         args.out.display(),
-        stats.written,
-        stats.bytes,
+        plural(stats.written, "file"),
+        plural(stats.bytes as usize, "byte"),
         stats.unchanged,
         stats.removed
     );
-    emit(&outcome.report, &args.report, &summary)
+    emit(ui, &outcome.report, &args.report, &summary)
 }
 
 /// The output folder is swept of files a build does not produce, so it must neither hold nor

@@ -1,16 +1,16 @@
 //! `mlreg check`: a registry folder (optionally compared with a previous build), or lone Azure
 //! spec files, into one report.
 
-use super::{build::load_previous, emit, fail, registry_dir};
+use super::{Ui, build::load_previous, emit, registry_dir};
 use crate::cli::{CheckArgs, KindArg};
 use crate::diag::Severity;
 use crate::publish::{against, plan};
 use crate::registry::{self, kind::Kind};
 
-pub fn run(args: CheckArgs) -> u8 {
+pub fn run(ui: &Ui, args: CheckArgs) -> u8 {
     let mut display = String::new();
     let mut outcome = if args.spec.is_empty() {
-        display = match registry_dir(&args.dir) {
+        display = match registry_dir(ui, &args.dir) {
             Ok(d) => d,
             Err(code) => return code,
         };
@@ -30,18 +30,19 @@ pub fn run(args: CheckArgs) -> u8 {
     {
         let previous = match load_previous(prev) {
             Ok(p) => p,
-            Err(e) => return fail(e),
+            Err(e) => return ui.fail(e),
         };
         let report = &mut outcome.report;
         report.extend(against::keep_pins(&previous, registry, loaded));
         let planned = match plan::plan(&args.dir, loaded, registry) {
             Ok(p) => p,
-            Err(e) => return fail(e),
+            Err(e) => return ui.fail(e),
         };
         report.extend(against::compare(&previous, &planned.docs, loaded, &display));
         registry::settle(report, &registry.lints);
     }
     emit(
+        ui,
         &outcome.report,
         &args.report,
         &format!("checked {}", outcome.subject),

@@ -2,62 +2,74 @@
 //! with byte-level progress on a terminal.
 
 use super::resolve::{client, resolved_json};
-use super::{EXIT_OK, fail};
+use super::{EXIT_OK, Ui};
 use crate::cli::PullArgs;
 use crate::client;
-use std::io::IsTerminal;
+use crate::diag::plural;
+use std::io::{IsTerminal, Write};
 
-pub fn run(args: PullArgs) -> u8 {
+pub fn run(ui: &Ui, args: PullArgs) -> u8 {
     let fetch = &args.fetch;
-    let mut c = match client(fetch) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let resolved = match c.resolve(&fetch.reference, fetch.workspace.as_deref()) {
+    let resolved = match client(fetch)
+        .and_then(|mut c| Ok((c.resolve(&fetch.reference, fetch.workspace.as_deref())?, c)))
+    {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(f) => return ui.failure(f),
     };
-    let terminal = std::io::stderr().is_terminal() && !fetch.json;
+    let (resolved, c) = resolved;
+    let terminal = std::io::stderr().is_terminal() && !fetch.json && !ui.quiet;
     let wanted = client::pull::wanted(&resolved);
     let total = wanted.len();
     let total_bytes: u64 = wanted.iter().map(|(_, r)| r.size).sum();
     let mut progress = |path: &str, done: u64| {
         if terminal {
             let percent = (done * 100).checked_div(total_bytes).unwrap_or(100);
-            eprint!("\r\x1b[K[{percent:>3}%] {done} of {total_bytes} bytes · {path}");
+            let _ = write!(
+                std::io::stderr(),
+                "\r\x1b[K[{percent:>3}%] {done} of {total_bytes} bytes · {path}"
+            );
         }
     };
-    let stats = match client::pull::pull(&c.sources, &c.cache, &resolved, &args.dest, &mut progress)
-    {
-        Ok(s) => s,
-        Err(e) => {
-            if terminal {
-                eprintln!();
-            }
-            return fail(e);
-        }
-    };
+    let pulled = client::pull::pull(&c.sources, &c.cache, &resolved, &args.dest, &mut progress);
     if terminal {
-        eprintln!();
+        let _ = writeln!(std::io::stderr());
     }
-    if fetch.json {
+    let stats = match pulled {
+        Ok(s) => s,
+        Err(e) => return ui.fail(e),
+    };
+    let text = if fetch.json {
         let mut v = resolved_json(&resolved);
         v["dest"] = serde_json::json!(args.dest);
         v["fetched"] = serde_json::json!(stats.fetched);
         v["from_cache"] = serde_json::json!(stats.from_cache);
         v["kept"] = serde_json::json!(stats.kept);
-        println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).expect("serializes")
+        )
+    } else if ui.quiet {
+        String::new()
     } else {
-        println!(
-            "pulled {}@{} into {}: {total} files ({} fetched, {} from the cache, {} already there), digest {}",
+        let why = match (&resolved.stage, &resolved.implied) {
+            (_, Some(implied)) => format!(" ({implied})"),
+            (Some(s), None) => format!(" ({s})"),
+            (None, None) => String::new(),
+        };
+        format!(
+            "pulled {}@{}{why} into {}: {} ({} fetched, {} from the cache, {} already there), digest {}\n",
             resolved.id,
             resolved.version,
             args.dest.display(),
+            plural(total, "file"),
             stats.fetched,
             stats.from_cache,
             stats.kept,
             resolved.version_doc.digest
-        );
+        )
+    };
+    match ui.out(&text) {
+        Ok(()) => EXIT_OK,
+        Err(code) => code,
     }
-    EXIT_OK
 }

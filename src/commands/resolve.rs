@@ -1,49 +1,62 @@
 //! `mlreg resolve`: pin a reference against a published registry and say what it names. Also
 //! what `pull` shares with it: the client built from the fetch arguments, and the JSON shape.
 
-use super::{EXIT_OK, fail};
+use super::{EXIT_OK, Ui};
 use crate::cli::{FetchArgs, ResolveArgs};
-use crate::client::{self, resolve::Resolved};
+use crate::client::{self, Failure, resolve::Resolved};
+use crate::diag::plural;
 
-pub fn run(args: ResolveArgs) -> u8 {
+pub fn run(ui: &Ui, args: ResolveArgs) -> u8 {
     let args = args.fetch;
     let resolved = match client(&args)
         .and_then(|mut c| c.resolve(&args.reference, args.workspace.as_deref()))
     {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(f) => return ui.failure(f),
     };
-    if args.json {
-        println!(
-            "{}",
+    let text = if args.json {
+        format!(
+            "{}\n",
             serde_json::to_string_pretty(&resolved_json(&resolved)).expect("serializes")
-        );
+        )
+    } else if ui.quiet {
+        format!("{}@{}\n", resolved.id, resolved.version)
     } else {
-        let size: u64 = resolved.version_doc.files.iter().map(|f| f.size).sum();
-        println!(
-            "{}@{}{} in registry {}",
-            resolved.id,
-            resolved.version,
-            resolved
-                .stage
-                .as_ref()
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default(),
-            resolved.registry
-        );
-        println!("  {}", azure_uri(&resolved));
-        println!("  digest {}", resolved.version_doc.digest);
-        println!(
-            "  {} files, {size} bytes, from {}",
-            resolved.version_doc.files.len(),
-            resolved.source
-        );
+        describe(&resolved)
+    };
+    match ui.out(&text) {
+        Ok(()) => EXIT_OK,
+        Err(code) => code,
     }
-    EXIT_OK
+}
+
+/// What a person reads: the pin and why, where it lives, what it ships, and the stages.
+fn describe(r: &Resolved) -> String {
+    let why = match (&r.stage, &r.implied) {
+        (Some(s), Some(implied)) => format!(" ({s}: {implied})"),
+        (Some(s), None) => format!(" ({s})"),
+        (None, Some(implied)) => format!(" (latest: {implied})"),
+        (None, None) => String::new(),
+    };
+    let size: u64 = r.version_doc.files.iter().map(|f| f.size).sum();
+    let mut text = format!("{}@{}{why} in registry {}\n", r.id, r.version, r.registry);
+    text.push_str(&format!("  {}\n", azure_uri(r)));
+    text.push_str(&format!("  digest {}\n", r.version_doc.digest));
+    text.push_str(&format!(
+        "  {}, {}, from {}\n",
+        plural(r.version_doc.files.len(), "file"),
+        plural(size as usize, "byte"),
+        r.source
+    ));
+    if !r.stages.is_empty() {
+        let stages: Vec<String> = r.stages.iter().map(|(s, v)| format!("{s} {v}")).collect();
+        text.push_str(&format!("  stages: {}\n", stages.join(", ")));
+    }
+    text
 }
 
 /// A client for the sources of `args`, with its cache.
-pub(super) fn client(args: &FetchArgs) -> Result<client::resolve::Client, String> {
+pub(super) fn client(args: &FetchArgs) -> Result<client::resolve::Client, Failure> {
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
     let mut sources = Vec::new();
     for location in std::iter::once(&args.index).chain(&args.mirror) {
@@ -66,6 +79,8 @@ pub(super) fn resolved_json(r: &Resolved) -> serde_json::Value {
         "id": r.id,
         "version": r.version,
         "stage": r.stage,
+        "implied": r.implied,
+        "stages": r.stages.iter().map(|(s, v)| serde_json::json!({"stage": s, "version": v})).collect::<Vec<_>>(),
         "reference": format!("{}@{}", r.id, r.version),
         "azure_uri": azure_uri(r),
         "digest": r.version_doc.digest,

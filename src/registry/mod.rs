@@ -20,7 +20,7 @@ pub mod spec;
 pub mod validate;
 pub mod yaml;
 
-use crate::diag::{Diagnostic, LintLevel, Loc, Report, codes};
+use crate::diag::{Diagnostic, LintLevel, Loc, Report, codes, plural};
 use decode::Cx;
 use kind::Kind;
 use load::{Loaded, Loader};
@@ -44,14 +44,14 @@ pub fn check(dir: &Path, display: &str) -> Outcome {
     let loaded = loader.load_registry(dir, display);
     let registry = crate::registry::resolve::resolve(&loaded, &mut loader.diags);
     let subject = format!(
-        "registry {}: {} assets, {} versions",
+        "registry {}: {}, {}",
         if registry.name.is_empty() {
             "(unnamed)"
         } else {
             &registry.name
         },
-        registry.assets.len(),
-        registry.version_count()
+        plural(registry.assets.len(), "asset"),
+        plural(registry.version_count(), "version")
     );
     Outcome {
         report: finish(loader, &registry.lints),
@@ -118,11 +118,7 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
         let parent_shown = parent.to_string_lossy().into_owned();
         loader.spec_paths(parent, &parent_shown, "", &s, "", scope, &mut Vec::new());
     }
-    let subject = format!(
-        "{} spec file{}",
-        files.len(),
-        if files.len() == 1 { "" } else { "s" }
-    );
+    let subject = plural(files.len(), "spec file");
     Outcome {
         report: finish(loader, &Default::default()),
         subject,

@@ -1,13 +1,13 @@
 //! The page of one asset: stages and the workspaces behind them, versions with digests and key
 //! metrics, the promotion timeline, metric charts.
 
+use super::Site;
 use super::charts::metrics;
 use super::links::{
     asset_href, browse_href, compare_href, is_web, kind_folder, short_digest, short_ref,
     title_case, version_href,
 };
 use super::svg::fmt_value;
-use super::{Site, stages_of};
 use crate::publish::index::AssetDoc;
 use serde_json::Value;
 
@@ -37,7 +37,7 @@ impl Site<'_> {
                     .collect();
                 serde_json::json!({
                     "version": v, "href": version_href(id, v), "latest": doc.latest.as_deref() == Some(v),
-                    "stages": stages_of(doc, v), "digest": vd.digest, "digest_short": short_digest(&vd.digest),
+                    "stages": self.stages_of(doc, v), "digest": vd.digest, "digest_short": short_digest(&vd.digest),
                     "metrics": cells, "deprecated": vd.deprecated.is_some(),
                 })
             })

@@ -2,7 +2,7 @@
 //! navigation without JavaScript, and the filters of search.
 
 use super::links::browse_href;
-use super::{AssetCard, Site, card};
+use super::{AssetCard, Site};
 use crate::publish::index::AssetDoc;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -101,7 +101,8 @@ impl Site<'_> {
         for f in facets {
             for (value, ids) in &f.values {
                 let title = format!("{}: {}", f.label, value_label(&f.name, value));
-                let assets: Vec<AssetCard> = ids.iter().map(|id| card(&self.docs[id])).collect();
+                let assets: Vec<AssetCard> =
+                    ids.iter().map(|id| self.card(&self.docs[id])).collect();
                 let href = browse_href(&f.name, value);
                 let html = self.page(
                     "list.html",

@@ -1,12 +1,12 @@
 //! The compare page of an asset: its versions side by side, section by section, changed cells
 //! marked (any two can be picked with JavaScript; without it all stay side by side).
 
+use super::Site;
 use super::charts::metrics;
 use super::links::{
     asset_href, compare_href, flatten, human_size, ref_label, short_digest, short_ref, version_href,
 };
 use super::svg::fmt_value;
-use super::{Site, stages_of};
 use crate::publish::index::{AssetDoc, VersionDoc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +25,7 @@ impl Site<'_> {
             .collect();
         let columns: Vec<Value> = shown
             .iter()
-            .map(|v| serde_json::json!({ "version": v, "href": version_href(id, v), "stages": stages_of(doc, v) }))
+            .map(|v| serde_json::json!({ "version": v, "href": version_href(id, v), "stages": self.stages_of(doc, v) }))
             .collect();
         let mut sections = Vec::new();
         let mut section = |title: &str, rows: BTreeMap<String, Vec<String>>| {

@@ -4,7 +4,7 @@
 use super::browse::{Facet, facets_view};
 use super::feeds::Event;
 use super::links::{asset_href, browse_href, singular, title_case, version_href};
-use super::{AssetCard, Site, card};
+use super::{AssetCard, Site};
 use serde_json::Value;
 
 impl Site<'_> {
@@ -16,12 +16,17 @@ impl Site<'_> {
                 .docs
                 .iter()
                 .filter(|(id, _)| id.starts_with(&format!("{kind}/")))
-                .map(|(_, d)| card(d))
+                .map(|(_, d)| self.card(d))
                 .collect();
             if assets.is_empty() {
                 continue;
             }
-            counts.push(serde_json::json!({ "label": kind, "count": assets.len(), "href": browse_href("kind", singular(kind)) }));
+            let label = if assets.len() == 1 {
+                singular(kind)
+            } else {
+                kind
+            };
+            counts.push(serde_json::json!({ "label": label, "count": assets.len(), "href": browse_href("kind", singular(kind)) }));
             groups.push(
                 serde_json::json!({ "label": title_case(kind), "folder": kind, "assets": assets }),
             );
@@ -47,6 +52,7 @@ impl Site<'_> {
             "description": self.description,
             "counts": counts,
             "versions": versions,
+            "versions_word": if versions == 1 { "version" } else { "versions" },
             "facets": facets_view(facets),
             "matrix": { "workspaces": self.workspaces, "rows": if self.workspaces.is_empty() { Vec::new() } else { rows } },
             "events": events.iter().take(HOME_EVENTS).collect::<Vec<_>>(),

@@ -147,7 +147,7 @@ pub fn render(
     out.bytes(".nojekyll", Vec::new());
     let docs = &planned.docs;
     let facets = facets(docs, &planned.info.stages);
-    let search = search_index(docs, &facets, &mut out);
+    let search = search_index(docs, &planned.info.stages, &facets, &mut out);
     let kinds = ["models", "components", "environments", "data"]
         .iter()
         .filter(|k| docs.keys().any(|id| id.starts_with(&format!("{k}/"))))
@@ -250,28 +250,39 @@ impl Site<'_> {
     }
 }
 
-fn card(doc: &AssetDoc) -> AssetCard {
-    AssetCard {
-        title: doc.id.clone(),
-        href: asset_href(&doc.id),
-        description: doc.description.clone(),
-        latest: doc.latest.clone(),
-        stages: doc
-            .stages
-            .iter()
-            .map(|(s, v)| StageVersion {
-                stage: s.clone(),
-                version: v.clone(),
-            })
-            .collect(),
-        deprecated: doc.deprecated.is_some(),
+impl Site<'_> {
+    fn card(&self, doc: &AssetDoc) -> AssetCard {
+        AssetCard {
+            title: doc.id.clone(),
+            href: asset_href(&doc.id),
+            description: doc.description.clone(),
+            latest: doc.latest.clone(),
+            stages: ordered_stages(doc, &self.stages)
+                .map(|(s, v)| StageVersion {
+                    stage: s.to_string(),
+                    version: v.to_string(),
+                })
+                .collect(),
+            deprecated: doc.deprecated.is_some(),
+        }
+    }
+
+    /// The stages `version` is in, in the registry's order (dev, test, prod).
+    fn stages_of(&self, doc: &AssetDoc, version: &str) -> Vec<String> {
+        ordered_stages(doc, &self.stages)
+            .filter(|(_, v)| *v == version)
+            .map(|(s, _)| s.to_string())
+            .collect()
     }
 }
 
-fn stages_of(doc: &AssetDoc, version: &str) -> Vec<String> {
-    doc.stages
+/// The stages of an asset that hold a version, as (stage, version), in the registry's order
+/// rather than the documents' alphabetical one.
+fn ordered_stages<'d>(
+    doc: &'d AssetDoc,
+    stages: &'d [String],
+) -> impl Iterator<Item = (&'d str, &'d str)> {
+    stages
         .iter()
-        .filter(|(_, v)| v.as_str() == version)
-        .map(|(s, _)| s.clone())
-        .collect()
+        .filter_map(|s| Some((s.as_str(), doc.stages.get(s)?.as_str())))
 }

@@ -3,6 +3,7 @@
 
 use super::browse::Facet;
 use super::links::{asset_href, browse_href};
+use super::ordered_stages;
 use crate::publish::hash;
 use crate::publish::index::AssetDoc;
 use crate::publish::output::OutputSet;
@@ -33,6 +34,7 @@ pub(super) const COMMON_TOKEN_FLOOR: usize = 500;
 /// manifest and one shard, not the whole registry. Returns the manifest's path.
 pub(super) fn search_index(
     docs: &BTreeMap<String, AssetDoc>,
+    stages: &[String],
     facets: &[Facet],
     out: &mut OutputSet,
 ) -> String {
@@ -74,7 +76,7 @@ pub(super) fn search_index(
             .map(|s| s.chars().take(160).collect());
         let entry = serde_json::json!({
             "n": id, "h": asset_href(id), "k": d.kind, "l": d.latest,
-            "s": d.stages.iter().map(|(s, v)| format!("{s} {v}")).collect::<Vec<_>>().join(", "),
+            "s": ordered_stages(d, stages).map(|(s, v)| format!("{s} {v}")).collect::<Vec<_>>().join(", "),
             "d": description, "t": tokens, "f": facet_values.remove(id.as_str()).unwrap_or_default(),
         });
         entries.push((tokens, entry));
@@ -224,7 +226,7 @@ mod tests {
             docs.insert(id.clone(), doc(&id));
         }
         let mut out = OutputSet::default();
-        let manifest_path = search_index(&docs, &[], &mut out);
+        let manifest_path = search_index(&docs, &[], &[], &mut out);
         let bytes = |p: &str| match &out.files[p] {
             Content::Bytes(b) => b.clone(),
             Content::File(_) => unreachable!(),

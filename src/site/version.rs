@@ -1,13 +1,13 @@
 //! The page of one version: the sanitized card, spec facts per kind, files, copy-ready
 //! references, uses and used-by, lineage with its graph, parameters and metrics with deltas.
 
+use super::Site;
 use super::charts::{ChartData, metrics};
 use super::links::{
     asset_href, browse_href, human_size, is_web, kind_folder, plain, ref_label, root_of, short_ref,
     signed, title_case, version_href,
 };
 use super::svg::{self, GraphNode, fmt_value};
-use super::{Site, stages_of};
 use crate::publish::index::{AssetDoc, VersionDoc};
 use crate::registry::reference::{self, Reference, Scope, Selector};
 use serde_json::Value;
@@ -51,13 +51,17 @@ impl Site<'_> {
             })
             .unwrap_or_default();
         let (facts, ports, command, conda) = spec_view(doc, v, &dir);
+        let site = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| "<this site>/".into());
+        let folder = format!("{}-{version}", doc.name);
         let refs = serde_json::json!({
             "azure": format!("azureml://registries/{}/{}/{}/versions/{version}", self.registry, kind_folder(doc), doc.name),
             "short": format!("{id}@{version}"),
-            "curl": match &self.base_url {
-                Some(base) => format!("curl -s {base}assets/{id}.json | jq '.versions[\"{version}\"]'"),
-                None => format!("curl -s <site>/assets/{id}.json | jq '.versions[\"{version}\"]'"),
-            },
+            "pull": format!("mlreg pull {id}@{version} --index {site} --dest {folder}"),
+            "create": format!("az ml {} create -f {folder}/spec.yaml --registry-name {}", doc.kind, self.registry),
+            "curl": format!("curl -s {site}assets/{id}.json | jq '.versions[\"{version}\"]'"),
         });
         let files: Vec<Value> = v
             .files
@@ -83,7 +87,7 @@ impl Site<'_> {
         let view = serde_json::json!({
             "id": id, "name": doc.name, "version": version, "kind": doc.kind,
             "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind), "asset_href": asset_href(id),
-            "stages": stages_of(doc, version), "latest": doc.latest.as_deref() == Some(version),
+            "stages": self.stages_of(doc, version), "latest": doc.latest.as_deref() == Some(version),
             "deprecated": v.deprecated, "digest": v.digest, "spec_href": v.spec_file.path,
             "refs": refs, "card": card, "card_facts": card_facts, "facts": facts, "ports": ports,
             "command": command, "conda": conda, "files": files,

@@ -139,7 +139,8 @@ fn a_cold_resolve_takes_four_fetches_and_a_warm_one_a_single_304() {
             &server.url,
         ],
     );
-    assert_eq!(unknown.code, 2);
+    // Not found has its own exit status.
+    assert_eq!(unknown.code, 3);
     assert!(
         unknown.stderr.contains("no workspace `nowhere`"),
         "{}",
