@@ -189,14 +189,17 @@ impl Client {
             let mut labels: Vec<String> = doc.order.iter().map(|v| format!("@{v}")).collect();
             labels.push("@latest".into());
             labels.extend(root.registry.stages.iter().map(|s| format!("@{s}")));
-            let asked = text
-                .rsplit_once('@')
-                .map(|(_, s)| format!("@{s}"))
-                .unwrap_or_default();
+            let asked = text.rsplit_once('@').map_or("", |(_, s)| s);
+            // `@9` for `@1` is no typo worth a hint: the versions are listed anyway.
+            let numeric = asked.bytes().all(|b| b.is_ascii_digit() || b == b'.');
             let known: Vec<&str> = labels.iter().map(String::as_str).collect();
+            let hint = if numeric {
+                String::new()
+            } else {
+                hint(&format!("@{asked}"), &known)
+            };
             Failure::NotFound(format!(
-                "{what}{}; its versions: {}",
-                hint(&asked, &known),
+                "{what}; its versions: {}{hint}",
                 doc.order.join(", ")
             ))
         };

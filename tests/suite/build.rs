@@ -684,3 +684,54 @@ fn published_versions_keep_the_pins_they_were_published_with() {
     assert!(refused.stdout.contains("error[W066]"), "{}", refused.stdout);
     assert!(!t.path().join("refused").exists());
 }
+
+/// The sample's manifests name their schemas by relative path, for an editor opened on the
+/// clone (no site needed); the committed copies are what a build publishes.
+#[test]
+fn the_sample_schema_links_open_in_an_editor() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    let published = tree(&t.path().join("public/schemas"));
+    let committed = tree(&repo().join("docs/schemas"));
+    let bless = std::env::var_os("MLREG_BLESS").is_some();
+    if bless {
+        for (name, bytes) in &published {
+            std::fs::write(repo().join("docs/schemas").join(name), bytes).unwrap();
+        }
+    } else {
+        assert_eq!(
+            committed.keys().collect::<Vec<_>>(),
+            published.keys().collect::<Vec<_>>()
+        );
+        for (name, bytes) in &published {
+            assert!(
+                committed[name] == *bytes,
+                "docs/schemas/{name} is not what a build publishes (MLREG_BLESS=1 to refresh)"
+            );
+        }
+    }
+    let mut links = 0;
+    for (rel, bytes) in tree(&repo().join("registry")) {
+        let text = String::from_utf8_lossy(&bytes);
+        let Some(target) = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# yaml-language-server: $schema="))
+        else {
+            continue;
+        };
+        if target.starts_with("https://") {
+            continue;
+        }
+        let file = repo().join("registry").join(&rel);
+        let schema = file.parent().unwrap().join(target);
+        assert!(schema.is_file(), "{rel}: {target} does not exist");
+        let v: Value = serde_json::from_slice(&std::fs::read(&schema).unwrap()).unwrap();
+        assert!(
+            v["$schema"].is_string(),
+            "{rel}: {target} is not a JSON Schema"
+        );
+        links += 1;
+    }
+    assert!(links >= 10, "only {links} relative schema links");
+}

@@ -5,6 +5,7 @@ mod adversarial;
 mod azure;
 mod browser;
 mod build;
+mod cli;
 mod client;
 mod compat;
 mod diagnostics;

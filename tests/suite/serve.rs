@@ -5,11 +5,38 @@
 use crate::util::{copy_dir, repo};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Serving {
     child: Child,
     base: String,
+    /// What it has logged to stderr so far.
+    log: Arc<Mutex<String>>,
+}
+
+impl Serving {
+    /// Wait until the log holds a line with `needle`; that line.
+    fn logged(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(needle))
+            {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve never logged `{needle}`:\n{}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Serving {
@@ -24,9 +51,19 @@ fn start(dir: &std::path::Path) -> Serving {
         .args(["serve", "registry", "--port", "0"])
         .current_dir(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -36,7 +73,7 @@ fn start(dir: &std::path::Path) -> Serving {
         .find(|w| w.starts_with("http://"))
         .expect("serving line")
         .to_string();
-    Serving { child, base }
+    Serving { child, base, log }
 }
 
 /// GET `path` with optional If-None-Match: (status, headers lowercased, body).
@@ -189,6 +226,16 @@ fn serves_with_hosting_headers_and_rebuilds_on_change() {
             .unwrap()
             .contains("Reviewed by the risk committee.")
     );
+    // Each build is logged: the first, then what changed, how long it took, what it found.
+    let first = s.logged("built in ");
+    assert!(first.contains(" ms: no problems found; "), "{first}");
+    let rebuilt = s.logged("rebuilt in ");
+    assert!(
+        rebuilt.contains(
+            " ms after 1 change (registry/models/credit-default/3/README.md): no problems found; "
+        ),
+        "{rebuilt}"
+    );
 
     // Break the registry: every page shows the diagnostics; fix it: the site is back.
     let spec = t.path().join("registry/models/credit-default/3/spec.yaml");
@@ -209,6 +256,11 @@ fn serves_with_hosting_headers_and_rebuilds_on_change() {
     assert!(
         broken.contains("error[E020]: unknown field `descripton` in the spec"),
         "{broken}"
+    );
+    let failed = s.logged("1 error, 0 warnings");
+    assert!(
+        failed.contains("after 1 change (registry/models/credit-default/3/spec.yaml)"),
+        "{failed}"
     );
     std::fs::write(&spec, good).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);

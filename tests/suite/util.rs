@@ -22,11 +22,20 @@ pub struct Run {
 
 /// Run `mlreg args...` in `cwd`, killing it (and failing) after `limit`.
 pub fn run_with_limit(cwd: &Path, args: &[&str], limit: Duration) -> Run {
+    run_with(cwd, args, &[], limit)
+}
+
+/// Run `mlreg args...` in `cwd` with `env` set (and no MLREG_* from the caller's environment),
+/// killing it (and failing) after `limit`.
+pub fn run_with(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let start = Instant::now();
     let mut child = Command::new(mlreg())
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        .env_remove("MLREG_INDEX")
+        .env_remove("MLREG_MIRRORS")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
