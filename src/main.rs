@@ -1,3 +1,5 @@
+//! The `mlreg` binary: parse the command line and hand it to [`mlreg::run`].
+
 use clap::Parser;
 
 // glibc's malloc spends a third of a large build in lock contention and fragmentation
