@@ -10,7 +10,7 @@ use crate::registry::discover;
 use crate::registry::kind::Kind;
 use crate::registry::load::{Loaded, LoadedVersion};
 use crate::registry::model::{Registry, VersionId};
-use crate::registry::reference::{self, Reference, Scope, Selector};
+use crate::registry::reference::{self, Scope, Selector};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -183,11 +183,7 @@ fn published_pins(
     ) {
         match (written, published) {
             (Value::String(text), Value::String(uri)) if text != uri => {
-                if let Ok(Reference::Local {
-                    kind,
-                    name,
-                    selector: Selector::Version(version),
-                }) = reference::parse(uri, scope)
+                if let Some((kind, name, Selector::Version(version))) = reference::local(uri, scope)
                 {
                     out.insert(text.clone(), (kind, name, version));
                 }

@@ -111,6 +111,19 @@ pub fn parse(s: &str, scope: Scope) -> Result<Reference, String> {
     })
 }
 
+/// `text` as (kind, name, selector) when it names an asset of this registry; `None` for an
+/// external or malformed reference (which those who need to report it parse themselves).
+pub fn local(text: &str, scope: Scope) -> Option<(Kind, String, Selector)> {
+    match parse(text, scope) {
+        Ok(Reference::Local {
+            kind,
+            name,
+            selector,
+        }) => Some((kind, name, selector)),
+        _ => None,
+    }
+}
+
 fn selector(sel: &str, stages: &[String]) -> Result<Selector, String> {
     match sel {
         "" => Err("nothing after `@`: write a version, `latest` or a stage".to_string()),

@@ -95,11 +95,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                     let JobComponent::Reference(t) = component else {
                         continue;
                     };
-                    let Ok(Reference::Local {
-                        kind: Kind::Component,
-                        name,
-                        selector,
-                    }) = reference::parse(&t.value, scope)
+                    let Some((Kind::Component, name, selector)) = reference::local(&t.value, scope)
                     else {
                         continue;
                     };
@@ -287,14 +283,7 @@ pub fn pin(registry: &Registry, text: &str) -> Option<VersionId> {
         registry: Some(registry.name.as_str()).filter(|n| !n.is_empty()),
         stages: &registry.stages,
     };
-    let Ok(Reference::Local {
-        kind,
-        name,
-        selector,
-    }) = reference::parse(text, scope)
-    else {
-        return None;
-    };
+    let (kind, name, selector) = reference::local(text, scope)?;
     let version = select(registry.assets.get(&(kind, name.clone()))?, &selector)?;
     Some((kind, name, version))
 }

@@ -9,7 +9,7 @@ use super::links::{
 };
 use super::svg::{self, GraphNode, fmt_value};
 use crate::publish::index::{AssetDoc, VersionDoc};
-use crate::registry::reference::{self, Reference, Scope, Selector};
+use crate::registry::reference::{self, Scope, Selector};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -120,14 +120,7 @@ impl Site<'_> {
             registry: Some(self.registry.as_str()),
             stages: &self.stages,
         };
-        let Ok(Reference::Local {
-            kind,
-            name,
-            selector,
-        }) = reference::parse(text, scope)
-        else {
-            return None;
-        };
+        let (kind, name, selector) = reference::local(text, scope)?;
         let id = format!("{}/{name}", kind.folder());
         let doc = self.docs.get(&id)?;
         let version = match selector {
