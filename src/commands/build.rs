@@ -68,12 +68,11 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     }
     registry::settle(&mut outcome.report, &registry.lints);
     if failed(&outcome.report, &args.report) {
-        return emit(
-            ui,
-            &outcome.report,
-            &args.report,
-            "nothing written: published history would change",
-        );
+        let why = match &args.against {
+            Some(_) => "nothing written: published history would change",
+            None => "nothing written: the build has errors",
+        };
+        return emit(ui, &outcome.report, &args.report, why);
     }
     // The serial grows by one whenever the published snapshot changes.
     let previous = match previous {
