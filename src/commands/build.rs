@@ -57,15 +57,20 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
             .report
             .extend(against::keep_pins(prev, &mut registry, &loaded));
     }
+    // Only `--against` compares documents: otherwise the previous ones can go before planning,
+    // which holds as many again.
+    let last = previous.as_ref().map(|p| (p.serial, p.snapshot.clone()));
+    let previous = previous.filter(|_| args.against.is_some());
     let planned = match plan::plan(&args.dir, &loaded, &registry) {
         Ok(p) => p,
         Err(e) => return ui.fail(e),
     };
-    if let (Some(prev), Some(_)) = (&previous, &args.against) {
+    if let Some(prev) = &previous {
         outcome
             .report
             .extend(against::compare(prev, &planned.docs, &loaded, &display));
     }
+    drop(previous);
     registry::settle(&mut outcome.report, &registry.lints);
     if failed(&outcome.report, &args.report) {
         let why = match &args.against {
@@ -75,8 +80,8 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         return emit(ui, &outcome.report, &args.report, why);
     }
     // The serial grows by one whenever the published snapshot changes.
-    let previous = match previous {
-        Some(p) => Some((p.serial, p.snapshot)),
+    let previous = match last {
+        Some(last) => Some(last),
         None => client::Source::Folder(args.out.clone())
             .root()
             .ok()
