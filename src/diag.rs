@@ -3,7 +3,7 @@
 //! (GitHub workflow commands). Every diagnostic has a stable [`Code`]; the catalog below is the
 //! single list of them, documented in `docs/format.md` and pinned by `tests/`.
 //!
-//! This module does not decide exit codes; `lib.rs` does.
+//! This module does not decide exit codes; `commands` does.
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde::Serialize;
