@@ -200,7 +200,11 @@ impl<'a> Cx<'a> {
                     out.insert(key.to_string(), s.clone());
                 }
                 _ => {
-                    let shown = v.scalar_text().unwrap_or_else(|| v.type_name().to_string());
+                    // Show the value as written: `3.10`, not the 3.1 YAML made of it.
+                    let shown = self
+                        .raw_text(v)
+                        .or_else(|| v.scalar_text())
+                        .unwrap_or_else(|| v.type_name().to_string());
                     self.error_help(
                         codes::TAG_NOT_STRING,
                         v,
@@ -214,6 +218,32 @@ impl<'a> Cx<'a> {
             }
         }
         out
+    }
+
+    /// Tags as azure-ai-ml takes them on models, environments and data: any value, which it
+    /// turns into text (`8`, `true`, even a mapping). A number YAML reads as something else
+    /// than what was written (`3.10` as 3.1) is still an error, since the text that arrives is
+    /// not the text written.
+    pub fn loose_tags(&mut self, node: &Node, what: &str) {
+        let Some(fields) = self.map(node, what) else {
+            return;
+        };
+        for (k, v) in fields.entries {
+            let Some(key) = k.as_str() else { continue };
+            if !matches!(v.value, Value::Int(_) | Value::Float(_)) {
+                continue;
+            }
+            let read = v.scalar_text().unwrap_or_default();
+            let Some(raw) = self.raw_text(v).filter(|raw| *raw != read) else {
+                continue;
+            };
+            self.error_help(
+                codes::UNQUOTED_NUMBER,
+                v,
+                format!("the value of {what} `{key}`, `{raw}`, is read by YAML as the number {read}"),
+                format!("quote it: {key}: \"{raw}\""),
+            );
+        }
     }
 
     /// One of a fixed set of words.
@@ -334,6 +364,12 @@ impl<'n> Fields<'n> {
         self.get(key)
             .map(|n| cx.tags(n, &format!("`{key}`")))
             .unwrap_or_default()
+    }
+
+    pub fn loose_tags(&self, cx: &mut Cx, key: &str) {
+        if let Some(n) = self.get(key) {
+            cx.loose_tags(n, &format!("`{key}`"));
+        }
     }
 
     /// A list of mappings (`workspaces`, `metrics`, ...): its entries that are mappings; the

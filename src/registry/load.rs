@@ -14,7 +14,7 @@ use crate::registry::names;
 use crate::registry::reference::Scope;
 use crate::registry::spec::pipeline::port_uses;
 use crate::registry::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
-use crate::registry::validate;
+use crate::registry::validate::{self, PathRules};
 use crate::registry::yaml::{self, Node, YamlErrorKind};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -26,11 +26,10 @@ const MAX_NESTING: usize = 8;
 
 /// What reading has found so far: the diagnostics. (Texts are not kept: a large registry's
 /// manifests would all stay in memory; snippets read back the few files diagnostics point into.)
-#[derive(Default)]
 pub struct Loader {
     pub diags: Vec<Diagnostic>,
-    /// Check that local files exist (off for lone specs copied without their files).
-    pub check_files: bool,
+    /// How local paths are checked.
+    pub paths: PathRules,
 }
 
 pub type CardRefs = Vec<(Text, Kind)>;
@@ -82,10 +81,10 @@ impl LoadedAsset {
 }
 
 impl Loader {
-    pub fn new(check_files: bool) -> Self {
+    pub fn new(paths: PathRules) -> Self {
         Loader {
-            check_files,
-            ..Loader::default()
+            paths,
+            diags: Vec::new(),
         }
     }
 
@@ -163,12 +162,12 @@ impl Loader {
         };
         // Assets are independent: load them in parallel, each into its own Loader, and merge
         // in the layout's (sorted) order so that the result does not depend on scheduling.
-        let check_files = self.check_files;
+        let paths = self.paths;
         let loaded: Vec<(Loader, LoadedAsset)> = layout
             .assets
             .par_iter()
             .map(|((kind, name), dir)| {
-                let mut sub = Loader::new(check_files);
+                let mut sub = Loader::new(paths);
                 let asset = sub.load_asset(root, display, *kind, name, dir, scope);
                 (sub, asset)
             })
@@ -331,7 +330,7 @@ impl Loader {
                     dockerfile: None,
                     under: None,
                 };
-                if let Err(d) = validate::local_path(&vabs, "", &lp, self.check_files) {
+                if let Err(d) = validate::local_path(&vabs, "", &lp, self.paths) {
                     self.diags.push(d);
                 }
             }
@@ -407,14 +406,14 @@ impl Loader {
     ) {
         let mut nested: BTreeMap<String, Interface> = BTreeMap::new();
         for lp in &spec.paths {
-            let checked = match validate::local_path(vabs, base, lp, self.check_files) {
+            let checked = match validate::local_path(vabs, base, lp, self.paths) {
                 Ok(c) => c,
                 Err(d) => {
                     self.diags.push(d);
                     continue;
                 }
             };
-            if !self.check_files {
+            if !self.paths.exist {
                 continue;
             }
             let file = discover::shown(display, &join(vrel, &checked.rel));

@@ -26,6 +26,7 @@ use kind::Kind;
 use load::{Loaded, Loader};
 use model::Registry;
 use reference::Scope;
+use validate::PathRules;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -40,7 +41,10 @@ pub struct Outcome {
 
 /// Check a registry folder. `display` is how paths are shown (the folder as the user typed it).
 pub fn check(dir: &Path, display: &str) -> Outcome {
-    let mut loader = Loader::new(true);
+    let mut loader = Loader::new(PathRules {
+        exist: true,
+        climb: 0,
+    });
     let loaded = loader.load_registry(dir, display);
     let registry = crate::registry::resolve::resolve(&loaded, &mut loader.diags);
     let subject = format!(
@@ -61,9 +65,13 @@ pub fn check(dir: &Path, display: &str) -> Outcome {
 }
 
 /// Check Azure spec files on their own (`check --spec`). Local paths are resolved against each
-/// file's folder and must stay inside it; `check_files` turns the on-disk existence checks on.
+/// file's folder and may leave it, as Azure uploads what they name; `check_files` turns the
+/// on-disk existence checks on.
 pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> Outcome {
-    let mut loader = Loader::new(check_files);
+    let mut loader = Loader::new(PathRules {
+        exist: check_files,
+        climb: 0,
+    });
     let stages: Vec<String> = kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect();
     let scope = Scope {
         registry: None,
@@ -116,6 +124,7 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let parent_shown = parent.to_string_lossy().into_owned();
+        loader.paths.climb = depth_below_cwd(parent);
         loader.spec_paths(parent, &parent_shown, "", &s, "", scope, &mut Vec::new());
     }
     let subject = plural(files.len(), "spec file");
@@ -124,6 +133,19 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
         subject,
         registry: None,
     }
+}
+
+/// How many folders `dir` lies below the working directory (0 when it is not below it).
+fn depth_below_cwd(dir: &Path) -> usize {
+    let (Ok(cwd), Ok(dir)) = (
+        std::env::current_dir().and_then(|d| d.canonicalize()),
+        dir.canonicalize(),
+    ) else {
+        return 0;
+    };
+    dir.strip_prefix(&cwd)
+        .map(|rel| rel.components().count())
+        .unwrap_or(0)
 }
 
 /// The kind a lone spec declares through `$schema`.

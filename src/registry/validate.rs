@@ -184,14 +184,25 @@ pub struct Checked {
     pub abs: PathBuf,
 }
 
+/// How local paths are checked.
+#[derive(Clone, Copy, Debug)]
+pub struct PathRules {
+    /// They must exist as what the field needs (off for lone specs copied without their files).
+    pub exist: bool,
+    /// How many folders above the root a path may climb: none from a version folder; from a
+    /// lone spec, up to the folder mlreg runs in, since Azure uploads what `code: ../src` names
+    /// (but a pull request's spec must not reach the rest of the machine).
+    pub climb: usize,
+}
+
 /// Check a local path written in a spec at `base` (a folder relative to `root`, the version
-/// folder): it stays inside `root`, passes through no symlink that leaves it, and, when
-/// `files` is on, exists as what `expect` says.
+/// folder): it climbs no further above `root` than `rules.climb`, passes through no symlink
+/// that leaves `root`, and, when `rules.exist`, exists as what `expect` says.
 pub fn local_path(
     root: &Path,
     base: &str,
     lp: &LocalPath,
-    files: bool,
+    rules: PathRules,
 ) -> Result<Checked, Diagnostic> {
     let p = lp.path.value.as_str();
     let field = &lp.field;
@@ -216,20 +227,32 @@ pub fn local_path(
         )
         .help("ship the file in the version folder and name it relative to spec.yaml"));
     }
-    let mut parts: Vec<String> = base
+    let mut parts: Vec<String> = Vec::new();
+    // How far above the root the path climbs.
+    let mut up = 0;
+    let escapes = || match rules.climb {
+        0 => fail(
+            codes::PATH_ESCAPES,
+            format!("`{field}` `{p}` leaves the version folder"),
+        )
+        .help("everything a version uses must be inside its folder; copy the file in"),
+        _ => fail(
+            codes::PATH_ESCAPES,
+            format!("`{field}` `{p}` leaves the folder mlreg runs in"),
+        ),
+    };
+    for c in base
         .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if let Some(under) = &lp.under {
-        for c in under.split(['/', '\\']) {
-            match c {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
+        .chain(lp.under.iter().flat_map(|u| u.split(['/', '\\'])))
+    {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    up += 1;
                 }
-                c => parts.push(c.to_string()),
             }
+            c => parts.push(c.to_string()),
         }
     }
     for c in Path::new(&p.replace('\\', "/")).components() {
@@ -237,13 +260,7 @@ pub fn local_path(
             Component::CurDir => {}
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(fail(
-                        codes::PATH_ESCAPES,
-                        format!("`{field}` `{p}` leaves the version folder"),
-                    )
-                    .help(
-                        "everything a version uses must be inside its folder; copy the file in",
-                    ));
+                    up += 1;
                 }
             }
             Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
@@ -255,14 +272,21 @@ pub fn local_path(
             }
         }
     }
-    let rel = parts.join("/");
+    if up > rules.climb {
+        return Err(escapes());
+    }
+    let rel = "../".repeat(up) + &parts.join("/");
     let abs = if rel.is_empty() {
         root.to_path_buf()
     } else {
         root.join(&rel)
     };
-    if !files {
+    if !rules.exist {
         return Ok(Checked { rel, abs });
+    }
+    // Above the root there is no boundary to guard: only whether it is there.
+    if up > 0 {
+        return exists_as(root, lp, rules, rel, abs);
     }
     // Walk from the root so that a symlink anywhere on the way is seen.
     let canon_root = root.canonicalize().map_err(|e| {
@@ -314,6 +338,20 @@ pub fn local_path(
             }
         }
     }
+    exists_as(root, lp, rules, rel, abs)
+}
+
+/// The last step of `local_path`: the path is there and is what its field needs.
+fn exists_as(
+    root: &Path,
+    lp: &LocalPath,
+    rules: PathRules,
+    rel: String,
+    abs: PathBuf,
+) -> Result<Checked, Diagnostic> {
+    let p = lp.path.value.as_str();
+    let field = &lp.field;
+    let fail = |code, msg: String| Diagnostic::new(code, Some(lp.path.loc.clone()), msg);
     let meta = std::fs::metadata(&abs)
         .map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?;
     let want_dir = |what: &str| -> Result<(), Diagnostic> {
@@ -371,7 +409,7 @@ pub fn local_path(
                 dockerfile: None,
                 under: None,
             };
-            local_path(root, &rel, &inner, true)?;
+            local_path(root, &rel, &inner, rules)?;
         }
     }
     Ok(Checked { rel, abs })

@@ -150,6 +150,9 @@ fn options() -> Options {
     budget.max_documents = 1;
     let mut options = Options::default();
     options.budget = Some(budget);
+    // Booleans are read as azure-ai-ml's PyYAML reads them (see `yaml11_bool`), not with
+    // serde-saphyr's own YAML 1.1 set, which also takes `y` and `n` (common input names).
+    options.strict_booleans = true;
     options.with_snippet = false;
     options.alias_limits.max_total_replayed_events = MAX_NODES;
     options.alias_limits.max_alias_expansions_per_anchor = 1_000;
@@ -254,7 +257,10 @@ fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
         Raw::Bool(b) => Value::Bool(b),
         Raw::Int(i) => Value::Int(i),
         Raw::Float(f) => Value::Float(f),
-        Raw::Str(s) => Value::Str(s),
+        Raw::Str(s) => match yaml11_bool(&s).filter(|_| plain) {
+            Some(b) => Value::Bool(b),
+            None => Value::Str(s),
+        },
         Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| root_node(text, n)).collect()),
         Raw::Map(entries) => Value::Map(
             entries
@@ -264,6 +270,17 @@ fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
         ),
     };
     Node { value, pos, plain }
+}
+
+/// The booleans of YAML 1.1 beyond YAML 1.2's `true` and `false`, as PyYAML (and so Azure's
+/// loader) reads them in plain scalars: `yes`, `no`, `on`, `off` in three casings. `y` and `n`
+/// stay text there, and so here.
+fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
 }
 
 fn is_plain(text: &str, offset: usize) -> bool {
@@ -344,6 +361,29 @@ impl<'de> Visitor<'de> for RawVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn booleans_are_read_as_azures_loader_reads_them() {
+        let node = parse("n: y\nyes: On\nc: TRUE\nd: 'no'\ne: nO\n").unwrap();
+        let entries: Vec<(String, String)> = node
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (format!("{:?}", k.value), format!("{:?}", v.value)))
+            .collect();
+        let expect = [
+            ("Str(\"n\")", "Str(\"y\")"),
+            ("Bool(true)", "Bool(true)"),
+            ("Str(\"c\")", "Bool(true)"),
+            ("Str(\"d\")", "Str(\"no\")"),
+            ("Str(\"e\")", "Str(\"nO\")"),
+        ];
+        let expect: Vec<(String, String)> = expect
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(entries, expect);
+    }
 
     #[test]
     fn positions_and_plain_flags() {

@@ -7,7 +7,7 @@ use super::{
 use crate::diag::{Diagnostic, codes};
 use crate::registry::decode::{Cx, Fields, Located};
 use crate::registry::names::is_remote;
-use crate::registry::yaml::Value;
+use crate::registry::yaml::{Node, Value};
 
 impl Decoder<'_, '_> {
     pub(super) fn model(&mut self, cx: &mut Cx, f: &Fields) {
@@ -26,6 +26,24 @@ impl Decoder<'_, '_> {
         }
         f.text(cx, "stage");
         f.any_map(cx, "flavors");
+        f.any_map(cx, "system_metadata");
+        let template = |cx: &mut Cx, node: &Node, what: &str| {
+            if let Some(t) = cx.map(node, what) {
+                t.allow(cx, &["asset_id"]);
+                t.text(cx, "asset_id");
+            }
+        };
+        if let Some(n) = f.get("default_deployment_template") {
+            template(cx, n, "`default_deployment_template`");
+        }
+        if let Some(n) = f.get("allowed_deployment_templates") {
+            match n.as_seq() {
+                Some(items) => items
+                    .iter()
+                    .for_each(|i| template(cx, i, "a deployment template")),
+                None => cx.wrong_type(n, "`allowed_deployment_templates`", "a list"),
+            }
+        }
         f.text(cx, "job_name");
         if let Some(n) = f.get("utc_time_created") {
             crate::registry::manifest::date_text(cx, n, "`utc_time_created`");

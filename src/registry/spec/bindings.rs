@@ -147,18 +147,13 @@ pub fn parameter(cx: &mut Cx, name: &str, ty: &str, f: &Fields) {
 }
 
 /// The text azure-ai-ml holds for the default of a string input: it reads YAML 1.1 (PyYAML),
-/// where `yes` is a boolean and `1e5` is text, then keeps booleans as Python writes them and
-/// numbers as floats (`3` becomes `3.0`).
+/// where `1e5` is text (its booleans the YAML reader already takes as PyYAML does), then keeps
+/// booleans as Python writes them and numbers as floats (`3` becomes `3.0`).
 fn azure_text(cx: &Cx, node: &Node) -> String {
     let raw = cx.raw_text(node);
-    let yaml11_bool = |r: &str| match r {
-        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Some("True"),
-        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Some("False"),
-        _ => None,
-    };
     match (&node.value, raw.as_deref()) {
         (Value::Bool(b), _) => if *b { "True" } else { "False" }.to_string(),
-        (Value::Str(s), Some(r)) => yaml11_bool(r).map_or_else(|| s.clone(), str::to_string),
+        (Value::Str(s), _) => s.clone(),
         (Value::Int(i), Some(r))
             if r.trim_start_matches(['-', '+'])
                 .bytes()
@@ -234,23 +229,59 @@ fn python_float(f: f64) -> String {
 /// The `${{...}}` expressions in `text`, each with whether it sits inside an optional
 /// `$[[...]]` block.
 pub fn expressions(text: &str) -> Vec<(&str, bool)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    let mut consumed = 0;
-    while let Some(i) = rest.find("${{") {
-        let after = &rest[i + 3..];
-        let Some(j) = after.find("}}") else { break };
-        let expr = after[..j].trim();
-        let at = consumed + i;
-        let before = &text[..at];
-        let optional = before
-            .rfind("$[[")
-            .is_some_and(|o| before[o..].find("]]").is_none());
-        out.push((expr, optional));
-        consumed = at + 3 + j + 2;
-        rest = &text[consumed..];
+    scan(text).0
+}
+
+/// The `${{...` in `text` that are never closed by `}}` before a lone `}` or the next `${{`
+/// (`${{inputs.x} --y`), each as written up to the next space: Azure passes them on as text.
+pub fn unclosed(text: &str) -> Vec<&str> {
+    scan(text).1
+}
+
+fn scan(text: &str) -> (Vec<(&str, bool)>, Vec<&str>) {
+    let (mut closed, mut open) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while let Some(i) = text[at..].find("${{") {
+        let start = at + i;
+        let after = &text[start + 3..];
+        let end = after.find("}}");
+        let balanced = end.is_some_and(|j| !after[..j].contains('}') && !after[..j].contains("${{"));
+        match end {
+            Some(j) if balanced => {
+                let before = &text[..start];
+                let optional = before
+                    .rfind("$[[")
+                    .is_some_and(|o| before[o..].find("]]").is_none());
+                closed.push((after[..j].trim(), optional));
+                at = start + 3 + j + 2;
+            }
+            _ => {
+                let len = after.find(char::is_whitespace).unwrap_or(after.len());
+                open.push(&text[start..start + 3 + len]);
+                at = start + 3;
+            }
+        }
     }
-    out
+    (closed, open)
+}
+
+/// Report every `${{` of `text` that is not closed.
+pub fn report_unclosed(cx: &mut Cx, text: &str, at: &Loc, field: &str) {
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    for fragment in unclosed(text) {
+        let nth = seen.entry(fragment).or_default();
+        let loc = locate(cx, at, fragment, *nth);
+        *nth += 1;
+        let fixed = format!("{}}}}}", fragment.trim_end_matches('}'));
+        cx.report(
+            Diagnostic::new(
+                codes::BAD_BINDING,
+                Some(loc),
+                format!("`{fragment}` in `{field}` is never closed, so Azure passes it on as text"),
+            )
+            .help(format!("close it with `}}}}`: `{fixed}`")),
+        );
+    }
 }
 
 /// Where `needle` is written in the source, searching from `from`'s position onward.
@@ -296,6 +327,10 @@ pub fn bindings_lenient(cx: &mut Cx, text: &Text, iface: &Interface, field: &str
 }
 
 fn check_bindings(cx: &mut Cx, text: &Text, iface: &Interface, field: &str, warn_unused: bool) {
+    // An inline job's strings are all read by `parent_bindings`, unclosed ones included.
+    if warn_unused {
+        report_unclosed(cx, &text.value, &text.loc, field);
+    }
     let mut seen: std::collections::HashMap<String, usize> = Default::default();
     for (expr, optional_block) in expressions(&text.value) {
         let raw = format!("${{{{{expr}}}}}");
@@ -413,6 +448,14 @@ mod tests {
         ] {
             assert_eq!(yaml11_float(raw), float, "{raw}");
         }
+    }
+
+    #[test]
+    fn unclosed_expressions_are_found_and_not_taken_for_others() {
+        let text = "run --a ${{inputs.a} --b ${{inputs.b}} --c ${{outputs.c";
+        assert_eq!(expressions(text), vec![("inputs.b", false)]);
+        assert_eq!(unclosed(text), vec!["${{inputs.a}", "${{outputs.c"]);
+        assert!(unclosed("${{inputs.a}} $[[--b ${{inputs.b}}]]").is_empty());
     }
 
     #[test]

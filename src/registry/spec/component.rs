@@ -3,7 +3,7 @@
 
 use super::bindings;
 use super::{
-    COMMAND, COMPONENT, COMPONENT_TYPES, Decoder, Expect, Interface, LocalPath, MODES, PARALLEL,
+    AUTOML_TASKS,    COMMAND, COMPONENT, COMPONENT_TYPES, Decoder, Expect, Interface, LocalPath, MODES, PARALLEL,
     PARAM_TYPES, PIPELINE, PORT_TYPES, Port, SPARK, SPARK_CONF, fields,
 };
 use crate::diag::{Diagnostic, codes};
@@ -27,6 +27,7 @@ impl Decoder<'_, '_> {
             "pipeline" => PIPELINE,
             "spark" => SPARK,
             "parallel" => PARALLEL,
+            "automl" => &["task"],
             _ => COMMAND,
         };
         let spark_conf: &[&str] = if ctype == "spark" { SPARK_CONF } else { &[] };
@@ -41,6 +42,12 @@ impl Decoder<'_, '_> {
             "pipeline" => self.pipeline(cx, f, &interface),
             "spark" => self.spark(cx, f, &interface),
             "parallel" => self.parallel(cx, f),
+            // An AutoML component is its task; the job that uses it says the rest.
+            "automl" => {
+                if let Some(n) = f.require(cx, "task") {
+                    cx.choice(n, "`task`", AUTOML_TASKS);
+                }
+            }
             _ => self.command(cx, f, &interface),
         }
         self.spec.interface = Some(interface);

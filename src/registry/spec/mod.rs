@@ -134,6 +134,9 @@ const MODEL: &[&str] = &[
     "utc_time_created",
     "datastore",
     "intellectual_property",
+    "system_metadata",
+    "default_deployment_template",
+    "allowed_deployment_templates",
 ];
 const ENVIRONMENT: &[&str] = &[
     "image",
@@ -213,7 +216,20 @@ const PIPELINE: &[&str] = &["jobs"];
 
 pub const MODEL_TYPES: &[&str] = &["custom_model", "mlflow_model", "triton_model"];
 pub const DATA_TYPES: &[&str] = &["uri_file", "uri_folder", "mltable"];
-pub const COMPONENT_TYPES: &[&str] = &["command", "pipeline", "spark", "parallel"];
+pub const COMPONENT_TYPES: &[&str] = &["command", "pipeline", "spark", "parallel", "automl"];
+/// The tasks of an AutoML component (azure-ai-ml's `TaskType`, in snake case).
+const AUTOML_TASKS: &[&str] = &[
+    "classification",
+    "regression",
+    "forecasting",
+    "image_classification",
+    "image_classification_multilabel",
+    "image_object_detection",
+    "image_instance_segmentation",
+    "text_classification",
+    "text_classification_multilabel",
+    "text_ner",
+];
 const PORT_TYPES: &[&str] = &[
     "uri_file",
     "uri_folder",
@@ -225,6 +241,7 @@ const PORT_TYPES: &[&str] = &[
 ];
 const PARAM_TYPES: &[&str] = &["integer", "number", "boolean", "string"];
 const MODES: &[&str] = &[
+    "mount",
     "ro_mount",
     "rw_mount",
     "download",
@@ -247,6 +264,7 @@ pub fn kind_of_schema(url: &str) -> Option<(Kind, Option<&'static str>)> {
         "pipelinecomponent" => (Kind::Component, Some("pipeline")),
         "sparkcomponent" => (Kind::Component, Some("spark")),
         "parallelcomponent" => (Kind::Component, Some("parallel")),
+        "automlcomponent" => (Kind::Component, Some("automl")),
         _ => return None,
     })
 }
@@ -371,7 +389,7 @@ impl Decoder<'_, '_> {
 
     fn common(&mut self, cx: &mut Cx, f: &Fields) {
         f.text(cx, "description");
-        f.tags(cx, "tags");
+        f.loose_tags(cx, "tags");
         f.any_map(cx, "properties");
         if let Some(ip) = f.map(cx, "intellectual_property") {
             ip.allow(cx, &["publisher", "protection_level"]);

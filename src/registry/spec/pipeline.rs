@@ -95,6 +95,9 @@ impl Decoder<'_, '_> {
             "dynamic_allocation_enabled",
             "dynamic_allocation_min_executors",
             "dynamic_allocation_max_executors",
+            "condition",
+            "true_block",
+            "false_block",
         ];
         node.allow_leniently(cx, NODE);
         const NODE_TYPES: &[&str] = &[
@@ -106,6 +109,8 @@ impl Decoder<'_, '_> {
             "automl",
             "import",
             "data_transfer",
+            // Control flow: runs `true_block` or `false_block` (jobs) on `condition` (an output).
+            "if_else",
         ];
         let ty = node
             .choice(cx, "type", NODE_TYPES)
@@ -160,7 +165,8 @@ impl Decoder<'_, '_> {
             None => {
                 if ty == "command" && node.has("command") {
                     self.inline_command_job(cx, job, node);
-                } else if ty != "automl" && ty != "sweep" && ty != "import" && ty != "data_transfer"
+                } else if !["automl", "sweep", "import", "data_transfer", "if_else"]
+                    .contains(&ty.as_str())
                 {
                     cx.error(codes::MISSING_FIELD, node.node, format!("job `{job}` needs a `component` (or, for a command job, `command` and `environment`)"));
                 }
@@ -270,6 +276,8 @@ impl Decoder<'_, '_> {
         collect_strings(node, &mut strings);
         for s in strings {
             let Value::Str(text) = &s.value else { continue };
+            let at = cx.loc(s);
+            bindings::report_unclosed(cx, text, &at, &format!("jobs.{this_job}"));
             for (expr, _) in bindings::expressions(text) {
                 let parts: Vec<&str> = expr.split('.').collect();
                 if parts.first() != Some(&"parent") {
@@ -284,6 +292,8 @@ impl Decoder<'_, '_> {
                         format!("`${{{{{expr}}}}}` names no output of this pipeline"),
                     ),
                     ["parent", "inputs" | "outputs", _, ..] => None,
+                    // A whole job, as an if_else node's `true_block` or `false_block` names it.
+                    ["parent", "jobs", j] if jobs.contains(j) => None,
                     ["parent", "jobs", j, "outputs" | "inputs", port, ..] => {
                         if !jobs.contains(j) {
                             Some(format!("`${{{{{expr}}}}}` names no job of this pipeline"))
