@@ -157,12 +157,40 @@ pub struct Diagnostic {
     pub denied: bool,
 }
 
-/// What a registry's `lints:` makes of a warning.
+/// What a `lints:` table makes of a warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LintLevel {
     Allow,
     Warn,
     Deny,
+}
+
+/// Levels by code id.
+pub type LintTable = BTreeMap<&'static str, LintLevel>;
+
+/// The levels a check applies: the registry's (`registry.yaml`), and each asset's
+/// (`asset.yaml`) for the diagnostics in its folder, which win.
+#[derive(Clone, Debug, Default)]
+pub struct Lints {
+    pub registry: LintTable,
+    /// (asset folder as diagnostics show it, its table).
+    pub folders: Vec<(String, LintTable)>,
+}
+
+impl Lints {
+    fn level(&self, d: &Diagnostic) -> Option<LintLevel> {
+        let in_folder = d.loc.as_ref().and_then(|loc| {
+            self.folders.iter().find(|(dir, _)| {
+                loc.file
+                    .strip_prefix(dir.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        });
+        in_folder
+            .and_then(|(_, table)| table.get(d.code.id))
+            .or_else(|| self.registry.get(d.code.id))
+            .copied()
+    }
 }
 
 impl Diagnostic {
@@ -221,12 +249,12 @@ impl Report {
             .dedup_by(|a, b| a.sort_key() == b.sort_key());
     }
 
-    /// Apply lint levels by code id: allowed warnings go, denied ones become errors.
-    pub fn apply_levels(&mut self, levels: &BTreeMap<&str, LintLevel>) {
+    /// Apply lint levels: allowed warnings go, denied ones become errors.
+    pub fn apply_levels(&mut self, lints: &Lints) {
         self.diagnostics
-            .retain(|d| levels.get(d.code.id) != Some(&LintLevel::Allow));
+            .retain(|d| lints.level(d) != Some(LintLevel::Allow));
         for d in &mut self.diagnostics {
-            d.denied = levels.get(d.code.id) == Some(&LintLevel::Deny);
+            d.denied = lints.level(d) == Some(LintLevel::Deny);
         }
     }
 
@@ -282,10 +310,7 @@ impl Report {
                 group = group.element(Level::HELP.message(&**help));
             }
             if d.denied {
-                let note = format!(
-                    "`{}` ({}) is denied in registry.yaml `lints`",
-                    d.code.id, d.code.name
-                );
+                let note = format!("`{}` ({}) is denied by `lints`", d.code.id, d.code.name);
                 group = group.element(Level::NOTE.message(note));
             }
             out.push_str(&renderer.render(&[group]));

@@ -71,7 +71,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
             .extend(against::compare(prev, &planned.docs, &loaded, &display));
     }
     drop(previous);
-    registry::settle(&mut outcome.report, &registry.lints);
+    registry::settle(&mut outcome.report, &outcome.lints);
     if failed(&outcome.report, &args.report) {
         let why = match &args.against {
             Some(_) => "nothing written: published history would change",

@@ -39,7 +39,7 @@ pub fn run(ui: &Ui, args: CheckArgs) -> u8 {
             Err(e) => return ui.fail(e),
         };
         report.extend(against::compare(&previous, &planned.docs, loaded, &display));
-        registry::settle(report, &registry.lints);
+        registry::settle(report, &outcome.lints);
     }
     emit(
         ui,

@@ -75,6 +75,8 @@ pub struct AssetYaml {
     deprecated: Option<DeprecationYaml>,
     /// Version to its deprecation.
     deprecated_versions: Option<BTreeMap<String, DeprecationYaml>>,
+    /// Levels of warnings in this asset's folder, as in `registry.yaml`.
+    lints: Option<BTreeMap<String, LintLevel>>,
 }
 
 #[derive(JsonSchema)]

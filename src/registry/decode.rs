@@ -240,7 +240,9 @@ impl<'a> Cx<'a> {
             self.error_help(
                 codes::UNQUOTED_NUMBER,
                 v,
-                format!("the value of {what} `{key}`, `{raw}`, is read by YAML as the number {read}"),
+                format!(
+                    "the value of {what} `{key}`, `{raw}`, is read by YAML as the number {read}"
+                ),
                 format!("quote it: {key}: \"{raw}\""),
             );
         }

@@ -92,16 +92,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         policy_lineage = p.text(cx, "require_lineage_from");
         policy_card = p.text(cx, "require_card_from");
     }
-    let mut lints = Vec::new();
-    if let Some(l) = f.map(cx, "lints") {
-        for (_, knode, v) in l.keys() {
-            let key = cx.text(knode, "a lint");
-            let level = cx.choice(v, "a lint level", &["allow", "warn", "deny"]);
-            if let (Some(key), Some(level)) = (key, level) {
-                lints.push((key, level));
-            }
-        }
-    }
+    let lints = lints(cx, &f);
     Some(RegistryConfig {
         name,
         description,
@@ -117,6 +108,21 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
 // ---------------------------------------------------------------------------------------------
 // asset.yaml
 
+/// A `lints:` table as written: (code or name, level), in `registry.yaml` or `asset.yaml`.
+pub fn lints(cx: &mut Cx, f: &Fields) -> Vec<(Text, Text)> {
+    let mut out = Vec::new();
+    if let Some(l) = f.map(cx, "lints") {
+        for (_, knode, v) in l.keys() {
+            let key = cx.text(knode, "a lint");
+            let level = cx.choice(v, "a lint level", &["allow", "warn", "deny"]);
+            if let (Some(key), Some(level)) = (key, level) {
+                out.push((key, level));
+            }
+        }
+    }
+    out
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct AssetMeta {
     pub display_name: Option<String>,
@@ -126,6 +132,8 @@ pub struct AssetMeta {
     pub deprecated: Option<Deprecation>,
     /// Per-version deprecations, keyed by version.
     pub deprecated_versions: Vec<(Text, Deprecation)>,
+    /// The asset's own `lints:`, for the diagnostics in its folder.
+    pub lints: Vec<(Text, Text)>,
 }
 
 #[derive(Clone, Debug)]
@@ -149,8 +157,10 @@ pub fn asset_meta(cx: &mut Cx, root: &Node) -> AssetMeta {
             "tags",
             "deprecated",
             "deprecated_versions",
+            "lints",
         ],
     );
+    meta.lints = lints(cx, &f);
     meta.display_name = f.text(cx, "display_name").map(|t| t.value);
     meta.description = f.text(cx, "description").map(|t| t.value);
     meta.owners = f.texts(cx, "owners");

@@ -20,16 +20,15 @@ pub mod spec;
 pub mod validate;
 pub mod yaml;
 
-use crate::diag::{Diagnostic, LintLevel, Loc, Report, codes, plural};
+use crate::diag::{Diagnostic, Lints, Loc, Report, codes, plural};
 use decode::Cx;
 use kind::Kind;
 use load::{Loaded, Loader};
 use model::Registry;
 use reference::Scope;
-use validate::PathRules;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use validate::PathRules;
 
 pub struct Outcome {
     pub report: Report,
@@ -37,6 +36,8 @@ pub struct Outcome {
     pub subject: String,
     /// The checked manifests and the resolved registry (registry checks only).
     pub registry: Option<(Loaded, Registry)>,
+    /// The lint levels of `registry.yaml` and each `asset.yaml`, for diagnostics added later.
+    pub lints: Lints,
 }
 
 /// Check a registry folder. `display` is how paths are shown (the folder as the user typed it).
@@ -57,10 +58,23 @@ pub fn check(dir: &Path, display: &str) -> Outcome {
         plural(registry.assets.len(), "asset"),
         plural(registry.version_count(), "version")
     );
+    let lints = Lints {
+        registry: registry.lints.clone(),
+        folders: registry
+            .assets
+            .values()
+            .filter(|a| !a.lints.is_empty())
+            .map(|a| {
+                let dir = discover::shown(display, &format!("{}/{}", a.kind.folder(), a.name));
+                (dir.to_string(), a.lints.clone())
+            })
+            .collect(),
+    };
     Outcome {
-        report: finish(loader, &registry.lints),
+        report: finish(loader, &lints),
         subject,
         registry: Some((loaded, registry)),
+        lints,
     }
 }
 
@@ -129,9 +143,10 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
     }
     let subject = plural(files.len(), "spec file");
     Outcome {
-        report: finish(loader, &Default::default()),
+        report: finish(loader, &Lints::default()),
         subject,
         registry: None,
+        lints: Lints::default(),
     }
 }
 
@@ -184,7 +199,7 @@ fn kind_from_schema(cx: &mut Cx, node: &crate::registry::yaml::Node) -> Option<K
 }
 
 /// The report of a check, settled.
-fn finish(loader: Loader, lints: &BTreeMap<&str, LintLevel>) -> Report {
+fn finish(loader: Loader, lints: &Lints) -> Report {
     let mut report = Report {
         diagnostics: loader.diags,
         sources: Default::default(),
@@ -193,10 +208,10 @@ fn finish(loader: Loader, lints: &BTreeMap<&str, LintLevel>) -> Report {
     report
 }
 
-/// Apply the registry's lint levels, sort the diagnostics, and read back the files they point
+/// Apply the lint levels, sort the diagnostics, and read back the files they point
 /// into, for snippets. Files are shown by their path from where mlreg runs, so that is where
 /// they are read. Run again after adding diagnostics (from a comparison with a previous build).
-pub fn settle(report: &mut Report, lints: &BTreeMap<&str, LintLevel>) {
+pub fn settle(report: &mut Report, lints: &Lints) {
     report.apply_levels(lints);
     report.finish();
     for d in &report.diagnostics {

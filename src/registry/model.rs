@@ -2,7 +2,7 @@
 //! stage and version is known. No I/O, no `Deserialize`: nothing reaches these types except
 //! through `resolve`.
 
-use crate::diag::LintLevel;
+use crate::diag::LintTable;
 use crate::registry::kind::Kind;
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ pub struct Registry {
     pub stages: Vec<String>,
     pub assets: BTreeMap<(Kind, String), Asset>,
     /// The level `registry.yaml` sets for warnings, by code id.
-    pub lints: BTreeMap<&'static str, LintLevel>,
+    pub lints: LintTable,
 }
 
 #[derive(Debug)]
@@ -30,6 +30,8 @@ pub struct Asset {
     /// Each version's references into this registry, by the text written (`environments/e@latest`),
     /// pinned to one version: what its published documents say in their place.
     pub pins: BTreeMap<String, BTreeMap<String, VersionId>>,
+    /// The level `asset.yaml` sets for warnings in this asset's folder.
+    pub lints: LintTable,
 }
 
 impl Asset {

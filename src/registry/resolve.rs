@@ -27,7 +27,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
     let mut lints = BTreeMap::new();
     if let Some(c) = config {
         crate::registry::validate::registry_config(c, diags);
-        lints = crate::registry::validate::lint_levels(c, diags);
+        lints = crate::registry::validate::lint_levels(&c.lints, diags);
     }
     let mut assets = BTreeMap::new();
     for (key, a) in &loaded.assets {
@@ -44,6 +44,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                 latest,
                 stages: current,
                 pins: BTreeMap::new(),
+                lints: crate::registry::validate::lint_levels(&a.meta.lints, diags),
             },
         );
     }

@@ -5,7 +5,7 @@
 //! Nothing here looks at another manifest; that is `resolve`'s job. Rules inside a component
 //! (bindings, parameters) are part of decoding it, in `spec::bindings`.
 
-use crate::diag::{Diagnostic, LintLevel, Severity, codes};
+use crate::diag::{Diagnostic, LintLevel, LintTable, Severity, codes};
 use crate::registry::decode::Text;
 use crate::registry::decode::nearest;
 use crate::registry::spec::{Expect, LocalPath};
@@ -80,14 +80,11 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
     }
 }
 
-/// The registry's `lints:` as levels by code id. Each key names a warning by code or name;
-/// errors have no level (nothing may turn them off), and an unknown key gets the nearest one.
-pub fn lint_levels(
-    c: &crate::registry::manifest::RegistryConfig,
-    diags: &mut Vec<Diagnostic>,
-) -> BTreeMap<&'static str, LintLevel> {
+/// A `lints:` table as levels by code id. Each key names a warning by code or name; errors
+/// have no level (nothing may turn them off), and an unknown key gets the nearest one.
+pub fn lint_levels(entries: &[(Text, Text)], diags: &mut Vec<Diagnostic>) -> LintTable {
     let mut levels = BTreeMap::new();
-    for (key, level) in &c.lints {
+    for (key, level) in entries {
         let found = codes::ALL
             .iter()
             .find(|code| code.id.eq_ignore_ascii_case(&key.value) || code.name == key.value);

@@ -89,10 +89,7 @@ fn first_value(file: &Path, key: &str) -> Option<String> {
 fn agree_or_explain(dir: &Path, rows: &[Row], table: &str, min_agreements: usize) {
     let mut by_kind: BTreeMap<Option<&str>, Vec<&str>> = BTreeMap::new();
     for r in rows {
-        by_kind
-            .entry(r.kind.as_deref())
-            .or_default()
-            .push(&r.path);
+        by_kind.entry(r.kind.as_deref()).or_default().push(&r.path);
     }
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut output = String::new();

@@ -12,10 +12,12 @@ descripton: typo
 -- models/m/1/model.bin --
 x
 -- components/c/1/spec.yaml --
-command: python run.py
+command: python run.py --seed ${{inputs.seed}}
 inputs:
   data:
     type: uri_folder
+  seed:
+    type: integer
 environment: azureml:python@latest
 "#;
 
@@ -220,7 +222,7 @@ fn registry_lints_allow_and_deny_warnings() {
         human.stdout.contains("error[W051]")
             && human
                 .stdout
-                .contains("`W051` (unused-port) is denied in registry.yaml `lints`"),
+                .contains("`W051` (unused-port) is denied by `lints`"),
         "{}",
         human.stdout
     );
@@ -236,4 +238,36 @@ fn registry_lints_allow_and_deny_warnings() {
     );
     assert_eq!(codes(&out), []);
     assert_eq!(out.code, 0);
+    // An asset's own table wins in its folder: denied there though the registry allows it...
+    std::fs::write(
+        tmp.path().join("components/c/asset.yaml"),
+        "lints: { unused-port: deny }\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["check", ".", "--format", "json"]);
+    assert_eq!(codes(&out), [("W051".to_string(), "error".to_string())]);
+    // ...and allowed there though the registry denies it; a typo in it is located.
+    std::fs::write(
+        tmp.path().join("registry.yaml"),
+        "name: fixture\nlints: { W051: deny }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("components/c/asset.yaml"),
+        "lints: { unused-port: allow, unused-prot: warn }\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["check", ".", "--format", "json"]);
+    assert_eq!(
+        crate::util::pinned(&out.stdout),
+        [(
+            "E027".to_string(),
+            "components/c/asset.yaml:1:30".to_string()
+        )]
+    );
+    assert!(
+        out.stdout.contains("did you mean `unused-port`?"),
+        "{}",
+        out.stdout
+    );
 }

@@ -245,7 +245,8 @@ fn scan(text: &str) -> (Vec<(&str, bool)>, Vec<&str>) {
         let start = at + i;
         let after = &text[start + 3..];
         let end = after.find("}}");
-        let balanced = end.is_some_and(|j| !after[..j].contains('}') && !after[..j].contains("${{"));
+        let balanced =
+            end.is_some_and(|j| !after[..j].contains('}') && !after[..j].contains("${{"));
         match end {
             Some(j) if balanced => {
                 let before = &text[..start];
@@ -386,12 +387,32 @@ fn check_bindings(cx: &mut Cx, text: &Text, iface: &Interface, field: &str, warn
     if !warn_unused {
         return;
     }
-    for (dir, ports) in [("inputs", &iface.inputs), ("outputs", &iface.outputs)] {
+    // Azure ML also hands every port to the job as an environment variable
+    // (`AZURE_ML_INPUT_<name>`, `AZURE_ML_OUTPUT_<name>`, `AZUREML_PARAMETER_<name>`): a command
+    // that binds none of its inputs (or outputs) reads them there, as Microsoft's own
+    // components do, and naming the variable in the command is a use too.
+    for (dir, ports, variables) in [
+        (
+            "inputs",
+            &iface.inputs,
+            &["AZURE_ML_INPUT_", "AZUREML_PARAMETER_"][..],
+        ),
+        ("outputs", &iface.outputs, &["AZURE_ML_OUTPUT_"][..]),
+    ] {
+        if !expressions(&text.value)
+            .iter()
+            .any(|(e, _)| e.starts_with(&format!("{dir}.")))
+        {
+            continue;
+        }
         for (name, port) in ports {
             let used = text.value.contains(&format!("{dir}.{name}}}"))
                 || text.value.contains(&format!("{dir}.{name} "))
                 || text.value.contains(&format!("{dir}.{name}]"))
-                || text.value.contains(&format!("{dir}.{name}."));
+                || text.value.contains(&format!("{dir}.{name}."))
+                || variables
+                    .iter()
+                    .any(|v| text.value.contains(&format!("{v}{name}")));
             if !used {
                 cx.report(Diagnostic::new(
                     codes::UNUSED_PORT,

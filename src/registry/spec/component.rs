@@ -3,8 +3,8 @@
 
 use super::bindings;
 use super::{
-    AUTOML_TASKS,    COMMAND, COMPONENT, COMPONENT_TYPES, Decoder, Expect, Interface, LocalPath, MODES, PARALLEL,
-    PARAM_TYPES, PIPELINE, PORT_TYPES, Port, SPARK, SPARK_CONF, fields,
+    AUTOML_TASKS, COMMAND, COMPONENT, COMPONENT_TYPES, Decoder, Expect, Interface, LocalPath,
+    MODES, PARALLEL, PARAM_TYPES, PIPELINE, PORT_TYPES, Port, SPARK, SPARK_CONF, fields,
 };
 use crate::diag::{Diagnostic, codes};
 use crate::registry::decode::{Cx, Fields};
