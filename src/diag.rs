@@ -110,6 +110,7 @@ pub mod codes {
         DEPRECATED_REFERENCE = "W064" "deprecated-reference";
         NEAR_MISS_REGISTRY = "W065" "near-miss-registry";
         PIN_KEPT = "W066" "published-pin-kept";
+        SHORT_REFERENCE_EXTERNAL = "W067" "short-reference-external";
     }
 }
 

@@ -193,6 +193,27 @@ fn parse_azure_registry(whole: &str, rest: &str, scope: Scope) -> Result<Referen
 }
 
 /// `azureml:<name>:<version>`, `azureml:<name>@<label>` or `azureml:<name>` (workspace assets).
+/// The name and selector of a workspace-style reference, `azureml:<name>:<version>` or
+/// `azureml:<name>@<label>` (the kind comes from the field that holds it). Such a reference is
+/// external, unless the registry that reads it holds the asset (see `resolve`).
+pub fn short_form(text: &str, stages: &[String]) -> Option<(String, Selector)> {
+    let rest = text.strip_prefix("azureml:")?;
+    if rest.starts_with("//") {
+        return None;
+    }
+    if let Some((name, version)) = rest.split_once(':') {
+        let ok = !name.is_empty() && crate::registry::names::version_problem(version).is_none();
+        return ok.then(|| (name.to_string(), Selector::Version(version.to_string())));
+    }
+    let (name, label) = rest.split_once('@')?;
+    let selector = match label {
+        "latest" => Selector::Latest,
+        s if stages.iter().any(|st| st == s) => Selector::Label(s.to_string()),
+        _ => return None,
+    };
+    (!name.is_empty()).then(|| (name.to_string(), selector))
+}
+
 fn parse_azure_short(whole: &str, rest: &str) -> Result<Reference, String> {
     let name = rest.split([':', '@']).next().unwrap_or("");
     if name.is_empty() {
@@ -274,6 +295,31 @@ mod tests {
             "azureml://datastores/workspaceblobstore/paths/x",
         ] {
             assert_eq!(parse(ext, r), Ok(Reference::External(ext.into())), "{ext}");
+        }
+    }
+
+    #[test]
+    fn workspace_short_forms() {
+        let stages = ["prod".to_string()];
+        let cases = [
+            (
+                "azureml:train:0.0.5",
+                Some(("train", Selector::Version("0.0.5".into()))),
+            ),
+            ("azureml:train@latest", Some(("train", Selector::Latest))),
+            (
+                "azureml:train@prod",
+                Some(("train", Selector::Label("prod".into()))),
+            ),
+            ("azureml:train@nightly", None),
+            ("azureml:train", None),
+            ("azureml:train:", None),
+            ("azureml://registries/r/components/train/versions/1", None),
+            ("components/train@1", None),
+        ];
+        for (text, want) in cases {
+            let want = want.map(|(n, s)| (n.to_string(), s));
+            assert_eq!(short_form(text, &stages), want, "{text}");
         }
     }
 

@@ -96,8 +96,10 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
                     let JobComponent::Reference(t) = component else {
                         continue;
                     };
-                    let Some((Kind::Component, name, selector)) = reference::local(&t.value, scope)
-                    else {
+                    let local = reference::local(&t.value, scope).or_else(|| {
+                        short_local(t, Kind::Component, scope, &assets).and_then(Result::ok)
+                    });
+                    let Some((Kind::Component, name, selector)) = local else {
                         continue;
                     };
                     let Some(target) = assets.get(&(Kind::Component, name.clone())) else {
@@ -165,10 +167,17 @@ fn lookup(
             name,
             selector,
         }) => (kind, name, selector),
-        Ok(Reference::External(_)) => {
-            diags.extend(near_miss_registry(text, scope));
-            return None;
-        }
+        Ok(Reference::External(_)) => match short_local(text, expected, scope, assets) {
+            Some(Ok(local)) => local,
+            Some(Err(d)) => {
+                diags.push(d);
+                return None;
+            }
+            None => {
+                diags.extend(near_miss_registry(text, scope));
+                return None;
+            }
+        },
         Err(why) => {
             diags.push(Diagnostic::new(codes::BAD_REFERENCE, loc, why));
             return None;
@@ -238,6 +247,43 @@ fn lookup(
         ));
     }
     Some((kind, name, version))
+}
+
+/// `azureml:<name>:<version>` (or `@latest`, `@<stage>`) where a `kind` is expected: Azure
+/// would look it up in the workspace, but when this registry holds the asset it is this
+/// registry's, and is resolved (pinned, linked, its ports checked). When the registry has the
+/// asset but not that version, the reference stays external, with a warning; an asset the
+/// registry does not have is plainly external (`None`).
+fn short_local(
+    text: &Text,
+    kind: Kind,
+    scope: Scope,
+    assets: &BTreeMap<(Kind, String), Asset>,
+) -> Option<Result<(Kind, String, Selector), Diagnostic>> {
+    let (name, selector) = reference::short_form(&text.value, scope.stages)?;
+    let asset = assets.get(&(kind, name.clone()))?;
+    if select(asset, &selector).is_some() {
+        return Some(Ok((kind, name, selector)));
+    }
+    let which = match &selector {
+        Selector::Version(v) => format!("no version `{v}`"),
+        Selector::Latest => "no release version".to_string(),
+        Selector::Label(s) => format!("no version in stage `{s}`"),
+    };
+    Some(Err(Diagnostic::new(
+        codes::SHORT_REFERENCE_EXTERNAL,
+        Some(text.loc.clone()),
+        format!(
+            "`{}` names {} `{name}` of this registry, which has {which} (it has {}), so it is left for the workspace to resolve",
+            text.value,
+            kind.singular(),
+            asset.versions.join(", ")
+        ),
+    )
+    .help(format!(
+        "write `{}/{name}@<version>` to use this registry's, or a version it has",
+        kind.folder()
+    ))))
 }
 
 /// Registries Microsoft publishes to every workspace: naming one is never a typo of ours.
