@@ -8,14 +8,14 @@ use crate::publish::index::{
     Ref, RegistryInfo, Root, Snapshot, VersionDoc, WorkspaceInfo,
 };
 use crate::publish::output::OutputSet;
-use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion};
+use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
 use crate::registry::model::Registry;
 use crate::registry::model::VersionId;
 use crate::registry::resolve::pin;
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Files of a version folder that are manifests, not shipped files.
 const MANIFESTS: [&str; 3] = ["spec.yaml", "lineage.yaml", "README.md"];
@@ -47,6 +47,8 @@ impl Planned {
 /// (documents of one asset pin the digests of others).
 struct Hashed {
     files: Vec<FileEntry>,
+    /// Where each file's bytes are, in the order of `files`.
+    sources: Vec<PathBuf>,
     digest: String,
 }
 
@@ -84,15 +86,8 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
         for (version, lv) in &la.versions {
             let vid: VersionId = (*kind, name.clone(), version.clone());
             let h = &hashed[&vid];
-            for f in &h.files {
-                set.file(
-                    f.blob.clone(),
-                    source
-                        .join(kind.folder())
-                        .join(name)
-                        .join(version)
-                        .join(&f.path),
-                );
+            for (f, from) in h.files.iter().zip(&h.sources) {
+                set.file(f.blob.clone(), from.clone());
             }
             let pins = &asset.pins[version];
             let spec = normalized_spec(lv, &registry.name, pins, name, version);
@@ -249,15 +244,22 @@ fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, H
     jobs.into_par_iter()
         .map(|(id, lv)| {
             let dir = source.join(id.0.folder()).join(&id.1).join(&id.2);
-            let files = lv
+            let mut shipped: BTreeMap<String, PathBuf> = lv
                 .files
-                .par_iter()
+                .iter()
                 .filter(|f| !MANIFESTS.contains(&f.as_str()))
-                .map(|f| {
-                    let (sha256, size) = hash::file(&dir.join(f))
-                        .map_err(|e| format!("cannot read `{}`: {e}", dir.join(f).display()))?;
+                .map(|f| (f.clone(), dir.join(f)))
+                .collect();
+            shipped.extend(shared_files(&lv.shared));
+            let (paths, sources): (Vec<String>, Vec<PathBuf>) = shipped.into_iter().unzip();
+            let files = paths
+                .into_par_iter()
+                .zip(sources.par_iter())
+                .map(|(path, from)| {
+                    let (sha256, size) = hash::file(from)
+                        .map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
                     Ok(FileEntry {
-                        path: f.clone(),
+                        path,
                         size,
                         blob: format!("blobs/sha256/{sha256}"),
                         sha256,
@@ -265,9 +267,40 @@ fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, H
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             let digest = digest(lv, &files);
-            Ok((id, Hashed { files, digest }))
+            Ok((
+                id,
+                Hashed {
+                    files,
+                    sources,
+                    digest,
+                },
+            ))
         })
         .collect()
+}
+
+/// The files of the registry's shared folder a version uses, by where they go in the version
+/// (`shared/src/train.py`). Links are not followed (the layout checks keep them inside it).
+fn shared_files(shared: &[SharedPath]) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for s in shared {
+        for entry in walkdir::WalkDir::new(&s.abs)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+        {
+            let rel = entry.path().strip_prefix(&s.abs).unwrap_or(entry.path());
+            let published = match rel.to_str() {
+                Some("") => s.published.clone(),
+                Some(rel) => format!("{}/{}", s.published, rel.replace('\\', "/")),
+                None => continue,
+            };
+            out.push((published, entry.path().to_path_buf()));
+        }
+    }
+    out
 }
 
 /// `sha256:<hex>` of the canonical JSON of the spec (minus `description` and `tags`, which Azure
@@ -291,7 +324,7 @@ pub fn digest(lv: &LoadedVersion, files: &[FileEntry]) -> String {
 }
 
 /// The spec as `az ml <kind> create -f` wants it: name and version filled in, references to
-/// this registry pinned to their Azure form.
+/// this registry pinned to their Azure form, paths into the shared folder pointed at the copy.
 fn normalized_spec(
     lv: &LoadedVersion,
     registry: &str,
@@ -303,7 +336,12 @@ fn normalized_spec(
         .spec_json
         .clone()
         .unwrap_or_else(|| serde_json::json!({}));
-    let mut azure = BTreeMap::new();
+    // Paths into the registry's shared folder name the copy the version ships instead.
+    let mut azure: BTreeMap<String, String> = lv
+        .shared
+        .iter()
+        .map(|s| (s.written.clone(), s.published.clone()))
+        .collect();
     for r in lv.spec.iter().flat_map(|s| &s.refs) {
         if let Some((kind, n, v)) = pins.get(&r.text.value) {
             let uri = format!(

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use walkdir::WalkDir;
 
+/// The top-level folder of files that versions share; a version that names something in it
+/// ships a copy (see `docs/format.md`).
+pub const SHARED: &str = "shared";
+
 #[derive(Debug, Default)]
 pub struct Layout {
     pub has_registry_yaml: bool,
@@ -109,20 +113,23 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         match parts.as_slice() {
             ["registry.yaml"] if !is_dir => layout.has_registry_yaml = true,
             ["README.md"] if !is_dir => {}
+            // Files versions share (`code: ../../../shared/src`); what is in it is free-form.
+            [SHARED] if is_dir => {}
+            [SHARED, ..] => {}
             [top] => match (Kind::from_folder(top), is_dir) {
                 (Some(_), true) => {}
                 _ => {
                     let kinds: Vec<&str> = Kind::ALL
                         .iter()
                         .map(|k| k.folder())
-                        .chain(["registry.yaml", "README.md"])
+                        .chain(["registry.yaml", "README.md", SHARED])
                         .collect();
                     let help = crate::registry::decode::nearest(top, &kinds)
                         .map(|n| format!("did you mean `{n}`?"));
                     unexpected(
                         diags,
                         &format!(
-                            "`{top}` is not part of a registry (models/, components/, environments/, data/, registry.yaml)"
+                            "`{top}` is not part of a registry (models/, components/, environments/, data/, shared/, registry.yaml)"
                         ),
                         help,
                     );
@@ -227,7 +234,9 @@ fn symlink(
     diags: &mut Vec<Diagnostic>,
 ) {
     let loc = Some(Loc::file(file));
-    if parts.len() < 4 {
+    // In shared/, a link may lead anywhere inside shared/.
+    let inside = if parts.first() == Some(&SHARED) { 1 } else { 3 };
+    if parts.len() < 4 && inside == 3 {
         diags.push(Diagnostic::new(
             codes::SYMLINK_ESCAPES,
             loc,
@@ -235,7 +244,7 @@ fn symlink(
         ));
         return;
     }
-    let version_dir: PathBuf = parts[..3].iter().collect();
+    let version_dir: PathBuf = parts[..inside].iter().collect();
     let Ok(canon_version) = canon_root.join(version_dir).canonicalize() else {
         return;
     };

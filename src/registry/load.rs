@@ -18,7 +18,7 @@ use crate::registry::validate::{self, PathRules};
 use crate::registry::yaml::{self, Node, YamlErrorKind};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How deep pipeline components may nest component files.
@@ -28,6 +28,8 @@ const MAX_NESTING: usize = 8;
 /// manifests would all stay in memory; snippets read back the few files diagnostics point into.)
 pub struct Loader {
     pub diags: Vec<Diagnostic>,
+    /// The shared paths of the version being read.
+    shared: Vec<SharedPath>,
     /// How local paths are checked.
     pub paths: PathRules,
 }
@@ -49,6 +51,19 @@ pub struct LoadedVersion {
     pub card_refs: CardRefs,
     /// Every file in the version folder, relative to it, sorted.
     pub files: Vec<String>,
+    /// What the spec names in the registry's shared folder, which the version ships a copy of.
+    pub shared: Vec<SharedPath>,
+}
+
+/// A path of a spec into the registry's shared folder.
+#[derive(Debug, Clone)]
+pub struct SharedPath {
+    /// As the spec writes it (`../../../shared/src`).
+    pub written: String,
+    /// Where the copy goes in the version (`shared/src`), which the published spec names.
+    pub published: String,
+    /// The file or folder on disk.
+    pub abs: PathBuf,
 }
 
 #[derive(Debug)]
@@ -85,6 +100,7 @@ impl Loader {
         Loader {
             paths,
             diags: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -302,6 +318,20 @@ impl Loader {
         if let Some(s) = &spec {
             self.spec_paths(&vabs, display, &vrel, s, "", scope, &mut Vec::new());
         }
+        let shared = std::mem::take(&mut self.shared);
+        if !shared.is_empty()
+            && let Some(own) = vdir.files.iter().find(|f| f.starts_with("shared/"))
+        {
+            let file = discover::shown(display, &format!("{vrel}/{own}"));
+            self.diags.push(
+                Diagnostic::new(
+                    codes::UNEXPECTED_FILE,
+                    Some(Loc::file(&file)),
+                    "this version has a `shared/` folder of its own, where the copy of the registry's shared files it uses goes",
+                )
+                .help("rename the version's folder"),
+            );
+        }
         let lineage = vdir
             .has_lineage
             .then(|| {
@@ -352,6 +382,7 @@ impl Loader {
             card_meta,
             card_refs,
             files: vdir.files.clone(),
+            shared,
         }
     }
 
@@ -413,6 +444,13 @@ impl Loader {
                     continue;
                 }
             };
+            if let Some(published) = &checked.shared {
+                self.shared.push(SharedPath {
+                    written: lp.path.value.clone(),
+                    published: published.clone(),
+                    abs: checked.abs.clone(),
+                });
+            }
             if !self.paths.exist {
                 continue;
             }

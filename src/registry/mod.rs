@@ -42,10 +42,7 @@ pub struct Outcome {
 
 /// Check a registry folder. `display` is how paths are shown (the folder as the user typed it).
 pub fn check(dir: &Path, display: &str) -> Outcome {
-    let mut loader = Loader::new(PathRules {
-        exist: true,
-        climb: 0,
-    });
+    let mut loader = Loader::new(PathRules::VERSION);
     let loaded = loader.load_registry(dir, display);
     let registry = crate::registry::resolve::resolve(&loaded, &mut loader.diags);
     let subject = format!(
@@ -85,6 +82,7 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
     let mut loader = Loader::new(PathRules {
         exist: check_files,
         climb: 0,
+        into: None,
     });
     let stages: Vec<String> = kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect();
     let scope = Scope {

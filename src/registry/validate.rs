@@ -179,6 +179,9 @@ pub struct Checked {
     /// Relative to the version folder, `/`-separated.
     pub rel: String,
     pub abs: PathBuf,
+    /// For a path into the registry's shared folder: where it lands in the version,
+    /// `shared/<the rest>`.
+    pub shared: Option<String>,
 }
 
 /// How local paths are checked.
@@ -186,10 +189,22 @@ pub struct Checked {
 pub struct PathRules {
     /// They must exist as what the field needs (off for lone specs copied without their files).
     pub exist: bool,
-    /// How many folders above the root a path may climb: none from a version folder; from a
-    /// lone spec, up to the folder mlreg runs in, since Azure uploads what `code: ../src` names
-    /// (but a pull request's spec must not reach the rest of the machine).
+    /// How many folders above the root a path may climb: from a version folder, to the registry
+    /// (and then only into `into`); from a lone spec, up to the folder mlreg runs in, since
+    /// Azure uploads what `code: ../src` names (but a pull request's spec must not reach the
+    /// rest of the machine).
     pub climb: usize,
+    /// The one folder a path that climbs must land in, at the top (`shared` in a registry).
+    pub into: Option<&'static str>,
+}
+
+impl PathRules {
+    /// In a version folder of a registry: files of the version, or of the registry's shared/.
+    pub const VERSION: PathRules = PathRules {
+        exist: true,
+        climb: 3,
+        into: Some(crate::registry::discover::SHARED),
+    };
 }
 
 /// Check a local path written in a spec at `base` (a folder relative to `root`, the version
@@ -227,16 +242,20 @@ pub fn local_path(
     let mut parts: Vec<String> = Vec::new();
     // How far above the root the path climbs.
     let mut up = 0;
-    let escapes = || match rules.climb {
-        0 => fail(
+    let escapes = || {
+        match rules.into {
+        Some(dir) => fail(
             codes::PATH_ESCAPES,
             format!("`{field}` `{p}` leaves the version folder"),
         )
-        .help("everything a version uses must be inside its folder; copy the file in"),
-        _ => fail(
+        .help(format!(
+            "a version uses files in its folder, or in the registry's `{dir}/` folder (`../../../{dir}/...`)"
+        )),
+        None => fail(
             codes::PATH_ESCAPES,
             format!("`{field}` `{p}` leaves the folder mlreg runs in"),
         ),
+    }
     };
     for c in base
         .split('/')
@@ -272,6 +291,15 @@ pub fn local_path(
     if up > rules.climb {
         return Err(escapes());
     }
+    let mut shared = None;
+    if up > 0
+        && let Some(dir) = rules.into
+    {
+        if up != rules.climb || parts.first().map(String::as_str) != Some(dir) || parts.len() < 2 {
+            return Err(escapes());
+        }
+        shared = Some(parts.join("/"));
+    }
     let rel = "../".repeat(up) + &parts.join("/");
     let abs = if rel.is_empty() {
         root.to_path_buf()
@@ -279,11 +307,11 @@ pub fn local_path(
         root.join(&rel)
     };
     if !rules.exist {
-        return Ok(Checked { rel, abs });
+        return Ok(Checked { rel, abs, shared });
     }
     // Above the root there is no boundary to guard: only whether it is there.
     if up > 0 {
-        return exists_as(root, lp, rules, rel, abs);
+        return exists_as(root, lp, rules, Checked { rel, abs, shared });
     }
     // Walk from the root so that a symlink anywhere on the way is seen.
     let canon_root = root.canonicalize().map_err(|e| {
@@ -335,7 +363,7 @@ pub fn local_path(
             }
         }
     }
-    exists_as(root, lp, rules, rel, abs)
+    exists_as(root, lp, rules, Checked { rel, abs, shared })
 }
 
 /// The last step of `local_path`: the path is there and is what its field needs.
@@ -343,9 +371,9 @@ fn exists_as(
     root: &Path,
     lp: &LocalPath,
     rules: PathRules,
-    rel: String,
-    abs: PathBuf,
+    checked: Checked,
 ) -> Result<Checked, Diagnostic> {
+    let (rel, abs) = (&checked.rel, &checked.abs);
     let p = lp.path.value.as_str();
     let field = &lp.field;
     let fail = |code, msg: String| Diagnostic::new(code, Some(lp.path.loc.clone()), msg);
@@ -406,10 +434,10 @@ fn exists_as(
                 dockerfile: None,
                 under: None,
             };
-            local_path(root, &rel, &inner, rules)?;
+            local_path(root, rel, &inner, rules)?;
         }
     }
-    Ok(Checked { rel, abs })
+    Ok(checked)
 }
 
 fn nearest_sibling(missing: &Path) -> Option<String> {

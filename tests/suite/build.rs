@@ -735,3 +735,136 @@ fn the_sample_schema_links_open_in_an_editor() {
     }
     assert!(links >= 10, "only {links} relative schema links");
 }
+
+const SHARED: &str = r#"
+-- registry/registry.yaml --
+name: fixture
+-- registry/shared/train/src/train.py --
+print("train")
+-- registry/shared/train/src/util/io.py --
+print("io")
+-- registry/components/train/1/spec.yaml --
+command: python train.py
+code: ../../../shared/train/src
+environment: azureml:python@latest
+-- registry/components/train/2/spec.yaml --
+command: python train.py --fast
+code: ../../../shared/train/src
+environment: azureml:python@latest
+"#;
+
+/// The version doc of `components/train@version` in a build folder.
+fn train_doc(out: &Path, version: &str) -> Value {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(out.join("assets/components/train.json")).unwrap())
+            .unwrap();
+    doc["versions"][version].clone()
+}
+
+#[test]
+fn shared_code_is_copied_into_each_version_that_uses_it() {
+    let t = tempfile::tempdir().unwrap();
+    crate::util::materialize(SHARED, t.path());
+    let out = build(t.path(), &["registry", "--out", "published"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let published = t.path().join("published");
+    let v1 = train_doc(&published, "1");
+    let paths: Vec<&str> = v1["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["shared/train/src/train.py", "shared/train/src/util/io.py"]
+    );
+    assert_eq!(v1["spec"]["code"], "shared/train/src");
+    // Both versions ship the same bytes: stored once.
+    let v2 = train_doc(&published, "2");
+    assert_eq!(v1["files"], v2["files"]);
+    let blob = v1["files"][0]["blob"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(published.join(blob)).unwrap(),
+        b"print(\"train\")\n"
+    );
+
+    // A workspace pulls a folder `az ml component create -f` takes as it is.
+    let dest = t.path().join("pulled");
+    let pulled = run(
+        t.path(),
+        &[
+            "pull",
+            "components/train@1",
+            "--index",
+            "published",
+            "--dest",
+            "pulled",
+            "--cache",
+            "cache",
+        ],
+    );
+    assert_eq!(pulled.code, 0, "{}", pulled.stderr);
+    assert_eq!(
+        std::fs::read(dest.join("shared/train/src/util/io.py")).unwrap(),
+        b"print(\"io\")\n"
+    );
+    let spec = std::fs::read_to_string(dest.join("spec.yaml")).unwrap();
+    assert!(spec.contains("code: shared/train/src"), "{spec}");
+
+    // The shared code is part of every version that uses it: changing it changes both.
+    let reg = t.path().join("registry");
+    std::fs::write(
+        reg.join("shared/train/src/train.py"),
+        "print(\"changed\")\n",
+    )
+    .unwrap();
+    let again = build(
+        t.path(),
+        &[
+            "registry",
+            "--out",
+            "next",
+            "--against",
+            "published",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(again.code, 1);
+    assert_eq!(
+        pinned(&again.stdout),
+        [
+            (
+                "E110".to_string(),
+                "registry/components/train/1".to_string()
+            ),
+            (
+                "E110".to_string(),
+                "registry/components/train/2".to_string()
+            ),
+        ]
+    );
+
+    // Only the shared folder may be named from outside a version folder.
+    std::fs::write(
+        reg.join("components/train/2/spec.yaml"),
+        "command: python train.py\ncode: ../1\nenvironment: azureml:python@latest\n",
+    )
+    .unwrap();
+    let check = run(t.path(), &["check", "registry", "--format", "json"]);
+    assert_eq!(
+        pinned(&check.stdout),
+        [(
+            "E041".to_string(),
+            "registry/components/train/2/spec.yaml:2:7".to_string()
+        )]
+    );
+    assert!(
+        check
+            .stdout
+            .contains("or in the registry's `shared/` folder"),
+        "{}",
+        check.stdout
+    );
+}
