@@ -377,7 +377,7 @@ fn exists_as(
     let p = lp.path.value.as_str();
     let field = &lp.field;
     let fail = |code, msg: String| Diagnostic::new(code, Some(lp.path.loc.clone()), msg);
-    let meta = std::fs::metadata(&abs)
+    let meta = std::fs::metadata(abs)
         .map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?;
     let want_dir = |what: &str| -> Result<(), Diagnostic> {
         if meta.is_dir() {
