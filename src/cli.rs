@@ -57,10 +57,38 @@ pub enum Command {
     /// Build into memory and serve on 127.0.0.1, rebuilding and reloading on change.
     #[command(after_help = EXIT_STATUS)]
     Serve(ServeArgs),
+    /// Write a new registry folder from another layout: `mlreg import azureml-assets
+    /// path/to/azureml-assets --out registry` (Microsoft's own registry repository).
+    #[command(after_help = EXIT_STATUS)]
+    Import(ImportArgs),
     /// Print a shell completion script: `mlreg completions bash > ~/.local/share/bash-completion/completions/mlreg`.
     Completions(CompletionsArgs),
     /// Print the man page (roff) of mlreg, or of one of its commands: `mlreg man | man -l -`.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The layout to read.
+    #[arg(value_enum)]
+    pub from: ImportFrom,
+
+    /// The folder to read (a checkout of the repository, or a part of it).
+    pub source: PathBuf,
+
+    /// The registry folder to write; it must not exist, or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// The name of the new registry (registry.yaml `name`).
+    #[arg(long, default_value = "azureml-assets")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFrom {
+    /// Azure/azureml-assets: asset.yaml, spec, environment.yaml, model.yaml, description.md.
+    AzuremlAssets,
 }
 
 #[derive(Debug, Args)]

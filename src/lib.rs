@@ -12,6 +12,7 @@
 //! - [`site`] renders the browsable pages from the same documents.
 //! - [`client`] is the workspace side: fetch, verify, cache, resolve and pull.
 //! - [`serve`] runs the pipeline into memory behind a loopback server.
+//! - [`import`] turns other layouts (Microsoft's azureml-assets) into registry folders.
 //! - [`commands`] holds one module per subcommand; [`cli`] their arguments.
 //!
 //! Problems in the user's registry are [`diag::Diagnostic`]s, collected and reported together;
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod diag;
+pub mod import;
 pub mod publish;
 pub mod registry;
 pub mod serve;

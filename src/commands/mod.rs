@@ -5,6 +5,7 @@
 pub mod build;
 pub mod check;
 pub mod completions;
+pub mod import;
 pub mod man;
 pub mod pull;
 pub mod resolve;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Resolve(args) => resolve::run(&ui, args),
         Command::Pull(args) => pull::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),
+        Command::Import(args) => import::run(&ui, args),
         Command::Completions(args) => completions::run(&ui, args),
         Command::Man(args) => man::run(&ui, args),
     };

@@ -39,6 +39,18 @@ pub fn name_problem(kind: Kind, name: &str) -> Option<String> {
     })
 }
 
+/// Why `name` is not a valid registry name (Azure's rule), if it is not.
+pub fn registry_name_problem(name: &str) -> Option<&'static str> {
+    let b = name.as_bytes();
+    let ok = (2..=32).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
+    (!ok).then_some(
+        "a registry name is 2 to 32 of letters, digits, `_` and `-`, starting with a letter or digit",
+    )
+}
+
 /// Why `v` is not a valid version string, if it is not. Label names are checked by the caller,
 /// which knows the stages.
 pub fn version_problem(v: &str) -> Option<String> {

@@ -15,19 +15,14 @@ use std::path::{Component, Path, PathBuf};
 /// `registry.yaml` on its own: the registry name (Azure's rule), stage names, workspaces and
 /// policy stages, URLs.
 pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mut Vec<Diagnostic>) {
-    if let Some(name) = &c.name {
-        let b = name.value.as_bytes();
-        let ok = (2..=32).contains(&b.len())
-            && b[0].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'));
-        if !ok {
-            diags.push(Diagnostic::new(
-                codes::INVALID_NAME,
-                Some(name.loc.clone()),
-                format!("registry name `{}` must be 2 to 32 of letters, digits, `_` and `-`, starting with a letter or digit", name.value),
-            ));
-        }
+    if let Some(name) = &c.name
+        && let Some(why) = crate::registry::names::registry_name_problem(&name.value)
+    {
+        diags.push(Diagnostic::new(
+            codes::INVALID_NAME,
+            Some(name.loc.clone()),
+            format!("registry name `{}`: {why}", name.value),
+        ));
     }
     let mut seen = std::collections::BTreeSet::new();
     for s in &c.stages {

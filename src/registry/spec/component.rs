@@ -55,9 +55,21 @@ impl Decoder<'_, '_> {
 
     pub(super) fn interface(&mut self, cx: &mut Cx, f: &Fields, ctype: &str) -> Interface {
         let mut iface = Interface::default();
+        // Azure ML tells ports apart ignoring case: `data` and `Data` would be one port.
+        let mut folded: std::collections::BTreeMap<String, String> = Default::default();
+        let mut distinct = |cx: &mut Cx, name: &str, knode: &Node| {
+            if let Some(first) = folded.insert(name.to_lowercase(), name.to_string()) {
+                cx.error(
+                    codes::INVALID_NAME,
+                    knode,
+                    format!("`{name}` differs from `{first}` only by case, and Azure ML tells ports apart ignoring case"),
+                );
+            }
+        };
         if let Some(inputs) = f.map(cx, "inputs") {
             for (name, knode, v) in inputs.keys() {
                 bindings::port_name(cx, name, knode);
+                distinct(cx, name, knode);
                 let optional = self.input(cx, name, v);
                 iface.inputs.insert(
                     name.to_string(),
@@ -72,6 +84,7 @@ impl Decoder<'_, '_> {
             let primitive_ok = ctype == "command" || ctype == "pipeline";
             for (name, knode, v) in outputs.keys() {
                 bindings::port_name(cx, name, knode);
+                distinct(cx, name, knode);
                 let Some(o) = cx.map(v, &format!("output `{name}`")) else {
                     continue;
                 };

@@ -352,7 +352,11 @@ pub fn port_uses(spec: &Spec, job: &str, iface: &Interface) -> Vec<Diagnostic> {
         } else {
             (&iface.inputs, codes::UNDECLARED_INPUT, "input")
         };
-        if !ports.contains_key(&u.port.value) {
+        // Azure ML tells ports apart ignoring case (a component may not declare `data` and
+        // `Data`), so a job that sets `raw_Data` sets `raw_data`.
+        let declared = ports.contains_key(&u.port.value)
+            || ports.keys().any(|p| p.eq_ignore_ascii_case(&u.port.value));
+        if !declared {
             let names: Vec<&str> = ports.keys().map(String::as_str).collect();
             let mut d = Diagnostic::new(
                 code,
