@@ -260,6 +260,9 @@ impl Site<'_> {
 
 pub(super) type SpecView = (Vec<Value>, Vec<Value>, Option<String>, Option<String>);
 
+/// Port lists longer than this start folded on the version page.
+const PORTS_OPEN: usize = 20;
+
 /// The facts of a spec worth showing, per kind; component ports; command; conda file text.
 pub(super) fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView {
     let spec = &v.spec;
@@ -273,6 +276,18 @@ pub(super) fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView 
     let mut ports = Vec::new();
     let mut command = None;
     let mut conda = None;
+    // What the spec says of itself, which Azure shows too (and lets change between versions).
+    push("Description", s("description"), false);
+    push(
+        "Tags",
+        spec.get("tags").and_then(Value::as_object).map(|tags| {
+            tags.iter()
+                .map(|(k, v)| format!("{k}: {}", plain(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+        false,
+    );
     match doc.kind.as_str() {
         "model" => {
             push("Type", s("type").or(Some("custom_model".into())), false);
@@ -360,7 +375,11 @@ pub(super) fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView 
                         })
                     })
                     .collect();
-                ports.push(serde_json::json!({ "title": title, "rows": rows }));
+                // Long lists (Microsoft's fine-tuning components have 50 and more) start folded.
+                let count = rows.len();
+                ports.push(serde_json::json!({
+                    "title": title, "count": count, "collapsed": count > PORTS_OPEN, "rows": rows,
+                }));
             }
             command = s("command").or_else(|| s("args"));
         }

@@ -154,6 +154,7 @@ tags:
 -- models/m/1/spec.yaml --
 path: model.bin
 description: "<script>alert(7)</script>"
+tags: { "<b onclick=alert(18)>": "<img src=x onerror=alert(19)>" }
 -- models/m/1/model.bin --
 x
 -- models/m/1/lineage.yaml --
@@ -424,4 +425,34 @@ fn the_site_builds_the_same_bytes_twice() {
     for p in pages {
         assert!(first[p] == second[p], "{p} differs between builds");
     }
+}
+
+/// A component with many inputs (Microsoft's fine-tuning components have 50 and more) keeps its
+/// page readable: the spec's own description and tags show, and the long list starts folded.
+#[test]
+fn long_port_lists_start_folded_and_spec_descriptions_show() {
+    let mut spec = String::from(
+        "command: python run.py\ndescription: Fine-tunes a model.\ntags: { stage: beta }\ninputs:\n",
+    );
+    for i in 0..56 {
+        spec.push_str(&format!("  p{i:02}: {{ type: integer, default: {i} }}\n"));
+    }
+    spec.push_str("outputs:\n  model: { type: uri_folder }\nenvironment: azureml:python@latest\n");
+    let t = tempfile::tempdir().unwrap();
+    materialize(
+        &format!("-- registry.yaml --\nname: wide\n-- components/wide/1/spec.yaml --\n{spec}"),
+        &t.path().join("registry"),
+    );
+    assert_eq!(run(t.path(), &["build", "registry"]).code, 0);
+    let page =
+        std::fs::read_to_string(t.path().join("public/components/wide/1/index.html")).unwrap();
+    assert!(
+        page.contains("<details class=\"ports\">\n  <summary><h3>Inputs <span class=\"muted\">(56)</span></h3></summary>"),
+        "{page}"
+    );
+    assert!(page.contains("<details class=\"ports\" open>\n  <summary><h3>Outputs <span class=\"muted\">(1)</span></h3></summary>"));
+    assert!(page.contains(
+        "<dt>Description</dt><dd>Fine-tunes a model.</dd><dt>Tags</dt><dd>stage: beta</dd>"
+    ));
+    assert_eq!(page.matches("<th scope=\"row\"><code>p").count(), 56);
 }
