@@ -22,14 +22,6 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     let Some((loaded, mut registry)) = outcome.registry.take() else {
         return ui.fail("no registry was read");
     };
-    if failed(&outcome.report, &args.report) {
-        return emit(
-            ui,
-            &outcome.report,
-            &args.report,
-            "nothing written: the registry has errors",
-        );
-    }
     let built = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => match v.trim().parse::<i64>() {
             Ok(secs) => Some(plan::rfc3339(secs)),
@@ -42,7 +34,8 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         Err(_) => None,
     };
     // The previous build: `--against`, else the output folder when mlreg made it. Published
-    // versions keep their pins; against `--against`, nothing published may change either.
+    // versions keep their pins and their bytes, and the stage log only grows, whether or not
+    // the registry has other errors: every problem shows in one run.
     let owned = args.out.join(output::MARKER).is_file();
     let previous = match &args.against {
         Some(prev) => match load_previous(prev) {
@@ -57,30 +50,33 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
             .report
             .extend(against::keep_pins(prev, &mut registry, &loaded));
     }
-    // Only `--against` compares documents: otherwise the previous ones can go before planning,
-    // which holds as many again.
-    let last = previous.as_ref().map(|p| (p.serial, p.snapshot.clone()));
-    let previous = previous.filter(|_| args.against.is_some());
-    let planned = match plan::plan(&args.dir, &loaded, &registry) {
+    // The comparison needs a summary of the previous documents, not the documents: they can
+    // go before planning, which holds as many again.
+    let published = previous.map(|p| p.published());
+    let planned = plan::plan(&args.dir, &loaded, &registry);
+    if let (Some(published), Ok(planned)) = (&published, &planned) {
+        outcome.report.extend(against::compare(
+            published,
+            &planned.docs,
+            &loaded,
+            &display,
+        ));
+    }
+    registry::settle(&mut outcome.report, &outcome.lints);
+    if failed(&outcome.report, &args.report) {
+        return emit(
+            ui,
+            &outcome.report,
+            &args.report,
+            "nothing written: the registry has errors",
+        );
+    }
+    let planned = match planned {
         Ok(p) => p,
         Err(e) => return ui.fail(e),
     };
-    if let Some(prev) = &previous {
-        outcome
-            .report
-            .extend(against::compare(prev, &planned.docs, &loaded, &display));
-    }
-    drop(previous);
-    registry::settle(&mut outcome.report, &outcome.lints);
-    if failed(&outcome.report, &args.report) {
-        let why = match &args.against {
-            Some(_) => "nothing written: published history would change",
-            None => "nothing written: the build has errors",
-        };
-        return emit(ui, &outcome.report, &args.report, why);
-    }
     // The serial grows by one whenever the published snapshot changes.
-    let previous = match last {
+    let previous = match published.map(|p| (p.serial, p.snapshot)) {
         Some(last) => Some(last),
         None => client::Source::Folder(args.out.clone())
             .root()

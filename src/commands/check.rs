@@ -24,21 +24,30 @@ pub fn run(ui: &Ui, args: CheckArgs) -> u8 {
         });
         registry::check_specs(&args.spec, kind, !args.no_file_check)
     };
-    // Against a previous build: what `build --against` would say, without building.
-    if let (Some(prev), Some((loaded, registry))) = (&args.against, &mut outcome.registry)
-        && outcome.report.count(Severity::Error) == 0
-    {
+    // Against a previous build: what `build --against` would say, without building, whatever
+    // else is wrong.
+    if let (Some(prev), Some((loaded, registry))) = (&args.against, &mut outcome.registry) {
         let previous = match load_previous(prev) {
             Ok(p) => p,
             Err(e) => return ui.fail(e),
         };
         let report = &mut outcome.report;
         report.extend(against::keep_pins(&previous, registry, loaded));
-        let planned = match plan::plan(&args.dir, loaded, registry) {
-            Ok(p) => p,
+        match plan::plan(&args.dir, loaded, registry) {
+            Ok(planned) => {
+                let published = previous.published();
+                report.extend(against::compare(
+                    &published,
+                    &planned.docs,
+                    loaded,
+                    &display,
+                ));
+            }
+            // A registry with errors may not plan (a file it names is unreadable): those
+            // errors are reported already.
+            Err(_) if report.count(Severity::Error) > 0 => {}
             Err(e) => return ui.fail(e),
-        };
-        report.extend(against::compare(&previous, &planned.docs, loaded, &display));
+        }
         registry::settle(report, &outcome.lints);
     }
     emit(

@@ -59,13 +59,14 @@ pub fn import(src: &Path, dest: &Path, name: &str) -> Result<Imported, String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let staging = parent.join(format!(
-        ".{}.import-{}",
+    let prefix = format!(
+        ".{}.import-",
         dest.file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or("registry"),
-        std::process::id()
-    ));
+            .unwrap_or("registry")
+    );
+    crate::publish::output::remove_orphans(parent, &prefix);
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let result = write_all(src, &staging, name);
     match result {

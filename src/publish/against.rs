@@ -4,6 +4,7 @@
 
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
+use crate::publish::hash;
 use crate::publish::index::{AssetDoc, Bin, HistoryEntry, Snapshot, VersionDoc};
 use crate::registry::decode::Text;
 use crate::registry::discover;
@@ -12,7 +13,7 @@ use crate::registry::load::{Loaded, LoadedVersion};
 use crate::registry::model::{Registry, VersionId};
 use crate::registry::reference::{self, Scope, Selector};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a previous build published.
 pub struct Previous {
@@ -47,9 +48,85 @@ pub fn load(location: &str) -> Result<Previous, String> {
     })
 }
 
-/// Everything published before that this build would change or lose.
+/// What a comparison needs of a previous build, small enough to keep while the next one is
+/// planned: per version its digest, its files' hashes and fingerprints of its spec and lineage;
+/// per asset its stage log.
+pub struct Published {
+    pub serial: u64,
+    pub snapshot: String,
+    assets: BTreeMap<String, PublishedAsset>,
+}
+
+struct PublishedAsset {
+    order: Vec<String>,
+    versions: BTreeMap<String, PublishedVersion>,
+    history: Vec<HistoryEntry>,
+}
+
+#[derive(PartialEq)]
+struct PublishedVersion {
+    digest: String,
+    /// Path to sha256.
+    files: BTreeMap<String, String>,
+    /// sha256 of the published spec (as normalized, minus what may change) and of the lineage.
+    spec: String,
+    lineage: String,
+}
+
+impl PublishedVersion {
+    fn of(v: &VersionDoc) -> PublishedVersion {
+        let mut spec = v.spec.clone();
+        if let Value::Object(m) = &mut spec {
+            m.remove("description");
+            m.remove("tags");
+        }
+        let fingerprint = |v: &Value| hash::sha256(&hash::canonical_json(v));
+        PublishedVersion {
+            digest: v.digest.clone(),
+            files: v
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.sha256.clone()))
+                .collect(),
+            spec: fingerprint(&spec),
+            lineage: fingerprint(v.lineage.as_ref().unwrap_or(&Value::Null)),
+        }
+    }
+}
+
+impl Previous {
+    /// The summary a comparison needs; the documents can go.
+    pub fn published(&self) -> Published {
+        let assets = self
+            .assets
+            .iter()
+            .map(|(id, doc)| {
+                let versions = doc
+                    .versions
+                    .iter()
+                    .map(|(v, vd)| (v.clone(), PublishedVersion::of(vd)))
+                    .collect();
+                let asset = PublishedAsset {
+                    order: doc.order.clone(),
+                    versions,
+                    history: doc.history.clone(),
+                };
+                (id.clone(), asset)
+            })
+            .collect();
+        Published {
+            serial: self.serial,
+            snapshot: self.snapshot.clone(),
+            assets,
+        }
+    }
+}
+
+/// Everything published before that this build would change or lose: each file of a published
+/// version whose bytes changed (with both hashes), its spec or lineage, each version or asset
+/// that is gone, and each stage-log entry that was edited or removed.
 pub fn compare(
-    prev: &Previous,
+    prev: &Published,
     current: &BTreeMap<String, AssetDoc>,
     loaded: &Loaded,
     display: &str,
@@ -76,23 +153,63 @@ pub fn compare(
                     )
                     .help("restore it; mark it in `deprecated_versions` of asset.yaml instead"),
                 ),
-                Some(n) if n.digest != v.digest => out.push(
-                    Diagnostic::new(
-                        codes::PUBLISHED_CHANGED,
-                        Some(Loc::file(&vfile)),
-                        format!(
-                            "`{id}@{version}` changed after it was published: {} was {}",
-                            n.digest, v.digest
-                        ),
-                    )
-                    .help("publish the change as a new version"),
-                ),
+                Some(n) if n.digest != v.digest => {
+                    changes(id, version, v, &PublishedVersion::of(n), display, &mut out)
+                }
                 Some(_) => {}
             }
         }
         history(id, &old.history, &new.history, loaded, display, &mut out);
     }
     out
+}
+
+/// What changed in a published version, one diagnostic per file (or spec, or lineage).
+fn changes(
+    id: &str,
+    version: &str,
+    old: &PublishedVersion,
+    new: &PublishedVersion,
+    display: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    // A version's copy of shared files points at the shared file itself.
+    let at = |rel: &str| {
+        let file = match rel.starts_with(&format!("{}/", discover::SHARED)) {
+            true => discover::shown(display, rel),
+            false => discover::shown(display, &format!("{id}/{version}/{rel}")),
+        };
+        Some(Loc::file(&file))
+    };
+    let changed = |what: String, rel: &str| {
+        Diagnostic::new(
+            codes::PUBLISHED_CHANGED,
+            at(rel),
+            format!("`{id}@{version}` changed after it was published: {what}"),
+        )
+        .help("publish the change as a new version")
+    };
+    let before = out.len();
+    let paths: BTreeSet<&String> = old.files.keys().chain(new.files.keys()).collect();
+    for path in paths {
+        match (old.files.get(path), new.files.get(path)) {
+            (Some(a), Some(b)) if a != b => {
+                out.push(changed(format!("`{path}` was sha256 {a}, is {b}"), path))
+            }
+            (Some(a), None) => out.push(changed(format!("`{path}` (sha256 {a}) is gone"), path)),
+            (None, Some(b)) => out.push(changed(format!("`{path}` (sha256 {b}) was added"), path)),
+            _ => {}
+        }
+    }
+    if old.spec != new.spec {
+        out.push(changed("its spec is different".into(), "spec.yaml"));
+    }
+    if old.lineage != new.lineage {
+        out.push(changed("its lineage is different".into(), "lineage.yaml"));
+    }
+    if out.len() == before {
+        out.push(changed(format!("{} was {}", new.digest, old.digest), ""));
+    }
 }
 
 /// A published version keeps the pins it was published with. Where a reference of a published
@@ -244,6 +361,7 @@ fn history(
         .and_then(|key| loaded.assets.get(&key))
         .map(|a| a.stages.as_slice())
         .unwrap_or(&[]);
+    // Every entry, not only the first that differs: a reviewer sees each edit at once.
     for (i, o) in old.iter().enumerate() {
         match new.get(i) {
             Some(n) if n == o => {}
@@ -259,7 +377,6 @@ fn history(
                         show(n)
                     ),
                 ).help("the stage log is append-only: restore the entry and add a new one at the end"));
-                return;
             }
             None => {
                 let file = discover::shown(display, &format!("{id}/stages.yaml"));
@@ -268,7 +385,6 @@ fn history(
                     Some(Loc::file(&file)),
                     format!("stage log entry {} of `{id}` ({}) was published and is gone", o.seq, show(o)),
                 ).help("the stage log is append-only: restore the entry and add a new one at the end"));
-                return;
             }
         }
     }

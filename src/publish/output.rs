@@ -121,18 +121,28 @@ impl Writer {
     /// Open `out` for a build: a new folder starts as a hidden sibling; an existing one must be
     /// mlreg's, or empty, unless `force`.
     pub fn open(out: &Path, force: bool) -> Result<Writer, String> {
-        let (dir, fresh) = match std::fs::symlink_metadata(out) {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = out
+            .file_name()
+            .ok_or("the output folder has no name")?
+            .to_string_lossy()
+            .into_owned();
+        remove_orphans(parent, &format!(".{name}.mlreg-tmp-"));
+        // A link to a folder is the folder (`out` and `out/` alike); a link to nothing is not.
+        let is_link = std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink());
+        let (dir, fresh) = match std::fs::metadata(out) {
+            Err(_) if is_link => {
+                return Err(format!(
+                    "`{}` is a symbolic link to nothing; make it point at a folder, or remove it",
+                    out.display()
+                ));
+            }
             Err(_) => {
-                let parent = out
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
                 std::fs::create_dir_all(parent)
                     .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-                let name = out
-                    .file_name()
-                    .ok_or("the output folder has no name")?
-                    .to_string_lossy();
                 let tmp = parent.join(format!(".{name}.mlreg-tmp-{}", std::process::id()));
                 if tmp.exists() {
                     std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())?;
@@ -293,6 +303,41 @@ impl Writer {
             })?;
         }
         Ok(stats)
+    }
+}
+
+/// Remove what killed runs left in `parent`: folders named `<prefix><pid>` whose process is
+/// gone. (Where there is no /proc to ask, only those a day old, which no live run keeps.)
+pub fn remove_orphans(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let proc = Path::new("/proc");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let gone = if proc.is_dir() {
+            !proc.join(pid.to_string()).exists()
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 24 * 3600)
+        };
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

@@ -431,7 +431,7 @@ fn published_history_cannot_be_rewritten() {
     std::fs::write(&model, b"{\"tampered\": true}\n").unwrap();
     rejected(
         "a changed model file",
-        &[("E110", "registry/models/credit-default/2")],
+        &[("E110", "registry/models/credit-default/2/model/model.json")],
     );
     std::fs::write(&model, &original).unwrap();
 
@@ -837,11 +837,11 @@ fn shared_code_is_copied_into_each_version_that_uses_it() {
         [
             (
                 "E110".to_string(),
-                "registry/components/train/1".to_string()
+                "registry/shared/train/src/train.py".to_string()
             ),
             (
                 "E110".to_string(),
-                "registry/components/train/2".to_string()
+                "registry/shared/train/src/train.py".to_string()
             ),
         ]
     );
@@ -866,5 +866,99 @@ fn shared_code_is_copied_into_each_version_that_uses_it() {
             .contains("or in the registry's `shared/` folder"),
         "{}",
         check.stdout
+    );
+}
+
+/// A plain rebuild into the folder that holds the published registry compares with it, no flag
+/// needed; every change shows (each file with both hashes, each edited stage entry), with the
+/// registry's other errors, in one run.
+#[test]
+fn immutability_holds_without_a_flag_and_names_every_change() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    let reg = t.path().join("registry");
+    let model = reg.join("models/credit-default/2/model/model.json");
+    let old = sha256_hex(&std::fs::read(&model).unwrap());
+    std::fs::write(&model, b"{\"tampered\": true}\n").unwrap();
+    let new = sha256_hex(b"{\"tampered\": true}\n");
+    let stages = reg.join("models/credit-default/stages.yaml");
+    let log = std::fs::read_to_string(&stages).unwrap();
+    let edited = log
+        .replacen("date: 2026-09-10", "date: 2026-09-09", 1)
+        .replacen("by: ana@contoso.example", "by: someone@contoso.example", 1);
+    std::fs::write(&stages, &edited).unwrap();
+    // An unrelated error in a new version does not hide any of it.
+    std::fs::create_dir_all(reg.join("models/fresh/1")).unwrap();
+    std::fs::write(
+        reg.join("models/fresh/1/spec.yaml"),
+        "path: https://example.com/m.pkl\ndescripton: typo\n",
+    )
+    .unwrap();
+
+    let before = tree(&t.path().join("public"));
+    let out = build(t.path(), &["registry", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let codes: Vec<String> = pinned(&out.stdout).into_iter().map(|(c, _)| c).collect();
+    assert!(codes.contains(&"E020".to_string()), "{}", out.stdout);
+    let changed: Vec<(String, String)> = pinned(&out.stdout)
+        .into_iter()
+        .filter(|(c, _)| c == "E110")
+        .collect();
+    assert_eq!(
+        changed,
+        [(
+            "E110".to_string(),
+            "registry/models/credit-default/2/model/model.json".to_string()
+        )]
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("`model/model.json` was sha256 {old}, is {new}")),
+        "{}",
+        out.stdout
+    );
+    let rewritten = pinned(&out.stdout)
+        .into_iter()
+        .filter(|(c, _)| c == "E112")
+        .count();
+    assert!(rewritten >= 2, "each edited entry: {}", out.stdout);
+    // Nothing was written.
+    assert_eq!(tree(&t.path().join("public")), before);
+}
+
+/// What a killed first build left beside the output folder goes at the next build; an output
+/// folder given through a symbolic link is the folder it points at, with or without a slash.
+#[test]
+fn killed_builds_leave_nothing_behind_and_links_to_folders_are_folders() {
+    let t = sample();
+    // A run killed while filling its hidden folder (its pid long gone).
+    let orphan = t.path().join(".public.mlreg-tmp-4000000");
+    std::fs::create_dir_all(orphan.join("blobs")).unwrap();
+    std::fs::write(orphan.join("blobs/half"), b"x").unwrap();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    assert!(!orphan.exists(), "the orphan stayed");
+
+    let real = t.path().join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, t.path().join("link")).unwrap();
+    for out in ["link", "link/"] {
+        let run = build(t.path(), &["registry", "--out", out]);
+        assert_eq!(run.code, 0, "{out}: {}{}", run.stdout, run.stderr);
+        assert!(real.join("registry.json").is_file(), "{out}");
+    }
+    assert!(
+        std::fs::symlink_metadata(t.path().join("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    std::os::unix::fs::symlink(t.path().join("nowhere"), t.path().join("dangling")).unwrap();
+    let dangling = build(t.path(), &["registry", "--out", "dangling"]);
+    assert_eq!(dangling.code, 2);
+    assert!(
+        dangling.stderr.contains("is a symbolic link to nothing"),
+        "{}",
+        dangling.stderr
     );
 }
