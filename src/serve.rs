@@ -332,6 +332,20 @@ fn respond(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         Served::File(p) => {
             let mut bytes = Vec::new();
             std::fs::File::open(p)?.read_to_end(&mut bytes)?;
+            // A blob is served from its source file, which may have changed since the build
+            // (a rebuild is on its way): never send bytes other than those its name promises.
+            let promised = key.strip_prefix("blobs/sha256/");
+            if promised.is_some_and(|sha| crate::publish::hash::sha256(&bytes) != sha) {
+                return send(
+                    &mut out,
+                    503,
+                    "text/plain; charset=utf-8",
+                    "no-store",
+                    None,
+                    b"this file changed since the last build; a rebuild is on its way\n",
+                    method == "HEAD",
+                );
+            }
             bytes
         }
     };
@@ -381,6 +395,7 @@ fn send(
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        503 => "Service Unavailable",
         _ => "Internal Server Error",
     };
     let mut head = format!(
@@ -391,6 +406,9 @@ fn send(
     }
     if status != 304 {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    if status == 503 {
+        head.push_str("Retry-After: 1\r\n");
     }
     head.push_str("\r\n");
     out.write_all(head.as_bytes())?;

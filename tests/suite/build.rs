@@ -2,18 +2,10 @@
 //! only the protocol, valid against its published schemas, written safely, and checked against
 //! what was published before.
 
-use crate::util::{Server, copy_dir, pinned, repo, run, tree};
+use crate::util::{Server, copy_dir, pinned, repo, run, sha256_hex, tree};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A copy of the sample registry in a fresh temporary folder, at `<tmp>/registry`.
 fn sample() -> tempfile::TempDir {

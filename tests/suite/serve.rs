@@ -237,6 +237,55 @@ fn serves_with_hosting_headers_and_rebuilds_on_change() {
         "{rebuilt}"
     );
 
+    // A blob is served from its source file: once that changes, its old name never answers
+    // with other bytes (503 until the rebuild, then 404), and the new name has the new bytes.
+    let (_, _, doc) = get(&s.base, "assets/models/credit-default.json", None);
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let file = doc["versions"]["2"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "model/model.json")
+        .unwrap()
+        .clone();
+    let blob = file["blob"].as_str().unwrap();
+    let (status, _, bytes) = get(&s.base, blob, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        crate::util::sha256_hex(&bytes),
+        file["sha256"].as_str().unwrap()
+    );
+    let source = t
+        .path()
+        .join("registry/models/credit-default/2/model/model.json");
+    let original = std::fs::read(&source).unwrap();
+    std::fs::write(&source, b"{\"changed\": true}\n").unwrap();
+    let (status, h, _) = get(&s.base, blob, None);
+    assert!(status == 503 || status == 404, "{status}");
+    if status == 503 {
+        assert_eq!(header(&h, "cache-control"), "no-store");
+        assert_eq!(header(&h, "retry-after"), "1");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, bytes) = get(&s.base, blob, None);
+        assert!(
+            status != 200 || crate::util::sha256_hex(&bytes) == file["sha256"].as_str().unwrap(),
+            "the old name answered with other bytes"
+        );
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rebuild");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&source, &original).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&s.base, blob, None).0 != 200 {
+        assert!(Instant::now() < deadline, "the blob did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // Break the registry: every page shows the diagnostics; fix it: the site is back.
     let spec = t.path().join("registry/models/credit-default/3/spec.yaml");
     let good = std::fs::read_to_string(&spec).unwrap();
