@@ -9,7 +9,8 @@ Exit status:
   0  success
   1  the registry has errors (check, build; warnings too with --deny-warnings)
   2  usage or I/O failure (a bad argument, an unreadable folder or URL, a broken download)
-  3  not found: no such asset, version, stage or workspace (resolve, pull)";
+  3  not found: no such asset, version, stage or workspace (resolve, pull)
+  4  moved on: another build wrote the output folder while this one ran (build); run again";
 
 /// A static registry for machine-learning assets: Azure ML specs in git, checked, built into a
 /// static site and JSON index that workspaces fetch.

@@ -1,7 +1,7 @@
 //! `mlreg build`: check, plan, render and write the registry into its output folder, with the
 //! serial that follows the previous build.
 
-use super::{Ui, emit, failed, registry_dir};
+use super::{EXIT_MOVED_ON, Ui, emit, failed, registry_dir};
 use crate::cli::BuildArgs;
 use crate::client;
 use crate::diag::plural;
@@ -37,6 +37,13 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     // versions keep their pins and their bytes, and the stage log only grows, whether or not
     // the registry has other errors: every problem shows in one run.
     let owned = args.out.join(output::MARKER).is_file();
+    // What the output folder held when this build started: it must still hold it when this
+    // build is written, or another build came between.
+    let started_with = client::Source::Folder(args.out.clone())
+        .root()
+        .ok()
+        .filter(|_| owned)
+        .map(|r| r.snapshot.path);
     let previous = match &args.against {
         Some(prev) => match load_previous(prev) {
             Ok(p) => Some(p),
@@ -91,9 +98,9 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     };
     // From here on the documents are all that is needed: free the manifests before rendering.
     drop((loaded, registry));
-    let writer = match output::Writer::open(&args.out, args.force) {
+    let writer = match output::Writer::open(&args.out, args.force, started_with.as_deref()) {
         Ok(w) => w,
-        Err(e) => return ui.fail(e),
+        Err(e) => return refused(ui, e),
     };
     let written = writer
         .put_all(&planned.set)
@@ -104,7 +111,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     }
     let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path) {
         Ok(s) => s,
-        Err(e) => return ui.fail(e),
+        Err(e) => return refused(ui, e),
     };
     let summary = format!(
         "built {} into {}: serial {serial}; wrote {} ({}), {} unchanged, {} removed",
@@ -116,6 +123,17 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         stats.removed
     );
     emit(ui, &outcome.report, &args.report, &summary)
+}
+
+/// A write that was refused: another build moving the folder on has its own exit status.
+fn refused(ui: &Ui, why: output::Refused) -> u8 {
+    match why {
+        output::Refused::MovedOn(m) => {
+            ui.fail(m);
+            EXIT_MOVED_ON
+        }
+        output::Refused::Failed(m) => ui.fail(m),
+    }
 }
 
 /// The output folder is swept of files a build does not produce, so it must neither hold nor

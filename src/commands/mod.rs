@@ -21,6 +21,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERRORS: u8 = 1;
 pub const EXIT_FAILURE: u8 = 2;
 pub const EXIT_NOT_FOUND: u8 = 3;
+pub const EXIT_MOVED_ON: u8 = 4;
 
 pub fn run(cli: Cli) -> ExitCode {
     let ui = Ui::new(&cli.global);

@@ -68,6 +68,88 @@ struct Marker {
     snapshots: Vec<String>,
 }
 
+/// Why a build was not written.
+#[derive(Debug)]
+pub enum Refused {
+    /// Another build wrote the folder since this one read it (or writes it now): its result
+    /// would be lost, or a reader left with a root naming what the other removed.
+    MovedOn(String),
+    /// Any other failure (I/O).
+    Failed(String),
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused::Failed(message)
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::MovedOn(m) | Refused::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The lock of an output folder while a build writes into it: `.mlreg-lock`, made only if
+/// absent, holding the writer's pid; removed when dropped. A lock whose process is gone (a
+/// killed build) is taken over.
+pub struct Lock {
+    path: PathBuf,
+}
+
+pub const LOCK: &str = ".mlreg-lock";
+
+impl Lock {
+    fn take(dir: &Path) -> Result<Lock, Refused> {
+        let path = dir.join(LOCK);
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(std::process::id().to_string().as_bytes())
+                        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = match holder.trim().parse::<u32>() {
+                        Ok(pid) if Path::new("/proc").is_dir() => {
+                            Path::new("/proc").join(pid.to_string()).exists()
+                        }
+                        // Without /proc to ask: a lock an hour old is a dead build's.
+                        _ => std::fs::metadata(&path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_none_or(|age| age.as_secs() < 3600),
+                    };
+                    if alive {
+                        return Err(Refused::MovedOn(format!(
+                            "another build is writing into `{}` (process {}); run again when it is done",
+                            dir.display(),
+                            holder.trim()
+                        )));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(format!("cannot lock `{}`: {e}", dir.display()).into()),
+            }
+        }
+        Err(Refused::Failed(format!("cannot lock `{}`", dir.display())))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Writes one build into the output folder as its files are produced, from many threads;
 /// [`Writer::finish`] then writes the root, the marker, and removes what no build needs.
 pub struct Writer {
@@ -81,6 +163,8 @@ pub struct Writer {
     stats: Mutex<Stats>,
     /// `mlreg serve` builds into memory instead of a folder.
     memory: Option<Mutex<BTreeMap<String, Served>>>,
+    /// Held while writing into an existing folder.
+    _lock: Option<Lock>,
 }
 
 /// A file of a build held in memory: bytes, or a source file served from where it is.
@@ -102,6 +186,7 @@ impl Writer {
             dirs: Mutex::default(),
             stats: Mutex::default(),
             memory: Some(Mutex::default()),
+            _lock: None,
         }
     }
 
@@ -119,15 +204,16 @@ impl Writer {
     }
 
     /// Open `out` for a build: a new folder starts as a hidden sibling; an existing one must be
-    /// mlreg's, or empty, unless `force`.
-    pub fn open(out: &Path, force: bool) -> Result<Writer, String> {
+    /// mlreg's, or empty, unless `force`, and is locked, and must still hold the build this one
+    /// was compared with (`expected`, its snapshot path; `None` when it held none).
+    pub fn open(out: &Path, force: bool, expected: Option<&str>) -> Result<Writer, Refused> {
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let name = out
             .file_name()
-            .ok_or("the output folder has no name")?
+            .ok_or_else(|| Refused::Failed("the output folder has no name".into()))?
             .to_string_lossy()
             .into_owned();
         remove_orphans(parent, &format!(".{name}.mlreg-tmp-"));
@@ -135,10 +221,10 @@ impl Writer {
         let is_link = std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink());
         let (dir, fresh) = match std::fs::metadata(out) {
             Err(_) if is_link => {
-                return Err(format!(
+                return Err(Refused::Failed(format!(
                     "`{}` is a symbolic link to nothing; make it point at a folder, or remove it",
                     out.display()
-                ));
+                )));
             }
             Err(_) => {
                 std::fs::create_dir_all(parent)
@@ -151,7 +237,7 @@ impl Writer {
                 (tmp, true)
             }
             Ok(m) if !m.is_dir() => {
-                return Err(format!("`{}` exists and is not a folder", out.display()));
+                return Err(format!("`{}` exists and is not a folder", out.display()).into());
             }
             Ok(_) => {
                 let ours = out.join(MARKER).is_file();
@@ -160,14 +246,26 @@ impl Writer {
                     .next()
                     .is_none();
                 if !ours && !empty && !force {
-                    return Err(format!(
+                    return Err(Refused::Failed(format!(
                         "refusing to write into `{}`: it is not empty and mlreg did not create it (use --force to replace its contents)",
                         out.display()
-                    ));
+                    )));
                 }
                 (out.to_path_buf(), false)
             }
         };
+        let lock = if fresh { None } else { Some(Lock::take(&dir)?) };
+        if !fresh {
+            let now = crate::client::Source::Folder(dir.clone()).root().ok();
+            let snapshot = now.as_ref().map(|r| r.snapshot.path.as_str());
+            if snapshot != expected && (snapshot.is_some() || expected.is_some()) {
+                let serial = now.map_or_else(|| "none".to_string(), |r| r.serial.to_string());
+                return Err(Refused::MovedOn(format!(
+                    "`{}` moved on while this build ran (serial {serial}): build again against it",
+                    out.display()
+                )));
+            }
+        }
         let previous = std::fs::read(dir.join(MARKER))
             .ok()
             .and_then(|b| serde_json::from_slice::<Marker>(&b).ok())
@@ -182,6 +280,7 @@ impl Writer {
             dirs: Mutex::default(),
             stats: Mutex::default(),
             memory: None,
+            _lock: lock,
         })
     }
 
@@ -258,7 +357,7 @@ impl Writer {
 
     /// The root last; then the marker, the sweep of what no retained build refers to, and for a
     /// new folder the rename into place.
-    pub fn finish(self, root: Vec<u8>, snapshot: &str) -> Result<Stats, String> {
+    pub fn finish(self, root: Vec<u8>, snapshot: &str) -> Result<Stats, Refused> {
         let written = if self.fresh {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
             None
@@ -295,12 +394,20 @@ impl Writer {
             stats.removed = sweep(&self.dir, keep, &marker.snapshots)?;
         }
         if self.fresh {
-            std::fs::rename(&self.dir, &self.out).map_err(|e| {
-                format!(
-                    "cannot move the new build into `{}`: {e}",
-                    self.out.display()
-                )
-            })?;
+            // Another build may have put a folder there meanwhile: it wins.
+            if let Err(e) = std::fs::rename(&self.dir, &self.out) {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return Err(match self.out.exists() {
+                    true => Refused::MovedOn(format!(
+                        "`{}` was made by another build while this one ran: build again against it",
+                        self.out.display()
+                    )),
+                    false => Refused::Failed(format!(
+                        "cannot move the new build into `{}`: {e}",
+                        self.out.display()
+                    )),
+                });
+            }
         }
         Ok(stats)
     }
@@ -405,6 +512,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Remove what neither this build nor the retained earlier builds refer to.
 fn sweep(out: &Path, mut keep: BTreeSet<String>, snapshots: &[String]) -> Result<usize, String> {
     keep.insert(MARKER.to_string());
+    keep.insert(LOCK.to_string());
     for snap in snapshots.iter().skip(1) {
         reachable(out, snap, &mut keep);
     }

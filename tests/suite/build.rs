@@ -954,3 +954,93 @@ fn killed_builds_leave_nothing_behind_and_links_to_folders_are_folders() {
         dangling.stderr
     );
 }
+
+/// Two builds into one folder at once, 20 times, each with a change of its own: exactly the
+/// ones that win move the serial on, the others exit 4 saying so, and after every round the
+/// folder verifies from its root down, as a client reads it.
+#[test]
+fn concurrent_builds_into_one_folder_never_break_it() {
+    let t = tempfile::tempdir().unwrap();
+    for side in ["a", "b"] {
+        copy_dir(&repo().join("registry"), &t.path().join(side));
+    }
+    assert_eq!(build(t.path(), &["a", "--out", "public"]).code, 0);
+    let mut serial = crate::util::verify_published(&t.path().join("public")).unwrap();
+    assert_eq!(serial, 1);
+    let card = "models/credit-default/3/README.md";
+    let text = std::fs::read_to_string(t.path().join("a").join(card)).unwrap();
+    for round in 0..20 {
+        let mut children = Vec::new();
+        for side in ["a", "b"] {
+            // A change of this side's own, outside any digest: a new snapshot each time.
+            std::fs::write(
+                t.path().join(side).join(card),
+                format!("{text}\nRound {round}, side {side}.\n"),
+            )
+            .unwrap();
+            children.push(
+                std::process::Command::new(crate::util::mlreg())
+                    .args(["build", side, "--out", "public"])
+                    .current_dir(t.path())
+                    .env("NO_COLOR", "1")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        let mut won = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            match out.status.code() {
+                Some(0) => won += 1,
+                Some(4) => assert!(
+                    stderr.contains("moved on") || stderr.contains("another build is writing"),
+                    "round {round}: {stderr}"
+                ),
+                other => panic!("round {round}: exit {other:?}: {stderr}"),
+            }
+        }
+        assert!(won >= 1, "round {round}: nobody won");
+        let now = crate::util::verify_published(&t.path().join("public"))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(now, serial + won, "round {round}");
+        serial = now;
+    }
+    assert!(!t.path().join("public/.mlreg-lock").exists());
+}
+
+/// Builds killed at random moments: the folder still verifies from its root (the previous
+/// build, or the new one), and the next build completes, taking over the dead one's lock.
+#[test]
+fn killed_builds_leave_the_folder_readable_and_the_next_one_completes() {
+    let t = sample();
+    assert_eq!(build(t.path(), &["registry"]).code, 0);
+    let card = t.path().join("registry/models/credit-default/3/README.md");
+    let text = std::fs::read_to_string(&card).unwrap();
+    // Deterministic "random" moments, from a fixed seed.
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for round in 0..12 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::fs::write(&card, format!("{text}\nKilled round {round}.\n")).unwrap();
+        let mut child = std::process::Command::new(crate::util::mlreg())
+            .args(["build", "registry"])
+            .current_dir(t.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(seed % 250));
+        let _ = child.kill();
+        let _ = child.wait();
+        crate::util::verify_published(&t.path().join("public"))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    let out = build(t.path(), &["registry"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    crate::util::verify_published(&t.path().join("public")).unwrap();
+    assert!(!t.path().join("public/.mlreg-lock").exists());
+}

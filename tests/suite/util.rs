@@ -343,3 +343,46 @@ pub fn venv(name: &str, requirement: &str) -> PathBuf {
     }
     venv.join("bin")
 }
+
+/// Walk a published folder as a client would, using nothing but the protocol: the root, its
+/// snapshot, every bin, every asset document, and every file, spec and card they name, each
+/// checked for size and sha256. The serial of the root, or what is wrong.
+pub fn verify_published(dir: &Path) -> Result<u64, String> {
+    let read = |rel: &str| std::fs::read(dir.join(rel)).map_err(|e| format!("{rel}: {e}"));
+    let verified = |r: &serde_json::Value| -> Result<Vec<u8>, String> {
+        let rel = r["path"].as_str().ok_or("a reference without a path")?;
+        let bytes = read(rel)?;
+        if bytes.len() as u64 != r["size"].as_u64().unwrap_or(u64::MAX) {
+            return Err(format!("{rel}: size"));
+        }
+        if sha256_hex(&bytes) != r["sha256"].as_str().unwrap_or("") {
+            return Err(format!("{rel}: sha256"));
+        }
+        Ok(bytes)
+    };
+    let json = |b: Vec<u8>| -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&b).map_err(|e| e.to_string())
+    };
+    let root = json(read("registry.json")?)?;
+    let snapshot = json(verified(&root["snapshot"])?)?;
+    json(verified(&snapshot["catalog"])?)?;
+    for bin_ref in snapshot["bins"].as_object().ok_or("no bins")?.values() {
+        let bin = json(verified(bin_ref)?)?;
+        for doc_ref in bin["assets"].as_object().ok_or("no assets")?.values() {
+            let doc = json(verified(doc_ref)?)?;
+            for v in doc["versions"].as_object().ok_or("no versions")?.values() {
+                verified(&v["spec_file"])?;
+                if !v["card"].is_null() {
+                    verified(&v["card"]["blob"])?;
+                }
+                for f in v["files"].as_array().ok_or("no files")? {
+                    let r = serde_json::json!({ "path": f["blob"], "size": f["size"], "sha256": f["sha256"] });
+                    verified(&r)?;
+                }
+            }
+        }
+    }
+    root["serial"]
+        .as_u64()
+        .ok_or_else(|| "no serial".to_string())
+}
