@@ -11,10 +11,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct ObjectSource {
-    store: Arc<dyn ObjectStore>,
-    prefix: String,
-    location: String,
-    runtime: tokio::runtime::Runtime,
+    conn: Connection,
+}
+
+/// A connection to a container or bucket, under a prefix: what reading and publishing share.
+pub struct Connection {
+    pub store: Arc<dyn ObjectStore>,
+    /// The prefix inside the container, without slashes at its ends (may be empty).
+    pub prefix: String,
+    /// The location as given, ending with `/`.
+    pub location: String,
+    /// Calls are blocking, on this small runtime, so the rest of mlreg stays synchronous.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Connection {
+    /// The store's path of `rel`, under the prefix.
+    pub fn path(&self, rel: &str) -> StorePath {
+        if self.prefix.is_empty() {
+            StorePath::from(rel)
+        } else {
+            StorePath::from(format!("{}/{rel}", self.prefix))
+        }
+    }
 }
 
 /// Bytes read per request when streaming a large blob.
@@ -22,94 +41,101 @@ const CHUNK: u64 = 8 << 20;
 
 impl ObjectSource {
     pub fn open(location: &str, timeout: Duration) -> Result<ObjectSource, String> {
-        let (scheme, rest) = location
-            .split_once("://")
-            .ok_or_else(|| format!("`{location}` is not a URL"))?;
-        let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if container.is_empty() {
-            return Err(format!("`{location}` names no container or bucket"));
-        }
-        let retry = RetryConfig {
-            max_retries: 2,
-            retry_timeout: timeout,
-            ..RetryConfig::default()
-        };
-        // Client options replace those read from the environment: carry plain HTTP over (for
-        // emulators and private endpoints).
-        let env_true =
-            |k: &str| std::env::var(k).is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        let allow_http = env_true("AWS_ALLOW_HTTP")
-            || env_true("AZURE_ALLOW_HTTP")
-            || env_true("AZURE_STORAGE_USE_EMULATOR");
-        let options = ClientOptions::new()
-            .with_timeout(timeout)
-            .with_connect_timeout(timeout.min(Duration::from_secs(5)))
-            .with_allow_http(allow_http);
-        let store: Arc<dyn ObjectStore> = match scheme {
-            "az" | "azure" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_container_name(container)
-                    .with_retry(retry)
-                    .with_client_options(options)
-                    .build()
-                    .map_err(|e| format!("{location}: {e}"))?,
-            ),
-            "s3" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(container)
-                    .with_retry(retry)
-                    .with_client_options(options)
-                    .build()
-                    .map_err(|e| format!("{location}: {e}"))?,
-            ),
-            other => {
-                return Err(format!(
-                    "`{location}`: {other}:// is not supported (folders, file://, http(s)://, az:// and s3:// are)"
-                ));
-            }
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let prefix = prefix.trim_matches('/').to_string();
-        let location = format!("{}/", location.trim_end_matches('/'));
         Ok(ObjectSource {
-            store,
-            prefix,
-            location,
-            runtime,
+            conn: connect(location, timeout)?,
         })
     }
 
     pub fn location(&self) -> &str {
-        &self.location
+        &self.conn.location
     }
 
     fn path(&self, rel: &str) -> StorePath {
-        if self.prefix.is_empty() {
-            StorePath::from(rel)
-        } else {
-            StorePath::from(format!("{}/{rel}", self.prefix))
-        }
+        self.conn.path(rel)
     }
+}
 
+/// Connect to `az://container/prefix` or `s3://bucket/prefix`, credentials from the environment.
+pub fn connect(location: &str, timeout: Duration) -> Result<Connection, String> {
+    let (scheme, rest) = location
+        .split_once("://")
+        .ok_or_else(|| format!("`{location}` is not a URL"))?;
+    let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if container.is_empty() {
+        return Err(format!("`{location}` names no container or bucket"));
+    }
+    let retry = RetryConfig {
+        max_retries: 2,
+        retry_timeout: timeout,
+        ..RetryConfig::default()
+    };
+    // Client options replace those read from the environment: carry plain HTTP over (for
+    // emulators and private endpoints).
+    let env_true =
+        |k: &str| std::env::var(k).is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let allow_http = env_true("AWS_ALLOW_HTTP")
+        || env_true("AZURE_ALLOW_HTTP")
+        || env_true("AZURE_STORAGE_USE_EMULATOR");
+    let options = ClientOptions::new()
+        .with_timeout(timeout)
+        .with_connect_timeout(timeout.min(Duration::from_secs(5)))
+        .with_allow_http(allow_http);
+    let store: Arc<dyn ObjectStore> = match scheme {
+        "az" | "azure" => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_container_name(container)
+                .with_retry(retry)
+                .with_client_options(options)
+                .build()
+                .map_err(|e| format!("{location}: {e}"))?,
+        ),
+        "s3" => Arc::new(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(container)
+                .with_retry(retry)
+                .with_client_options(options)
+                .build()
+                .map_err(|e| format!("{location}: {e}"))?,
+        ),
+        other => {
+            return Err(format!(
+                "`{location}`: {other}:// is not supported (folders, file://, http(s)://, az:// and s3:// are)"
+            ));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let prefix = prefix.trim_matches('/').to_string();
+    let location = format!("{}/", location.trim_end_matches('/'));
+    Ok(Connection {
+        store,
+        prefix,
+        location,
+        runtime,
+    })
+}
+
+impl ObjectSource {
     /// The object at `rel`, refused unread when it is larger than `limit`.
     pub fn get(&self, rel: &str, limit: u64) -> Result<Vec<u8>, String> {
         let path = self.path(rel);
-        self.runtime.block_on(async {
+        self.conn.runtime.block_on(async {
             let meta = self
+                .conn
                 .store
                 .head(&path)
                 .await
-                .map_err(|e| format!("{}{rel}: {e}", self.location))?;
+                .map_err(|e| format!("{}{rel}: {e}", self.conn.location))?;
             if meta.size > limit {
                 return Err(format!(
                     "{}{rel}: {} bytes, more than the {limit} expected",
-                    self.location, meta.size
+                    self.conn.location, meta.size
                 ));
             }
             let bytes = self
+                .conn
                 .store
                 .get(&path)
                 .await
@@ -130,17 +156,20 @@ impl ObjectSource {
         limit: u64,
     ) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
         let path = self.path(rel);
-        self.runtime.block_on(async {
+        self.conn.runtime.block_on(async {
             let options = GetOptions {
                 if_none_match: etag.map(str::to_string),
                 ..GetOptions::default()
             };
-            match self.store.get_opts(&path, options).await {
+            match self.conn.store.get_opts(&path, options).await {
                 Err(object_store::Error::NotModified { .. }) => Ok(None),
-                Err(e) => Err(format!("{}{rel}: {e}", self.location)),
+                Err(e) => Err(format!("{}{rel}: {e}", self.conn.location)),
                 Ok(result) => {
                     if result.meta.size > limit {
-                        return Err(format!("{}{rel}: larger than {limit} bytes", self.location));
+                        return Err(format!(
+                            "{}{rel}: larger than {limit} bytes",
+                            self.conn.location
+                        ));
                     }
                     let tag = result.meta.e_tag.clone();
                     let bytes = result.bytes().await.map_err(|e| e.to_string())?;
@@ -158,8 +187,13 @@ impl ObjectSource {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), String>,
     ) -> Result<(), String> {
         let path = self.path(rel);
-        self.runtime.block_on(async {
-            let meta = self.store.head(&path).await.map_err(|e| e.to_string())?;
+        self.conn.runtime.block_on(async {
+            let meta = self
+                .conn
+                .store
+                .head(&path)
+                .await
+                .map_err(|e| e.to_string())?;
             if meta.size != size {
                 return Err(format!("{} bytes, expected {size}", meta.size));
             }
@@ -167,6 +201,7 @@ impl ObjectSource {
             while at < size {
                 let end = (at + CHUNK).min(size);
                 let bytes = self
+                    .conn
                     .store
                     .get_range(&path, at..end)
                     .await
