@@ -10,7 +10,8 @@ Exit status:
   1  the registry has errors (check, build; warnings too with --deny-warnings)
   2  usage or I/O failure (a bad argument, an unreadable folder or URL, a broken download)
   3  not found: no such asset, version, stage or workspace (resolve, pull)
-  4  moved on: another build wrote the output folder while this one ran (build); run again";
+  4  moved on: another build or publish wrote the output folder or target while this one ran
+     (build, publish); run again";
 
 /// A static registry for machine-learning assets: Azure ML specs in git, checked, built into a
 /// static site and JSON index that workspaces fetch.
@@ -46,6 +47,10 @@ pub enum Command {
     /// Nothing is written when the registry has errors.
     #[command(after_help = EXIT_STATUS)]
     Build(BuildArgs),
+    /// Check and build the registry, then publish it to folders or object storage: blobs first,
+    /// the root last and only over the root it started from; only what a target lacks is sent.
+    #[command(after_help = EXIT_STATUS)]
+    Publish(PublishArgs),
     /// Resolve a reference (`models/x@prod`, `@latest`, `@3`, `azureml://registries/...`)
     /// against a published registry. Without `@`, the latest version (or, with --workspace,
     /// the version its stage holds).
@@ -66,6 +71,25 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) of mlreg, or of one of its commands: `mlreg man | man -l -`.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The registry folder.
+    #[arg(default_value = "registry")]
+    pub dir: PathBuf,
+
+    /// Where to publish: a folder, `file://`, `az://container/prefix` or `s3://bucket/prefix`
+    /// (credentials from the usual AZURE_STORAGE_* / AWS_* variables). Repeat for each region.
+    #[arg(long, value_name = "TARGET", required = true)]
+    pub to: Vec<String>,
+
+    /// Templates that replace the built-in ones, as for `build`.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -198,7 +222,7 @@ pub struct BuildArgs {
 }
 
 /// How diagnostics are printed and judged.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]

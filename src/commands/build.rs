@@ -22,16 +22,9 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     let Some((loaded, mut registry)) = outcome.registry.take() else {
         return ui.fail("no registry was read");
     };
-    let built = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => match v.trim().parse::<i64>() {
-            Ok(secs) => Some(plan::rfc3339(secs)),
-            Err(_) => {
-                return ui.fail(format_args!(
-                    "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
-                ));
-            }
-        },
-        Err(_) => None,
+    let built = match source_date_epoch() {
+        Ok(b) => b,
+        Err(e) => return ui.fail(e),
     };
     // The previous build: `--against`, else the output folder when mlreg made it. Published
     // versions keep their pins and their bytes, and the stage log only grows, whether or not
@@ -123,6 +116,19 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         stats.removed
     );
     emit(ui, &outcome.report, &args.report, &summary)
+}
+
+/// The build time from `SOURCE_DATE_EPOCH` (RFC 3339), the only clock a build reads.
+pub(super) fn source_date_epoch() -> Result<Option<String>, String> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => match v.trim().parse::<i64>() {
+            Ok(secs) => Ok(Some(plan::rfc3339(secs))),
+            Err(_) => Err(format!(
+                "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
+            )),
+        },
+        Err(_) => Ok(None),
+    }
 }
 
 /// A write that was refused: another build moving the folder on has its own exit status.

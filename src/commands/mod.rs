@@ -7,6 +7,7 @@ pub mod check;
 pub mod completions;
 pub mod import;
 pub mod man;
+pub mod publish;
 pub mod pull;
 pub mod resolve;
 pub mod serve;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(&ui, args),
         Command::Build(args) => build::run(&ui, args),
+        Command::Publish(args) => publish::run(&ui, args),
         Command::Resolve(args) => resolve::run(&ui, args),
         Command::Pull(args) => pull::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),

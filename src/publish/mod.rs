@@ -2,7 +2,8 @@
 //!
 //! [`plan`] makes every [`index`] document and lists every blob (an `OutputSet`), naming each by
 //! its [`hash`]; [`output`] writes them (temp + rename, the root last); [`against`] compares a
-//! planned build with what is already published; [`schema`] describes the manifests for editors.
+//! planned build with what is already published; [`schema`] describes the manifests for editors;
+//! [`target`] sends a build to object storage.
 //! The client reads the same [`index`] types and [`hash`]es, and nothing else from here.
 
 pub mod against;
@@ -11,3 +12,4 @@ pub mod index;
 pub mod output;
 pub mod plan;
 pub mod schema;
+pub mod target;
