@@ -15,6 +15,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+/// Uploads in flight at once.
+const PARALLEL: usize = 32;
 /// Where the hashes of the published files that change are kept.
 const MANIFEST: &str = ".mlreg/published.json";
 /// Prefixes listed to know which content-addressed (or hash-named) objects are there.
@@ -125,6 +127,32 @@ impl ObjectTarget {
             .unwrap_or_default()
     }
 
+    /// Send `rels` of `files`, `PARALLEL` at a time: the count and the bytes sent.
+    fn put_all(
+        &self,
+        rels: &[&String],
+        files: &BTreeMap<String, Served>,
+    ) -> Result<(usize, u64), String> {
+        use futures_util::StreamExt;
+        self.calls.set(self.calls.get() + rels.len());
+        let sizes: Vec<u64> = self.conn.runtime.block_on(async {
+            futures_util::stream::iter(rels.iter().map(|rel| async move {
+                let bytes = read(&files[rel.as_str()])?;
+                let size = bytes.len() as u64;
+                self.conn
+                    .store
+                    .put(&self.conn.path(rel), PutPayload::from(bytes))
+                    .await
+                    .map_err(|e| format!("{}{rel}: {e}", self.conn.location))?;
+                Ok::<u64, String>(size)
+            }))
+            .buffer_unordered(PARALLEL)
+            .try_collect()
+            .await
+        })?;
+        Ok((sizes.len(), sizes.iter().sum()))
+    }
+
     fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<(), object_store::Error> {
         self.call();
         let path = self.conn.path(rel);
@@ -168,11 +196,13 @@ impl ObjectTarget {
         let mut order: Vec<&String> = files.keys().collect();
         order.sort_by_key(|rel| (rank(rel), rel.as_str()));
         let mut hashes = BTreeMap::new();
+        // What to send, phase by phase: a phase starts once the one before is complete.
+        let mut phases: [Vec<&String>; 4] = Default::default();
         for rel in order {
-            let bytes = read(&files[rel]).map_err(Refused::Failed)?;
             let unchanged = if hash_named(rel) {
                 present.contains(rel.as_str())
             } else {
+                let bytes = read(&files[rel]).map_err(Refused::Failed)?;
                 let sha = hash::sha256(&bytes);
                 let same = published.get(rel.as_str()) == Some(&sha);
                 hashes.insert(rel.clone(), sha);
@@ -180,12 +210,14 @@ impl ObjectTarget {
             };
             if unchanged {
                 sent.skipped += 1;
-                continue;
+            } else {
+                phases[rank(rel)].push(rel);
             }
-            sent.bytes += bytes.len() as u64;
-            sent.uploaded += 1;
-            self.put(rel, bytes, PutMode::Overwrite)
-                .map_err(|e| format!("{}{rel}: {e}", self.conn.location))?;
+        }
+        for phase in phases {
+            let (count, bytes) = self.put_all(&phase, files)?;
+            sent.uploaded += count;
+            sent.bytes += bytes;
         }
         if hashes != published {
             let manifest = serde_json::to_vec_pretty(&hashes).expect("hashes serialize");
