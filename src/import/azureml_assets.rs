@@ -10,7 +10,7 @@
 //! - `version: auto` becomes `1`, the first version of an asset the new registry does not have;
 //! - models: the tooling-only `isArchived` and `variantInfo` go, and the `path` becomes the
 //!   blob storage URL `model.yaml` names; `description.md` becomes the version's card;
-//! - code outside the asset folder goes to the registry's `shared/` folder, `code:` pointing
+//! - code outside the asset folder goes to the registry's `common/` folder, `code:` pointing
 //!   there; the asset folder's other files (a Docker context, local code) go with the version;
 //! - categories become the asset's `categories` tag;
 //! - a tag YAML misreads (`Python: 3.10`, read as 3.1) is quoted, and said so.
@@ -20,7 +20,7 @@
 //! registry is written beside its destination and renamed into place.
 
 use crate::registry::decode::Cx;
-use crate::registry::discover::SHARED;
+use crate::registry::discover::COMMON;
 use crate::registry::files::read_bounded;
 use crate::registry::kind::{DEFAULT_STAGES, Kind};
 use crate::registry::names::is_remote;
@@ -149,7 +149,7 @@ struct Asset {
     spec: String,
     /// Files of the asset folder that go with the version: (path in the version, source).
     files: Vec<(String, PathBuf)>,
-    /// Folders or files outside the asset folder that go to `shared/`: (path under shared/,
+    /// Folders or files outside the asset folder that go to `common/`: (path under common/,
     /// source).
     shared: Vec<(String, PathBuf)>,
     categories: Option<String>,
@@ -243,7 +243,7 @@ fn asset(src: &Path, dir: &Path, asset_dirs: &BTreeSet<PathBuf>) -> Result<Asset
     }
     quote_misread_tags(&filled, &spec, &mut edits, &mut notes);
     // Local paths, as mlreg's own reading of the spec finds them: inside the asset folder they
-    // go with the version; outside, to shared/.
+    // go with the version; outside, to common/.
     let mut ignored = Vec::new();
     let mut cx = Cx::new(Arc::from("spec"), Arc::from(filled.as_str()), &mut ignored);
     let stages: Vec<String> = DEFAULT_STAGES.iter().map(|s| s.to_string()).collect();
@@ -279,7 +279,7 @@ fn asset(src: &Path, dir: &Path, asset_dirs: &BTreeSet<PathBuf>) -> Result<Asset
             return Err(format!("`{key}: {p}` leads out of the source"));
         };
         let rel = rel.to_string_lossy().replace('\\', "/");
-        let written = format!("../../../{SHARED}/{rel}");
+        let written = format!("../../../{COMMON}/{rel}");
         edits.push((loc.offset, loc.offset + loc.len, quoted(&written)));
         shared.push((rel, canon));
     }
@@ -346,7 +346,7 @@ fn write_version(out: &Path, a: &Asset) -> Result<(), String> {
         copy(from, &vdir.join(rel))?;
     }
     for (rel, from) in &a.shared {
-        let to = out.join(SHARED).join(rel);
+        let to = out.join(COMMON).join(rel);
         if to.exists() {
             continue;
         }

@@ -175,7 +175,7 @@ fn changes(
 ) {
     // A version's copy of shared files points at the shared file itself.
     let at = |rel: &str| {
-        let file = match rel.starts_with(&format!("{}/", discover::SHARED)) {
+        let file = match rel.starts_with(&format!("{}/", discover::COMMON)) {
             true => discover::shown(display, rel),
             false => discover::shown(display, &format!("{id}/{version}/{rel}")),
         };

@@ -279,8 +279,8 @@ fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, H
         .collect()
 }
 
-/// The files of the registry's shared folder a version uses, by where they go in the version
-/// (`shared/src/train.py`). Links are not followed (the layout checks keep them inside it).
+/// The files of the registry's common folder a version uses, by where they go in the version
+/// (`common/src/train.py`). Links are not followed (the layout checks keep them inside it).
 fn shared_files(shared: &[SharedPath]) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     for s in shared {
@@ -324,7 +324,7 @@ pub fn digest(lv: &LoadedVersion, files: &[FileEntry]) -> String {
 }
 
 /// The spec as `az ml <kind> create -f` wants it: name and version filled in, references to
-/// this registry pinned to their Azure form, paths into the shared folder pointed at the copy.
+/// this registry pinned to their Azure form, paths into the common folder pointed at the copy.
 fn normalized_spec(
     lv: &LoadedVersion,
     registry: &str,
@@ -336,7 +336,7 @@ fn normalized_spec(
         .spec_json
         .clone()
         .unwrap_or_else(|| serde_json::json!({}));
-    // Paths into the registry's shared folder name the copy the version ships instead.
+    // Paths into the registry's common folder name the copy the version ships instead.
     let mut azure: BTreeMap<String, String> = lv
         .shared
         .iter()

@@ -13,7 +13,7 @@ use walkdir::WalkDir;
 
 /// The top-level folder of files that versions share; a version that names something in it
 /// ships a copy (see `docs/format.md`).
-pub const SHARED: &str = "shared";
+pub const COMMON: &str = "common";
 
 #[derive(Debug, Default)]
 pub struct Layout {
@@ -113,23 +113,23 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         match parts.as_slice() {
             ["registry.yaml"] if !is_dir => layout.has_registry_yaml = true,
             ["README.md"] if !is_dir => {}
-            // Files versions share (`code: ../../../shared/src`); what is in it is free-form.
-            [SHARED] if is_dir => {}
-            [SHARED, ..] => {}
+            // Files versions share (`code: ../../../common/src`); what is in it is free-form.
+            [COMMON] if is_dir => {}
+            [COMMON, ..] => {}
             [top] => match (Kind::from_folder(top), is_dir) {
                 (Some(_), true) => {}
                 _ => {
                     let kinds: Vec<&str> = Kind::ALL
                         .iter()
                         .map(|k| k.folder())
-                        .chain(["registry.yaml", "README.md", SHARED])
+                        .chain(["registry.yaml", "README.md", COMMON])
                         .collect();
                     let help = crate::registry::decode::nearest(top, &kinds)
                         .map(|n| format!("did you mean `{n}`?"));
                     unexpected(
                         diags,
                         &format!(
-                            "`{top}` is not part of a registry (models/, components/, environments/, data/, shared/, registry.yaml)"
+                            "`{top}` is not part of a registry (models/, components/, environments/, data/, common/, registry.yaml)"
                         ),
                         help,
                     );
@@ -234,8 +234,8 @@ fn symlink(
     diags: &mut Vec<Diagnostic>,
 ) {
     let loc = Some(Loc::file(file));
-    // In shared/, a link may lead anywhere inside shared/.
-    let inside = if parts.first() == Some(&SHARED) { 1 } else { 3 };
+    // In common/, a link may lead anywhere inside common/.
+    let inside = if parts.first() == Some(&COMMON) { 1 } else { 3 };
     if parts.len() < 4 && inside == 3 {
         diags.push(Diagnostic::new(
             codes::SYMLINK_ESCAPES,

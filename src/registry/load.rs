@@ -51,16 +51,16 @@ pub struct LoadedVersion {
     pub card_refs: CardRefs,
     /// Every file in the version folder, relative to it, sorted.
     pub files: Vec<String>,
-    /// What the spec names in the registry's shared folder, which the version ships a copy of.
+    /// What the spec names in the registry's common folder, which the version ships a copy of.
     pub shared: Vec<SharedPath>,
 }
 
-/// A path of a spec into the registry's shared folder.
+/// A path of a spec into the registry's common folder.
 #[derive(Debug, Clone)]
 pub struct SharedPath {
-    /// As the spec writes it (`../../../shared/src`).
+    /// As the spec writes it (`../../../common/src`).
     pub written: String,
-    /// Where the copy goes in the version (`shared/src`), which the published spec names.
+    /// Where the copy goes in the version (`common/src`), which the published spec names.
     pub published: String,
     /// The file or folder on disk.
     pub abs: PathBuf,
@@ -320,14 +320,14 @@ impl Loader {
         }
         let shared = std::mem::take(&mut self.shared);
         if !shared.is_empty()
-            && let Some(own) = vdir.files.iter().find(|f| f.starts_with("shared/"))
+            && let Some(own) = vdir.files.iter().find(|f| f.starts_with("common/"))
         {
             let file = discover::shown(display, &format!("{vrel}/{own}"));
             self.diags.push(
                 Diagnostic::new(
                     codes::UNEXPECTED_FILE,
                     Some(Loc::file(&file)),
-                    "this version has a `shared/` folder of its own, where the copy of the registry's shared files it uses goes",
+                    "this version has a `common/` folder of its own, where the copy of the registry's shared files it uses goes",
                 )
                 .help("rename the version's folder"),
             );

@@ -174,8 +174,8 @@ pub struct Checked {
     /// Relative to the version folder, `/`-separated.
     pub rel: String,
     pub abs: PathBuf,
-    /// For a path into the registry's shared folder: where it lands in the version,
-    /// `shared/<the rest>`.
+    /// For a path into the registry's common folder: where it lands in the version,
+    /// `common/<the rest>`.
     pub shared: Option<String>,
 }
 
@@ -189,16 +189,16 @@ pub struct PathRules {
     /// Azure uploads what `code: ../src` names (but a pull request's spec must not reach the
     /// rest of the machine).
     pub climb: usize,
-    /// The one folder a path that climbs must land in, at the top (`shared` in a registry).
+    /// The one folder a path that climbs must land in, at the top (`common` in a registry).
     pub into: Option<&'static str>,
 }
 
 impl PathRules {
-    /// In a version folder of a registry: files of the version, or of the registry's shared/.
+    /// In a version folder of a registry: files of the version, or of the registry's common/.
     pub const VERSION: PathRules = PathRules {
         exist: true,
         climb: 3,
-        into: Some(crate::registry::discover::SHARED),
+        into: Some(crate::registry::discover::COMMON),
     };
 }
 

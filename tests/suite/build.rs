@@ -728,20 +728,20 @@ fn the_sample_schema_links_open_in_an_editor() {
     assert!(links >= 10, "only {links} relative schema links");
 }
 
-const SHARED: &str = r#"
+const COMMON_CODE: &str = r#"
 -- registry/registry.yaml --
 name: fixture
--- registry/shared/train/src/train.py --
+-- registry/common/train/src/train.py --
 print("train")
--- registry/shared/train/src/util/io.py --
+-- registry/common/train/src/util/io.py --
 print("io")
 -- registry/components/train/1/spec.yaml --
 command: python train.py
-code: ../../../shared/train/src
+code: ../../../common/train/src
 environment: azureml:python@latest
 -- registry/components/train/2/spec.yaml --
 command: python train.py --fast
-code: ../../../shared/train/src
+code: ../../../common/train/src
 environment: azureml:python@latest
 "#;
 
@@ -756,7 +756,7 @@ fn train_doc(out: &Path, version: &str) -> Value {
 #[test]
 fn shared_code_is_copied_into_each_version_that_uses_it() {
     let t = tempfile::tempdir().unwrap();
-    crate::util::materialize(SHARED, t.path());
+    crate::util::materialize(COMMON_CODE, t.path());
     let out = build(t.path(), &["registry", "--out", "published"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     let published = t.path().join("published");
@@ -769,9 +769,9 @@ fn shared_code_is_copied_into_each_version_that_uses_it() {
         .collect();
     assert_eq!(
         paths,
-        ["shared/train/src/train.py", "shared/train/src/util/io.py"]
+        ["common/train/src/train.py", "common/train/src/util/io.py"]
     );
-    assert_eq!(v1["spec"]["code"], "shared/train/src");
+    assert_eq!(v1["spec"]["code"], "common/train/src");
     // Both versions ship the same bytes: stored once.
     let v2 = train_doc(&published, "2");
     assert_eq!(v1["files"], v2["files"]);
@@ -798,16 +798,16 @@ fn shared_code_is_copied_into_each_version_that_uses_it() {
     );
     assert_eq!(pulled.code, 0, "{}", pulled.stderr);
     assert_eq!(
-        std::fs::read(dest.join("shared/train/src/util/io.py")).unwrap(),
+        std::fs::read(dest.join("common/train/src/util/io.py")).unwrap(),
         b"print(\"io\")\n"
     );
     let spec = std::fs::read_to_string(dest.join("spec.yaml")).unwrap();
-    assert!(spec.contains("code: shared/train/src"), "{spec}");
+    assert!(spec.contains("code: common/train/src"), "{spec}");
 
     // The shared code is part of every version that uses it: changing it changes both.
     let reg = t.path().join("registry");
     std::fs::write(
-        reg.join("shared/train/src/train.py"),
+        reg.join("common/train/src/train.py"),
         "print(\"changed\")\n",
     )
     .unwrap();
@@ -829,16 +829,16 @@ fn shared_code_is_copied_into_each_version_that_uses_it() {
         [
             (
                 "E110".to_string(),
-                "registry/shared/train/src/train.py".to_string()
+                "registry/common/train/src/train.py".to_string()
             ),
             (
                 "E110".to_string(),
-                "registry/shared/train/src/train.py".to_string()
+                "registry/common/train/src/train.py".to_string()
             ),
         ]
     );
 
-    // Only the shared folder may be named from outside a version folder.
+    // Only the common folder may be named from outside a version folder.
     std::fs::write(
         reg.join("components/train/2/spec.yaml"),
         "command: python train.py\ncode: ../1\nenvironment: azureml:python@latest\n",
@@ -855,7 +855,7 @@ fn shared_code_is_copied_into_each_version_that_uses_it() {
     assert!(
         check
             .stdout
-            .contains("or in the registry's `shared/` folder"),
+            .contains("or in the registry's `common/` folder"),
         "{}",
         check.stdout
     );
