@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark `mlreg publish` on a synthetic registry (benches/synth.py): to a folder and to Azure
-Blob (Azurite on loopback, from tests/storage's npm install), cold (an empty target) and unchanged
+Blob (Azurite on loopback, tests/storage's npm package, installed under target/npm/storage as
+the tests install it), cold (an empty target) and unchanged
 (a republish of the same registry). Prints wall time, and mlreg's own summary: files sent, bytes,
 files already there, requests made.
 
@@ -9,6 +10,7 @@ usage: benches/publish.py [N]       (default: 10000)
 Builds the release binary first. Not a test: the numbers go in notes.
 """
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +19,24 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target/release/mlreg")
-AZURITE = os.path.join(ROOT, "tests/storage/node_modules/.bin/azurite-blob")
+NPM = os.path.join(ROOT, "target/npm/storage")
+AZURITE = os.path.join(NPM, "node_modules/.bin/azurite-blob")
+
+
+def install_azurite():
+    """The same install as tests/suite/util.rs's npm("storage"): the package and its script,
+    copied under target/, with npm ci run there when its lock changed."""
+    source = os.path.join(ROOT, "tests/storage")
+    os.makedirs(NPM, exist_ok=True)
+    for name in ["package.json", "package-lock.json", "upload.mjs"]:
+        shutil.copyfile(os.path.join(source, name), os.path.join(NPM, name))
+    ready = os.path.join(NPM, "node_modules/.mlreg-installed")
+    with open(os.path.join(source, "package-lock.json"), "rb") as f:
+        lock = f.read()
+    if not os.path.exists(ready) or open(ready, "rb").read() != lock:
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NPM, check=True)
+        with open(ready, "wb") as f:
+            f.write(lock)
 
 
 def publish(label, reg, to, env):
@@ -44,8 +63,7 @@ def free_port():
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    if not os.path.exists(AZURITE):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=os.path.join(ROOT, "tests/storage"), check=True)
+    install_azurite()
     with tempfile.TemporaryDirectory() as tmp:
         reg = os.path.join(tmp, "registry")
         subprocess.run([sys.executable, os.path.join(ROOT, "benches/synth.py"), str(n), reg], check=True)
@@ -68,7 +86,7 @@ def main():
             endpoint = f"http://127.0.0.1:{port}"
             empty = os.path.join(tmp, "empty")
             os.makedirs(empty)
-            subprocess.run(["node", os.path.join(ROOT, "tests/storage/upload.mjs"), endpoint, "registries", "bench", empty],
+            subprocess.run(["node", os.path.join(NPM, "upload.mjs"), endpoint, "registries", "bench", empty],
                            check=True, capture_output=True)
             env.update({"AZURE_STORAGE_USE_EMULATOR": "true", "AZURITE_BLOB_STORAGE_URL": endpoint})
             to = "az://registries/bench"

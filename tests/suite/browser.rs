@@ -14,15 +14,7 @@ fn a_person_finds_a_model_and_its_chart_in_chromium() {
         std::path::Path::new("/usr/bin/chromium").exists(),
         "Chromium is not installed: `apt-get install -y chromium` (bash .ci/run does it)"
     );
-    let browser_dir = repo().join("tests/browser");
-    if !browser_dir.join("node_modules/playwright-core").is_dir() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&browser_dir)
-            .status()
-            .expect("npm");
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
+    let browser_dir = crate::util::npm("browser");
     let t = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("registry"), &t.path().join("registry"));
     assert_eq!(run(t.path(), &["build", "registry"]).code, 0);

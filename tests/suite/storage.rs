@@ -2,8 +2,7 @@
 //! emulator, from npm) for `az://`, moto (an S3-compatible server, from PyPI) for `s3://`.
 //! The sample build is uploaded under a prefix, then pulled and resolved through mlreg with
 //! credentials from the usual environment variables. Each test starts its server on a free
-//! port and stops it when done; missing emulators are installed on first use (`.ci/run` also
-//! installs them).
+//! port and stops it when done; emulators are installed under `target/` on first use.
 
 use crate::util::{copy_dir, repo, run, tree};
 use std::net::TcpStream;
@@ -45,6 +44,42 @@ fn start(cmd: &mut Command, port: u16) -> Emulator {
         std::thread::sleep(Duration::from_millis(100));
     }
     emulator
+}
+
+/// Azurite on a free loopback port, its working files (a debug log, an extent folder) in
+/// `cwd`; returns the server and its blob endpoint.
+fn azurite(cwd: &Path) -> (Emulator, String) {
+    let port = free_port();
+    let server = start(
+        Command::new(crate::util::npm("storage").join("node_modules/.bin/azurite-blob"))
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+            ])
+            .current_dir(cwd),
+        port,
+    );
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+/// Create `container` in the Azurite at `endpoint` and upload the folder `from` under `prefix`.
+fn seed_azurite(endpoint: &str, container: &str, prefix: &str, from: &Path) {
+    let up = Command::new("node")
+        .arg(crate::util::npm("storage").join("upload.mjs"))
+        .args([endpoint, container, prefix])
+        .arg(from)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
 }
 
 fn published() -> tempfile::TempDir {
@@ -107,45 +142,9 @@ fn pull_twice(t: &Path, index: &str, env: &[(&str, String)]) {
 
 #[test]
 fn pulls_from_azure_blob_storage_in_azurite() {
-    let dir = repo().join("tests/storage");
-    if !dir.join("node_modules/.bin/azurite-blob").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm");
-        assert!(ok.success(), "npm ci in tests/storage failed");
-    }
     let t = published();
-    let port = free_port();
-    // Azurite writes a debug log and an extent folder in its working directory: keep it in the
-    // temporary folder.
-    let _azurite = start(
-        Command::new(dir.join("node_modules/.bin/azurite-blob"))
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                &port.to_string(),
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--skipApiVersionCheck",
-            ])
-            .current_dir(t.path()),
-        port,
-    );
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let up = Command::new("node")
-        .arg(dir.join("upload.mjs"))
-        .args([&endpoint, "registries", "contoso"])
-        .arg(t.path().join("public"))
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    let (_azurite, endpoint) = azurite(t.path());
+    seed_azurite(&endpoint, "registries", "contoso", &t.path().join("public"));
     let env = [
         ("AZURE_STORAGE_USE_EMULATOR", "true".to_string()),
         ("AZURITE_BLOB_STORAGE_URL", endpoint.clone()),
@@ -382,48 +381,14 @@ fn publishes_to_s3_in_moto_incrementally_and_safely() {
 /// concurrent publishes that never break the container, and a workspace that pulls from it.
 #[test]
 fn publishes_to_azure_blob_in_azurite() {
-    let dir = repo().join("tests/storage");
-    if !dir.join("node_modules/.bin/azurite-blob").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm");
-        assert!(ok.success(), "npm ci in tests/storage failed");
-    }
     let t = tempfile::tempdir().unwrap();
     for side in ["registry", "b"] {
         copy_dir(&repo().join("registry"), &t.path().join(side));
     }
-    let port = free_port();
-    let _azurite = start(
-        Command::new(dir.join("node_modules/.bin/azurite-blob"))
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                &port.to_string(),
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--skipApiVersionCheck",
-            ])
-            .current_dir(t.path()),
-        port,
-    );
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (_azurite, endpoint) = azurite(t.path());
     // An empty container to publish into (the upload script makes it).
     std::fs::create_dir_all(t.path().join("empty")).unwrap();
-    let made = Command::new("node")
-        .arg(dir.join("upload.mjs"))
-        .args([&endpoint, "registries", "contoso"])
-        .arg(t.path().join("empty"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    seed_azurite(&endpoint, "registries", "contoso", &t.path().join("empty"));
     let env = [
         ("AZURE_STORAGE_USE_EMULATOR", "true".to_string()),
         ("AZURITE_BLOB_STORAGE_URL", endpoint.clone()),

@@ -344,6 +344,39 @@ pub fn venv(name: &str, requirement: &str) -> PathBuf {
     venv.join("bin")
 }
 
+/// The npm package `tests/<name>` (its package.json, lock and scripts), installed under
+/// `target/npm/<name>` on first use or when its lock changes; returns that folder, where its
+/// scripts run beside their `node_modules`. Installs are serialized: tests share the folder.
+pub fn npm(name: &str) -> PathBuf {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let source = repo().join("tests").join(name);
+    let dir = repo().join("target/npm").join(name);
+    let lock = std::fs::read(source.join("package-lock.json")).unwrap();
+    let ready = dir.join("node_modules/.mlreg-installed");
+    if std::fs::read(&ready).ok().as_deref() != Some(&lock[..]) {
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), dir.join(file)).unwrap();
+        }
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm");
+        assert!(ok.success(), "npm ci for tests/{name} failed");
+        std::fs::write(&ready, &lock).unwrap();
+    }
+    // Scripts are copied on every call, so an edit to one is never shadowed by an old copy.
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "mjs") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
 /// Walk a published folder as a client would, using nothing but the protocol: the root, its
 /// snapshot, every bin, every asset document, and every file, spec and card they name, each
 /// checked for size and sha256. The serial of the root, or what is wrong.
