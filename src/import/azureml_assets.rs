@@ -182,18 +182,16 @@ fn asset(src: &Path, dir: &Path, asset_dirs: &BTreeSet<PathBuf>) -> Result<Asset
         filled = filled.replace("{{asset.name}}", &n);
     }
     filled = filled.replace("{{asset.version}}", version_field.as_deref().unwrap_or("1"));
-    let context = extra_config
-        .as_ref()
-        .and_then(|c| get(c, &["image", "context", "dir"]))
-        .and_then(Node::as_str)
-        .unwrap_or("context")
-        .to_string();
-    let dockerfile = extra_config
-        .as_ref()
-        .and_then(|c| get(c, &["image", "context", "dockerfile"]))
-        .and_then(Node::as_str)
-        .unwrap_or("Dockerfile")
-        .to_string();
+    let image_context = |key: &str, default: &str| {
+        extra_config
+            .as_ref()
+            .and_then(|c| get(c, &["image", "context", key]))
+            .and_then(Node::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    let context = image_context("dir", "context");
+    let dockerfile = image_context("dockerfile", "Dockerfile");
     filled = filled
         .replace(
             "{{asset.repo.url}}#{{asset.repo.commit_hash}}:{{asset.repo.build_context.path}}",
