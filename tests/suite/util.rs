@@ -315,9 +315,14 @@ impl Drop for Server {
     }
 }
 
+/// Held while a test installs into `target/`: tests run in parallel and share the installs, and
+/// two tests creating the same venv at once would remove each other's files.
+static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A Python virtual environment under `target/<name>` with `requirement` installed (from PyPI,
 /// on first use); returns its `bin` folder.
 pub fn venv(name: &str, requirement: &str) -> PathBuf {
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = repo().join("target").join(name);
     let ready = venv.join(".installed");
     if std::fs::read_to_string(&ready).ok().as_deref() != Some(requirement) {
@@ -346,9 +351,8 @@ pub fn venv(name: &str, requirement: &str) -> PathBuf {
 
 /// The npm package `tests/<name>` (its package.json, lock and scripts), installed under
 /// `target/npm/<name>` on first use or when its lock changes; returns that folder, where its
-/// scripts run beside their `node_modules`. Installs are serialized: tests share the folder.
+/// scripts run beside their `node_modules`.
 pub fn npm(name: &str) -> PathBuf {
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let source = repo().join("tests").join(name);
     let dir = repo().join("target/npm").join(name);
