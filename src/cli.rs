@@ -51,6 +51,10 @@ pub enum Command {
     /// the root last and only over the root it started from; only what a target lacks is sent.
     #[command(after_help = EXIT_STATUS)]
     Publish(PublishArgs),
+    /// Remove from a publish target what none of its last roots names and is older than the
+    /// grace period (`publish: keep:` and `grace:` in registry.yaml).
+    #[command(after_help = EXIT_STATUS)]
+    Gc(GcArgs),
     /// Resolve a reference (`models/x@prod`, `@latest`, `@3`, `azureml://registries/...`)
     /// against a published registry. Without `@`, the latest version (or, with --workspace,
     /// the version its stage holds).
@@ -81,7 +85,8 @@ pub struct PublishArgs {
 
     /// Where to publish: a folder, `file://`, `az://container/prefix` or `s3://bucket/prefix`
     /// (credentials from the usual AZURE_STORAGE_* / AWS_* variables). Repeat for each region.
-    #[arg(long, value_name = "TARGET", required = true)]
+    /// Without it, the `publish: targets:` of registry.yaml.
+    #[arg(long, value_name = "TARGET")]
     pub to: Vec<String>,
 
     /// Templates that replace the built-in ones, as for `build`.
@@ -90,6 +95,30 @@ pub struct PublishArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The registry folder, for the settings of its registry.yaml (when it has one).
+    #[arg(default_value = "registry")]
+    pub dir: PathBuf,
+
+    /// The target to collect, as for `publish`; repeat for each. Without it, the `publish:
+    /// targets:` of registry.yaml.
+    #[arg(long, value_name = "TARGET")]
+    pub to: Vec<String>,
+
+    /// How many of the last roots stay readable in full [default: `publish: keep:`, or 10].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub keep: Option<u16>,
+
+    /// Only objects older than this go (`30m`, `24h`, `7d`) [default: `publish: grace:`, or 1d].
+    #[arg(long, value_name = "DURATION", value_parser = crate::registry::names::duration)]
+    pub grace: Option<std::time::Duration>,
+
+    /// Print what would be removed, one path a line, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

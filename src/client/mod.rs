@@ -181,6 +181,44 @@ impl Source {
     }
 }
 
+/// Walk the protocol from `snapshot` down: every path it reaches (snapshot, catalog, bins, asset
+/// documents, specs, cards, blobs) goes into `paths`, each document read verified. A document
+/// already in `paths` is not read again, so walking several snapshots shares what they share;
+/// each asset document read is handed to `each` with the id its bin gives it.
+pub fn walk(
+    source: &Source,
+    snapshot: &Ref,
+    paths: &mut std::collections::BTreeSet<String>,
+    mut each: impl FnMut(&str, index::AssetDoc) -> Result<(), String>,
+) -> Result<(), String> {
+    if !paths.insert(snapshot.path.clone()) {
+        return Ok(());
+    }
+    let snap: index::Snapshot = source.document(snapshot)?;
+    paths.insert(snap.catalog.path.clone());
+    for bin_ref in snap.bins.values() {
+        if !paths.insert(bin_ref.path.clone()) {
+            continue;
+        }
+        let bin: index::Bin = source.document(bin_ref)?;
+        for (id, doc_ref) in &bin.assets {
+            if !paths.insert(doc_ref.path.clone()) {
+                continue;
+            }
+            let doc: index::AssetDoc = source.document(doc_ref)?;
+            for v in doc.versions.values() {
+                paths.insert(v.spec_file.path.clone());
+                paths.extend(v.files.iter().map(|f| f.blob.clone()));
+                if let Some(card) = &v.card {
+                    paths.insert(card.blob.path.clone());
+                }
+            }
+            each(id, doc)?;
+        }
+    }
+    Ok(())
+}
+
 /// Parse `registry.json`, refusing an unknown major `api_version`.
 pub fn parse_root(bytes: &[u8]) -> Result<Root, String> {
     let value: serde_json::Value =

@@ -89,6 +89,10 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         Some((serial, _)) => serial + 1,
         None => 1,
     };
+    let keep = loaded
+        .config
+        .as_ref()
+        .map_or(registry::manifest::Publishing::KEEP, |c| c.publish.keep());
     // From here on the documents are all that is needed: free the manifests before rendering.
     drop((loaded, registry));
     let writer = match output::Writer::open(&args.out, args.force, started_with.as_deref()) {
@@ -102,7 +106,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         writer.abandon();
         return ui.fail(e);
     }
-    let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path) {
+    let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path, keep) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),
     };

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod check;
 pub mod completions;
+pub mod gc;
 pub mod import;
 pub mod man;
 pub mod publish;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&ui, args),
         Command::Build(args) => build::run(&ui, args),
         Command::Publish(args) => publish::run(&ui, args),
+        Command::Gc(args) => gc::run(&ui, args),
         Command::Resolve(args) => resolve::run(&ui, args),
         Command::Pull(args) => pull::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),

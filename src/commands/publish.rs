@@ -7,7 +7,7 @@ use crate::cli::{BuildArgs, PublishArgs};
 use crate::client;
 use crate::diag::plural;
 use crate::publish::output::{Refused, Writer};
-use crate::publish::target::ObjectTarget;
+use crate::publish::target::{ObjectTarget, Reuse};
 use crate::publish::{against, index, plan};
 use crate::registry;
 use crate::site;
@@ -17,9 +17,14 @@ pub fn run(ui: &Ui, args: PublishArgs) -> u8 {
         Ok(d) => d,
         Err(code) => return code,
     };
+    let targets = match targets(&args.to, &args.dir, &display) {
+        Ok(t) => t,
+        Err(e) => return ui.fail(e),
+    };
     // Each target on its own: one that fails leaves the others as consistent as it is.
     let mut worst = EXIT_OK;
-    for to in &args.to {
+    let mut done = 0;
+    for to in &targets {
         let code = match to.split_once("://").map(|(scheme, _)| scheme) {
             None | Some("file") => super::build::run(
                 ui,
@@ -34,9 +39,44 @@ pub fn run(ui: &Ui, args: PublishArgs) -> u8 {
             ),
             Some(_) => to_object_storage(ui, &args, &display, to),
         };
+        done += usize::from(code == EXIT_OK);
         worst = worst.max(code);
     }
+    if targets.len() > 1 {
+        ui.status(format_args!(
+            "published to {done} of {} targets",
+            targets.len()
+        ));
+    }
     worst
+}
+
+/// `--to`, else the targets `registry.yaml` lists.
+pub(super) fn targets(
+    to: &[String],
+    dir: &std::path::Path,
+    display: &str,
+) -> Result<Vec<String>, String> {
+    if !to.is_empty() {
+        return Ok(to.to_vec());
+    }
+    let listed = registry::config(dir, display)
+        .map(|c| c.publish.targets)
+        .unwrap_or_default();
+    if let Some((t, why)) = listed
+        .iter()
+        .find_map(|t| Some((t, crate::registry::names::target_problem(&t.value)?)))
+    {
+        return Err(format!("{}:{}: {why}", t.loc.file, t.loc.line));
+    }
+    let listed: Vec<String> = listed.into_iter().map(|t| t.value).collect();
+    if listed.is_empty() {
+        return Err(format!(
+            "no target: give --to TARGET, or list them under `publish: targets:` in {}",
+            crate::registry::discover::shown(display, "registry.yaml")
+        ));
+    }
+    Ok(listed)
 }
 
 fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str) -> u8 {
@@ -66,6 +106,8 @@ fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str)
     let mut planned = plan::plan(&args.dir, &loaded, &registry);
     let unchanged =
         matches!((&current_root, &planned), (Some(r), Ok(p)) if r.snapshot.path == p.snapshot.path);
+    // What the target's root names, which the publish may rely on: all of it when unchanged.
+    let mut named = None;
     if current_root.is_some() && !unchanged {
         let previous = match super::build::load_previous(location) {
             Ok(p) => p,
@@ -82,6 +124,7 @@ fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str)
                 .report
                 .extend(against::compare(&published, &p.docs, &loaded, display));
         }
+        named = Some(previous.paths);
     }
     registry::settle(&mut outcome.report, &outcome.lints);
     if failed(&outcome.report, &args.report) {
@@ -111,7 +154,11 @@ fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str)
     let root = planned.root(serial, built);
     let mut files = writer.into_memory(Vec::new());
     files.remove(index::ROOT);
-    let sent = match target.publish(&files, &root, current.as_ref()) {
+    let reuse = match &named {
+        Some(paths) => Reuse::Named(paths),
+        None => Reuse::Any,
+    };
+    let sent = match target.publish(&files, &root, current.as_ref(), reuse, &progress(ui)) {
         Ok(s) => s,
         Err(Refused::MovedOn(m)) => {
             ui.fail(m);
@@ -129,4 +176,17 @@ fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str)
         plural(sent.calls, "request")
     );
     emit(ui, &outcome.report, &args.report, &summary)
+}
+
+/// A bar of the bytes to send, on a terminal; nothing otherwise (the summary line says it all).
+fn progress(ui: &Ui) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if ui.quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} uploading {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    )
+    .expect("the template is valid");
+    indicatif::ProgressBar::new(0).with_style(style)
 }

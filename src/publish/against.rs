@@ -5,7 +5,7 @@
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::publish::hash;
-use crate::publish::index::{AssetDoc, Bin, HistoryEntry, Snapshot, VersionDoc};
+use crate::publish::index::{AssetDoc, HistoryEntry, VersionDoc};
 use crate::registry::decode::Text;
 use crate::registry::discover;
 use crate::registry::kind::Kind;
@@ -20,31 +20,30 @@ pub struct Previous {
     pub serial: u64,
     pub snapshot: String,
     pub assets: BTreeMap<String, AssetDoc>,
+    /// Every path its snapshot reaches.
+    pub paths: BTreeSet<String>,
 }
 
 /// Read a previous build (folder or URL), verifying every document as a client does.
 pub fn load(location: &str) -> Result<Previous, String> {
     let source = Source::open(location, std::time::Duration::from_secs(60))?;
     let root = source.root()?;
-    let snapshot: Snapshot = source.document(&root.snapshot)?;
-    let mut assets = BTreeMap::new();
-    for bin_ref in snapshot.bins.values() {
-        let bin: Bin = source.document(bin_ref)?;
-        for (id, doc_ref) in &bin.assets {
-            let doc: AssetDoc = source.document(doc_ref)?;
-            if &doc.id != id {
-                return Err(format!(
-                    "{}: holds `{}`, but its bin lists it as `{id}`",
-                    doc_ref.path, doc.id
-                ));
-            }
-            assets.insert(id.clone(), doc);
+    let (mut assets, mut paths) = (BTreeMap::new(), BTreeSet::new());
+    crate::client::walk(&source, &root.snapshot, &mut paths, |id, doc| {
+        if doc.id != id {
+            return Err(format!(
+                "{id}: its bin lists it as `{id}`, but its document holds `{}`",
+                doc.id
+            ));
         }
-    }
+        assets.insert(id.to_string(), doc);
+        Ok(())
+    })?;
     Ok(Previous {
         serial: root.serial,
         snapshot: root.snapshot.path,
         assets,
+        paths,
     })
 }
 

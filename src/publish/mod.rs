@@ -3,10 +3,11 @@
 //! [`plan`] makes every [`index`] document and lists every blob (an `OutputSet`), naming each by
 //! its [`hash`]; [`output`] writes them (temp + rename, the root last); [`against`] compares a
 //! planned build with what is already published; [`schema`] describes the manifests for editors;
-//! [`target`] sends a build to object storage.
+//! [`target`] sends a build to object storage, and [`gc`] decides what may leave it.
 //! The client reads the same [`index`] types and [`hash`]es, and nothing else from here.
 
 pub mod against;
+pub mod gc;
 pub mod hash;
 pub mod index;
 pub mod output;

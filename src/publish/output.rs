@@ -1,7 +1,7 @@
 //! Every write under the output folder, by the rule of `docs/protocol.md`: content-addressed
 //! files are written once, only when missing; other files are replaced (temp file + rename)
-//! only when their bytes changed; `registry.json` last; files no build of the last
-//! [`RETAIN`] refers to are removed after it. A reader of the folder never sees a half-built
+//! only when their bytes changed; `registry.json` last; files no build of the last `keep`
+//! (`publish.keep` in `registry.yaml`) refers to are removed after it. A reader of the folder never sees a half-built
 //! registry, and a rebuild of an unchanged registry writes nothing.
 //!
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
@@ -14,9 +14,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// How many earlier builds' documents stay readable after a new build (for clients that are
-/// in the middle of a resolution).
-pub const RETAIN: usize = 10;
 /// The marker that says mlreg owns a folder, with the snapshots of the last builds.
 pub const MARKER: &str = ".mlreg-output.json";
 
@@ -355,9 +352,9 @@ impl Writer {
             .try_for_each(|(rel, content)| self.put(rel, content))
     }
 
-    /// The root last; then the marker, the sweep of what no retained build refers to, and for a
-    /// new folder the rename into place.
-    pub fn finish(self, root: Vec<u8>, snapshot: &str) -> Result<Stats, Refused> {
+    /// The root last; then the marker, the sweep of what none of the last `keep` builds (this
+    /// one included) refers to, and for a new folder the rename into place.
+    pub fn finish(self, root: Vec<u8>, snapshot: &str, keep: usize) -> Result<Stats, Refused> {
         let written = if self.fresh {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
             None
@@ -378,7 +375,7 @@ impl Writer {
             self.previous
                 .into_iter()
                 .filter(|s| s != snapshot)
-                .take(RETAIN - 1),
+                .take(keep.saturating_sub(1)),
         );
         let marker = Marker {
             format: 1,

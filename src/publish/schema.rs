@@ -27,6 +27,21 @@ pub struct RegistryYaml {
     /// The level of warnings, by code (`W051`) or name (`unused-port`): `allow` drops them,
     /// `deny` makes them errors.
     lints: Option<BTreeMap<String, LintLevel>>,
+    publish: Option<PublishYaml>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PublishYaml {
+    /// Where `mlreg publish` and `mlreg gc` go without `--to`: `az://container/prefix`,
+    /// `s3://bucket/prefix` or `file:///absolute/folder`, one per region.
+    targets: Option<Vec<String>>,
+    /// How many of the last published roots stay readable in full (1 to 1000; default 10).
+    keep: Option<u16>,
+    /// How old an object no kept root names must be before `gc` removes it: a whole number
+    /// and s, m, h or d (default `1d`); longer than any publish runs.
+    grace: Option<String>,
 }
 
 #[derive(JsonSchema)]

@@ -25,6 +25,42 @@ pub struct RegistryConfig {
     pub policy_card: Option<Text>,
     /// `lints:` entries as written: (code or name, level).
     pub lints: Vec<(Text, Text)>,
+    pub publish: Publishing,
+}
+
+/// `publish:`: where `mlreg publish` goes when no `--to` is given, and what `gc` keeps.
+#[derive(Clone, Debug, Default)]
+pub struct Publishing {
+    /// Locations as written (`az://…`, `s3://…`, `file:///…`), one per region.
+    pub targets: Vec<Text>,
+    /// How many of the last published roots stay readable in full.
+    pub keep: Option<Located<i64>>,
+    /// How old an object must be before `gc` may remove it (`30m`, `24h`, `7d`).
+    pub grace: Option<Text>,
+}
+
+impl Publishing {
+    /// Builds that stay readable in full when `keep` is not written.
+    pub const KEEP: usize = 10;
+    /// The grace period when `grace` is not written: longer than any publish runs.
+    pub const GRACE: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+    /// `keep`, or its default when it is missing or invalid (`check` reports the latter).
+    pub fn keep(&self) -> usize {
+        self.keep
+            .as_ref()
+            .and_then(|k| usize::try_from(k.value).ok())
+            .filter(|k| (1..=1000).contains(k))
+            .unwrap_or(Self::KEEP)
+    }
+
+    /// `grace`, or its default when it is missing or invalid.
+    pub fn grace(&self) -> std::time::Duration {
+        self.grace
+            .as_ref()
+            .and_then(|g| crate::registry::names::duration(&g.value).ok())
+            .unwrap_or(Self::GRACE)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +83,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
             "workspaces",
             "policy",
             "lints",
+            "publish",
         ],
     );
     let name = f.req_text(cx, "name");
@@ -93,6 +130,16 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         policy_card = p.text(cx, "require_card_from");
     }
     let lints = lints(cx, &f);
+    let mut publish = Publishing::default();
+    if let Some(p) = f.map(cx, "publish") {
+        p.allow(cx, &["targets", "keep", "grace"]);
+        publish.targets = p.texts(cx, "targets");
+        publish.keep = p.get("keep").and_then(|n| {
+            let keep = cx.integer(n, "`keep`")?;
+            Some(Located::new(keep, cx.loc(n)))
+        });
+        publish.grace = p.text(cx, "grace");
+    }
     Some(RegistryConfig {
         name,
         description,
@@ -102,6 +149,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         policy_lineage,
         policy_card,
         lints,
+        publish,
     })
 }
 

@@ -75,6 +75,15 @@ pub fn check(dir: &Path, display: &str) -> Outcome {
     }
 }
 
+/// `registry.yaml` alone, for commands that need its settings before (or without) the whole
+/// check: `None` when it is missing or unreadable (`check` says why).
+pub fn config(dir: &Path, display: &str) -> Option<manifest::RegistryConfig> {
+    let file = discover::shown(display, "registry.yaml");
+    let mut loader = Loader::new(PathRules::VERSION);
+    let (text, node) = loader.yaml(&dir.join("registry.yaml"), &file)?;
+    manifest::registry_config(&mut decode::Cx::new(file, text, &mut loader.diags), &node)
+}
+
 /// Check Azure spec files on their own (`check --spec`). Local paths are resolved against each
 /// file's folder and may leave it, as Azure uploads what they name; `check_files` turns the
 /// on-disk existence checks on.

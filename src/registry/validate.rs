@@ -73,6 +73,41 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
     if let Some(b) = &c.base_url {
         url(b, "`base_url`", diags);
     }
+    let mut targets = std::collections::BTreeSet::new();
+    for t in &c.publish.targets {
+        let why = crate::registry::names::target_problem(&t.value).or_else(|| {
+            (!targets.insert(t.value.trim_end_matches('/')))
+                .then(|| format!("`{}` is listed twice", t.value))
+        });
+        if let Some(why) = why {
+            diags.push(Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(t.loc.clone()),
+                why,
+            ));
+        }
+    }
+    if let Some(keep) = &c.publish.keep
+        && !(1..=1000).contains(&keep.value)
+    {
+        diags.push(
+            Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(keep.loc.clone()),
+                format!("`keep: {}` must be between 1 and 1000", keep.value),
+            )
+            .help("it is how many of the last published builds stay readable in full"),
+        );
+    }
+    if let Some(grace) = &c.publish.grace
+        && let Err(why) = crate::registry::names::duration(&grace.value)
+    {
+        diags.push(Diagnostic::new(
+            codes::INVALID_VALUE,
+            Some(grace.loc.clone()),
+            why,
+        ));
+    }
 }
 
 /// A `lints:` table as levels by code id. Each key names a warning by code or name; errors

@@ -10,6 +10,7 @@ mod client;
 mod compat;
 mod diagnostics;
 mod output;
+mod publishing;
 mod serve;
 mod site;
 mod storage;

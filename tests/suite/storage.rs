@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A server process, killed when dropped.
-struct Emulator(Child);
+pub struct Emulator(Child);
 
 impl Drop for Emulator {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ impl Drop for Emulator {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(cmd: &mut Command, port: u16) -> Emulator {
+pub fn start(cmd: &mut Command, port: u16) -> Emulator {
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -175,37 +175,65 @@ fn pulls_from_azure_blob_storage_in_azurite() {
 
 #[test]
 fn pulls_from_s3_in_moto() {
-    let bin = crate::util::venv("moto-venv", "moto[server]==5.2.5");
     let t = published();
+    let moto = moto("registries");
+    // Upload the build: moto accepts unsigned requests.
+    let public = t.path().join("public");
+    for (rel, bytes) in tree(&public) {
+        ureq::put(&format!("{}/registries/contoso/{rel}", moto.endpoint))
+            .send(&bytes[..])
+            .unwrap();
+    }
+    pull_twice(t.path(), "s3://registries/contoso", &moto.env);
+}
+
+/// moto on a free loopback port with one bucket; the environment that points mlreg at it,
+/// and a store to look at the bucket directly.
+pub struct Moto {
+    pub _server: Emulator,
+    pub endpoint: String,
+    pub env: [(&'static str, String); 5],
+    pub store: object_store::aws::AmazonS3,
+}
+
+pub fn moto(bucket: &str) -> Moto {
+    let bin = crate::util::venv("moto-venv", "moto[server]==5.2.5");
     let port = free_port();
-    let _moto = start(
+    let server = start(
         Command::new(bin.join("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
         port,
     );
     let endpoint = format!("http://127.0.0.1:{port}");
-    // Create the bucket and upload the build: moto accepts unsigned requests.
-    ureq::put(&format!("{endpoint}/registries"))
+    ureq::put(&format!("{endpoint}/{bucket}"))
         .send_empty()
         .unwrap();
-    let public = t.path().join("public");
-    for (rel, bytes) in tree(&public) {
-        ureq::put(&format!("{endpoint}/registries/contoso/{rel}"))
-            .send(&bytes[..])
-            .unwrap();
-    }
     let env = [
-        ("AWS_ENDPOINT", endpoint),
+        ("AWS_ENDPOINT", endpoint.clone()),
         ("AWS_ALLOW_HTTP", "true".to_string()),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
         ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
     ];
-    pull_twice(t.path(), "s3://registries/contoso", &env);
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .with_region("us-east-1")
+        .build()
+        .unwrap();
+    Moto {
+        _server: server,
+        endpoint,
+        env,
+        store,
+    }
 }
 
 /// Copy every object under `prefix` of `store` into a folder, with each object's last-modified
 /// time: what a reader of the target sees, to verify with the protocol alone.
-fn mirror(
+pub fn mirror(
     store: &dyn object_store::ObjectStore,
     prefix: &str,
 ) -> (
@@ -248,36 +276,16 @@ fn mirror(
 /// exactly one winner or two in a row, never a root naming what is missing.
 #[test]
 fn publishes_to_s3_in_moto_incrementally_and_safely() {
-    let bin = crate::util::venv("moto-venv", "moto[server]==5.2.5");
     let t = tempfile::tempdir().unwrap();
     for side in ["registry", "b"] {
         copy_dir(&repo().join("registry"), &t.path().join(side));
     }
-    let port = free_port();
-    let _moto = start(
-        Command::new(bin.join("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
-        port,
-    );
-    let endpoint = format!("http://127.0.0.1:{port}");
-    ureq::put(&format!("{endpoint}/registries"))
-        .send_empty()
-        .unwrap();
-    let env = [
-        ("AWS_ENDPOINT", endpoint.clone()),
-        ("AWS_ALLOW_HTTP", "true".to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
-    ];
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(true)
-        .with_bucket_name("registries")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .with_region("us-east-1")
-        .build()
-        .unwrap();
+    let Moto {
+        _server,
+        env,
+        store,
+        ..
+    } = moto("registries");
     let publish = |side: &str| {
         Command::new(crate::util::mlreg())
             .args(["publish", side, "--to", "s3://registries/contoso"])
