@@ -2,7 +2,7 @@
 """Benchmark `mlreg publish` on a synthetic registry (benches/synth.py): to a folder and to Azure
 Blob (Azurite on loopback, tests/storage's npm package, installed under target/npm/storage as
 the tests install it), cold (an empty target) and unchanged
-(a republish of the same registry). Prints wall time, and mlreg's own summary: files sent, bytes,
+(a republish of the same registry), then a `gc --dry-run` of the Azurite target. Prints wall time, and mlreg's own summary: files sent, bytes,
 files already there, requests made.
 
 usage: benches/publish.py [N]       (default: 10000)
@@ -93,6 +93,14 @@ def main():
             publish(f"azurite cold {n}", reg, to, env)
             publish(f"azurite unchanged {n}", reg, to, env)
             print("  ", summary(reg, to, env))
+            start = time.perf_counter()
+            out = subprocess.run([BINARY, "gc", reg, "--to", to, "--grace", "0s", "--dry-run"],
+                                 env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            if out.returncode != 0:
+                sys.exit(f"gc: exit {out.returncode}\n{out.stderr}")
+            print(f"{'azurite gc dry run ' + str(n):<22} {wall * 1000:8.0f} ms")
+            print("  ", out.stderr.strip().splitlines()[-1])
         finally:
             azurite.kill()
             azurite.wait()

@@ -472,5 +472,25 @@ fn publishes_to_azure_blob_in_azurite() {
         assert_eq!(now, serial + won, "round {round}");
         serial = now;
     }
+    // Retention keeping the last root only: what older rounds sent goes, the rest verifies.
+    let objects = |store: &dyn object_store::ObjectStore| mirror(store, "contoso").1.len();
+    let before = objects(&store);
+    let gc = Command::new(crate::util::mlreg())
+        .args(["gc", "registry", "--to", "az://registries/contoso"])
+        .args(["--keep", "1", "--grace", "0s"])
+        .current_dir(t.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(gc.status.success(), "{}", text(&gc));
+    let after = objects(&store);
+    assert!(after < before, "gc removed nothing: {}", text(&gc));
+    assert!(
+        text(&gc).contains(&format!("removed {} objects", before - after)),
+        "{}",
+        text(&gc)
+    );
+    let (folder, _) = mirror(&store, "contoso");
+    assert_eq!(crate::util::verify_published(folder.path()), Ok(serial));
     pull_twice(t.path(), "az://registries/contoso", &env);
 }
