@@ -193,9 +193,25 @@ pub struct FetchArgs {
     #[arg(long, value_name = "URL", env = "MLREG_MIRRORS", value_delimiter = ',')]
     pub mirror: Vec<String>,
 
-    /// Give up on a request after this many seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Give up on a request when no byte has come for this many seconds (a stall; a slow but
+    /// steady download goes on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
+
+    /// Give up on the whole command after this many seconds, however steady it is.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub total_timeout: u64,
+
+    /// A public key (minisign, base64) the registry's roots must be signed with; repeat for
+    /// each (in MLREG_TRUSTED_KEYS, separate them with commas). Without it, the keys of the
+    /// first signed root seen are pinned in the cache.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MLREG_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
+    pub trusted_key: Vec<String>,
 
     /// The local cache (default: $MLREG_CACHE, $XDG_CACHE_HOME/mlreg or ~/.cache/mlreg).
     #[arg(long, value_name = "DIR")]
@@ -217,9 +233,15 @@ pub struct PullArgs {
     #[command(flatten)]
     pub fetch: FetchArgs,
 
-    /// The folder to write the version into.
+    /// The folder to write the version into. It ends up holding exactly the version's files
+    /// (and `.mlreg-pull.json`, the record of what was pulled): a version pulled there before
+    /// is replaced.
     #[arg(long, value_name = "DIR")]
     pub dest: PathBuf,
+
+    /// Replace the contents of a non-empty --dest that mlreg did not pull into.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

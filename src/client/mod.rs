@@ -177,7 +177,7 @@ impl Source {
         }
         let bytes = self.get(&r.path, r.size)?;
         verify(&r.path, &bytes, r)?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", r.path))
+        parse_document(&r.path, &bytes)
     }
 }
 
@@ -221,19 +221,96 @@ pub fn walk(
 
 /// Parse `registry.json`, refusing an unknown major `api_version`.
 pub fn parse_root(bytes: &[u8]) -> Result<Root, String> {
+    parse_document(index::ROOT, bytes)
+}
+
+/// Parse a document of the protocol, refusing one whose `api_version` is missing or of a major
+/// version this client does not know: a document it would misread.
+pub fn parse_document<T: serde::de::DeserializeOwned>(
+    path: &str,
+    bytes: &[u8],
+) -> Result<T, String> {
     let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("registry.json is not JSON: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| format!("{path} is not JSON: {e}"))?;
     let version = value
         .get("api_version")
         .and_then(|v| v.as_str())
         .unwrap_or("");
     if index::major(version) != index::major(index::API_VERSION) {
         return Err(format!(
-            "registry.json has api_version `{version}`; this mlreg reads {}.x",
+            "{path} has api_version `{}`; this mlreg reads {}.x",
+            escape(version),
             index::major(index::API_VERSION).unwrap_or(1)
         ));
     }
-    serde_json::from_value(value).map_err(|e| format!("registry.json is not a registry root: {e}"))
+    serde_json::from_value(value).map_err(|e| format!("{path} is not what the protocol says: {e}"))
+}
+
+/// Untrusted text made safe for a terminal: control characters (escape sequences that clear
+/// the screen, set the title or write the clipboard) and bidirectional overrides (text that
+/// reads other than it is) become visible `\u{..}` escapes.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A character that must not reach a terminal or a file name as it is.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
+}
+
+/// What a version document promises, checked before anything of it is used: its digest is
+/// the one its content gives, and its file list names each path once, none reserved for what
+/// `pull` writes itself (`spec.yaml`, the pull record), none with control or bidi characters.
+pub fn check_version(id: &str, version: &str, v: &index::VersionDoc) -> Result<(), String> {
+    let computed = index::digest(&v.spec, v.lineage.as_ref(), &v.files);
+    if computed != v.digest {
+        return Err(format!(
+            "{}@{}: its digest is {} but its content gives {computed}: the index was altered",
+            escape(id),
+            escape(version),
+            escape(&v.digest)
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &v.files {
+        let why = if !seen.insert(f.path.to_lowercase()) {
+            Some("is listed twice (or twice in different case)")
+        } else if pull::RESERVED.contains(&f.path.as_str()) {
+            Some("is reserved for what pull writes itself")
+        } else if f.path.chars().any(unsafe_char) {
+            Some("holds control or bidirectional characters")
+        } else if f.path.starts_with('/')
+            || f.path.contains('\\')
+            || f.path
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            Some("would leave the destination folder")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(format!(
+                "{}@{}: the file `{}` {why}: the index was altered",
+                escape(id),
+                escape(version),
+                escape(&f.path)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A reference from a document is untrusted input: its hash names a cache file and its path a

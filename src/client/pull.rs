@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
 
+/// Names in a destination folder that are `pull`'s own, never a version's file: the normalized
+/// spec and the record of what was pulled.
+pub const RESERVED: &[&str] = &["spec.yaml", ".mlreg-pull.json"];
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PullStats {
     pub fetched: usize,

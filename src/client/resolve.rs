@@ -76,7 +76,7 @@ impl Client {
         if let Some(path) = self.cache.blob(&r.sha256, r.size) {
             let bytes = std::fs::read(&path).map_err(|e| format!("cache: {e}"))?;
             if super::verify(&r.path, &bytes, r).is_ok() {
-                return serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", r.path));
+                return super::parse_document(&r.path, &bytes);
             }
         }
         let mut errors = Vec::new();
@@ -91,8 +91,11 @@ impl Client {
                 .and_then(|b| super::verify(&r.path, &b, r).map(|_| b))
             {
                 Ok(bytes) => {
+                    // Parsed before it is cached: a document this client cannot read is
+                    // not kept.
+                    let parsed = super::parse_document(&r.path, &bytes)?;
                     self.cache.put(&r.sha256, &bytes)?;
-                    return serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", r.path));
+                    return Ok(parsed);
                 }
                 Err(e) => errors.push(format!("{}: {e}", source.location())),
             }
@@ -217,6 +220,7 @@ impl Client {
         let Some(version_doc) = doc.versions.get(&version).cloned() else {
             return Err(missing(format!("`{id}` has no version `{version}`")));
         };
+        super::check_version(&id, &version, &version_doc)?;
         let stages = root
             .registry
             .stages

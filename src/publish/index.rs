@@ -232,3 +232,32 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("catalog.schema.json", s::<Catalog>()),
     ]
 }
+
+/// A version's digest: `sha256:<hex>` of the canonical JSON of its published spec (minus
+/// `description` and `tags`, which Azure lets change), its published lineage (with the digests
+/// it pins) and the (path, size, sha256) list of its files. All of it is in the asset document,
+/// so a client recomputes it from what it fetched.
+pub fn digest(
+    spec: &serde_json::Value,
+    lineage: Option<&serde_json::Value>,
+    files: &[FileEntry],
+) -> String {
+    let mut spec = spec.clone();
+    if let serde_json::Value::Object(m) = &mut spec {
+        m.remove("description");
+        m.remove("tags");
+    }
+    let files: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| serde_json::json!([f.path, f.size, f.sha256]))
+        .collect();
+    let doc = serde_json::json!({
+        "spec": spec,
+        "lineage": lineage.cloned().unwrap_or(serde_json::Value::Null),
+        "files": files,
+    });
+    format!(
+        "sha256:{}",
+        crate::publish::hash::sha256(&crate::publish::hash::canonical_json(&doc))
+    )
+}

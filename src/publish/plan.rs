@@ -43,12 +43,18 @@ impl Planned {
     }
 }
 
-/// The hashes of one version's files and its digest, computed before any document is made
-/// (documents of one asset pin the digests of others).
+/// The hashes of one version's files.
 struct Hashed {
     files: Vec<FileEntry>,
     /// Where each file's bytes are, in the order of `files`.
     sources: Vec<PathBuf>,
+}
+
+/// A version's published spec and lineage, and its digest over them and its files: made
+/// before any document (documents of one asset pin the digests of others).
+struct Made {
+    spec: Value,
+    lineage: Option<Value>,
     digest: String,
 }
 
@@ -56,7 +62,12 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
     let mut set = OutputSet::default();
     let mut docs = BTreeMap::new();
     let hashed = hash_versions(source, loaded)?;
-    let digest_of = |id: &VersionId| hashed.get(id).map(|h| h.digest.clone()).unwrap_or_default();
+    let mut made = make_versions(loaded, registry, &hashed);
+    let digests: BTreeMap<VersionId, String> = made
+        .iter()
+        .map(|(id, m)| (id.clone(), m.digest.clone()))
+        .collect();
+    let digest_of = |id: &VersionId| digests.get(id).cloned().unwrap_or_default();
     let pinned = |id: &VersionId| Pinned {
         id: format!("{}/{}", id.0.folder(), id.1),
         version: id.2.clone(),
@@ -89,8 +100,11 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             for (f, from) in h.files.iter().zip(&h.sources) {
                 set.file(f.blob.clone(), from.clone());
             }
-            let pins = &asset.pins[version];
-            let spec = normalized_spec(lv, &registry.name, pins, name, version);
+            let Made {
+                spec,
+                lineage,
+                digest,
+            } = made.remove(&vid).expect("every version is made");
             let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
@@ -122,14 +136,11 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             versions.insert(
                 version.clone(),
                 VersionDoc {
-                    digest: h.digest.clone(),
+                    digest,
                     spec,
                     spec_file,
                     files: h.files.clone(),
-                    lineage: lv
-                        .lineage_json
-                        .as_ref()
-                        .map(|l| pinned_lineage(l, pins, &pinned)),
+                    lineage,
                     card,
                     references: asset.references(version).iter().map(&pinned).collect(),
                     used_by: used,
@@ -266,15 +277,7 @@ fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, H
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            let digest = digest(lv, &files);
-            Ok((
-                id,
-                Hashed {
-                    files,
-                    sources,
-                    digest,
-                },
-            ))
+            Ok((id, Hashed { files, sources }))
         })
         .collect()
 }
@@ -303,24 +306,68 @@ fn shared_files(shared: &[SharedPath]) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// `sha256:<hex>` of the canonical JSON of the spec (minus `description` and `tags`, which Azure
-/// lets change), the lineage, and the (path, size, sha256) list of shipped files.
-pub fn digest(lv: &LoadedVersion, files: &[FileEntry]) -> String {
-    let mut spec = lv.spec_json.clone().unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut spec {
-        m.remove("description");
-        m.remove("tags");
+/// Every version's published spec and lineage and its digest. A lineage pins what it names
+/// with that version's digest, so what a lineage names is made first: a walk in dependency
+/// order, with an explicit stack (lineage chains can be long); a cycle (an error `check`
+/// reports) pins an empty digest where it closes.
+fn make_versions(
+    loaded: &Loaded,
+    registry: &Registry,
+    hashed: &BTreeMap<VersionId, Hashed>,
+) -> BTreeMap<VersionId, Made> {
+    let mut made: BTreeMap<VersionId, Made> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let references = |id: &VersionId| -> Vec<VersionId> {
+        registry
+            .assets
+            .get(&(id.0, id.1.clone()))
+            .map(|a| a.references(&id.2))
+            .unwrap_or_default()
+    };
+    for id in hashed.keys() {
+        let mut stack = vec![(id.clone(), false)];
+        while let Some((v, ready)) = stack.pop() {
+            if made.contains_key(&v) {
+                continue;
+            }
+            if !ready {
+                if !seen.insert(v.clone()) {
+                    continue;
+                }
+                stack.push((v.clone(), true));
+                for r in references(&v) {
+                    if hashed.contains_key(&r) && !seen.contains(&r) {
+                        stack.push((r, false));
+                    }
+                }
+                continue;
+            }
+            let (kind, name, version) = &v;
+            let la = &loaded.assets[&(*kind, name.clone())];
+            let lv = &la.versions[version];
+            let pins = &registry.assets[&(*kind, name.clone())].pins[version];
+            let pinned = |id: &VersionId| Pinned {
+                id: format!("{}/{}", id.0.folder(), id.1),
+                version: id.2.clone(),
+                digest: made.get(id).map(|m| m.digest.clone()).unwrap_or_default(),
+            };
+            let spec = normalized_spec(lv, &registry.name, pins, name, version);
+            let lineage = lv
+                .lineage_json
+                .as_ref()
+                .map(|l| pinned_lineage(l, pins, &pinned));
+            let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
+            made.insert(
+                v,
+                Made {
+                    spec,
+                    lineage,
+                    digest,
+                },
+            );
+        }
     }
-    let files: Vec<Value> = files
-        .iter()
-        .map(|f| serde_json::json!([f.path, f.size, f.sha256]))
-        .collect();
-    let doc = serde_json::json!({
-        "spec": spec,
-        "lineage": lv.lineage_json.clone().unwrap_or(Value::Null),
-        "files": files,
-    });
-    format!("sha256:{}", hash::sha256(&hash::canonical_json(&doc)))
+    made
 }
 
 /// The spec as `az ml <kind> create -f` wants it: name and version filled in, references to

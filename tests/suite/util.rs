@@ -35,6 +35,8 @@ pub fn run_with(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration
         .env("NO_COLOR", "1")
         .env_remove("MLREG_INDEX")
         .env_remove("MLREG_MIRRORS")
+        .env_remove("MLREG_TRUSTED_KEYS")
+        .env_remove("MLREG_SIGNING_KEY")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
