@@ -13,6 +13,12 @@ pub struct Client {
     pub cache: Cache,
     /// Per-request timeout, also for mirrors found in the root.
     pub timeout: std::time::Duration,
+    /// Public keys the registry's roots must be signed with (`--trusted-key`); none: the keys
+    /// pinned in the cache, or those of the first signed root seen.
+    pub trusted_keys: Vec<String>,
+    /// What the user should know but that does not stop the command (an unsigned registry,
+    /// keys trusted on first use, a source skipped): the command prints them.
+    pub notes: std::cell::RefCell<Vec<String>>,
 }
 
 /// A reference pinned to one version.

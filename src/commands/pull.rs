@@ -1,7 +1,7 @@
 //! `mlreg pull`: resolve a reference and download the version's files, verified, into a folder,
 //! with byte-level progress on a terminal.
 
-use super::resolve::{client, resolved_json};
+use super::resolve::{client, print_notes, resolved_json};
 use super::{EXIT_OK, Ui};
 use crate::cli::PullArgs;
 use crate::client;
@@ -10,13 +10,16 @@ use std::io::{IsTerminal, Write};
 
 pub fn run(ui: &Ui, args: PullArgs) -> u8 {
     let fetch = &args.fetch;
-    let resolved = match client(fetch)
-        .and_then(|mut c| Ok((c.resolve(&fetch.reference, fetch.workspace.as_deref())?, c)))
-    {
+    let mut c = match client(fetch) {
+        Ok(c) => c,
+        Err(f) => return ui.failure(f),
+    };
+    let resolved = c.resolve(&fetch.reference, fetch.workspace.as_deref());
+    print_notes(ui, &c);
+    let resolved = match resolved {
         Ok(r) => r,
         Err(f) => return ui.failure(f),
     };
-    let (resolved, c) = resolved;
     let terminal = std::io::stderr().is_terminal() && !fetch.json && !ui.quiet;
     let wanted = client::pull::wanted(&resolved);
     let total = wanted.len();

@@ -8,9 +8,13 @@ use crate::diag::plural;
 
 pub fn run(ui: &Ui, args: ResolveArgs) -> u8 {
     let args = args.fetch;
-    let resolved = match client(&args)
-        .and_then(|mut c| c.resolve(&args.reference, args.workspace.as_deref()))
-    {
+    let mut c = match client(&args) {
+        Ok(c) => c,
+        Err(f) => return ui.failure(f),
+    };
+    let resolved = c.resolve(&args.reference, args.workspace.as_deref());
+    print_notes(ui, &c);
+    let resolved = match resolved {
         Ok(r) => r,
         Err(f) => return ui.failure(f),
     };
@@ -70,7 +74,16 @@ pub(super) fn client(args: &FetchArgs) -> Result<client::resolve::Client, Failur
         sources,
         cache: client::cache::Cache::open(&dir)?,
         timeout,
+        trusted_keys: args.trusted_key.clone(),
+        notes: Default::default(),
     })
+}
+
+/// The client's notes, on stderr (not with `--quiet`).
+pub(super) fn print_notes(ui: &Ui, c: &client::resolve::Client) {
+    for note in c.notes.borrow_mut().drain(..) {
+        ui.status(format_args!("note: {note}"));
+    }
 }
 
 pub(super) fn resolved_json(r: &Resolved) -> serde_json::Value {

@@ -11,6 +11,7 @@ mod compat;
 mod diagnostics;
 mod output;
 mod publishing;
+mod pull;
 mod serve;
 mod site;
 mod storage;
