@@ -51,6 +51,10 @@ pub enum Command {
     /// the root last and only over the root it started from; only what a target lacks is sent.
     #[command(after_help = EXIT_STATUS)]
     Publish(PublishArgs),
+    /// Make a minisign key pair to sign the registry's roots with (`trust: keys:` in
+    /// registry.yaml lists the public key).
+    #[command(after_help = EXIT_STATUS)]
+    Keygen(KeygenArgs),
     /// Remove from a publish target what none of its last roots names and is older than the
     /// grace period (`publish: keep:` and `grace:` in registry.yaml).
     #[command(after_help = EXIT_STATUS)]
@@ -93,8 +97,24 @@ pub struct PublishArgs {
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
+    /// A minisign secret key file to sign the root with, as for `build`.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Vec<PathBuf>,
+
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write: PATH.key (the secret key, readable by you only) and PATH.pub.
+    #[arg(long, value_name = "PATH", default_value = "mlreg")]
+    pub out: PathBuf,
+
+    /// Leave the secret key unencrypted (for a CI secret store that protects it). Otherwise
+    /// its password is MLREG_SIGNING_KEY_PASSWORD, or asked for on the terminal.
+    #[arg(long)]
+    pub no_password: bool,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +282,12 @@ pub struct BuildArgs {
     /// also `{% extends "mlreg/<name>" %}` and override single blocks.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+
+    /// A minisign secret key file to sign the root with, when registry.yaml has `trust:`
+    /// (repeat for each; MLREG_SIGNING_KEY may hold them instead, and
+    /// MLREG_SIGNING_KEY_PASSWORD their password).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Vec<PathBuf>,
 
     /// A previous build (folder or http(s) URL): published versions must be unchanged, the
     /// stage log only appended to, and the serial goes up by one.

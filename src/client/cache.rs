@@ -41,6 +41,11 @@ impl Cache {
         })
     }
 
+    /// The cache's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The path of the entry for `sha256`, if the cache holds it with the right size.
     pub fn blob(&self, sha256: &str, size: u64) -> Option<PathBuf> {
         let path = self.dir.join("sha256").join(sha256);

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod object;
 pub mod pull;
 pub mod resolve;
+pub mod trust;
 
 use crate::publish::index::{self, Ref, Root};
 use std::io::Read;

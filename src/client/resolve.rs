@@ -38,29 +38,60 @@ pub struct Resolved {
 }
 
 impl Client {
-    /// The root from the first source that answers, revalidated with its cached ETag.
+    /// The root from the first source that answers with one this client accepts (see
+    /// `trust`), revalidated with its cached ETag. A source whose root is refused (a stale
+    /// mirror, a bad signature) is passed over for the next, and its reason kept for the error.
     pub fn root(&self) -> Result<(Root, usize), String> {
         let mut errors = Vec::new();
         for (i, source) in self.sources.iter().enumerate() {
             let key = source.location();
             let cached = self.cache.root(&key);
-            match source.root_if_changed(cached.as_ref().map(|c| c.etag.as_str())) {
+            let fetched = match source.root_if_changed(cached.as_ref().map(|c| c.etag.as_str())) {
                 Ok(None) => {
                     let body = cached.expect("304 only when an ETag was sent").body;
-                    return Ok((super::parse_root(body.as_bytes())?, i));
+                    super::parse_root(body.as_bytes()).map(|root| (root, None))
                 }
                 Ok(Some((body, etag))) => {
-                    let root = super::parse_root(&body)?;
-                    if let (Some(etag), Ok(text)) = (etag, String::from_utf8(body)) {
-                        self.cache
-                            .put_root(&key, &CachedRoot { etag, body: text })?;
-                    }
-                    return Ok((root, i));
+                    let root = super::parse_root(&body);
+                    root.map(|root| {
+                        let keep = match (etag, String::from_utf8(body)) {
+                            (Some(etag), Ok(text)) => Some(CachedRoot { etag, body: text }),
+                            _ => None,
+                        };
+                        (root, keep)
+                    })
                 }
+                Err(e) => Err(e),
+            };
+            let accepted = fetched.and_then(|(root, keep)| {
+                self.trust(&root, source)?;
+                // Cached only once accepted: a refused root never replaces a good one.
+                if let Some(keep) = keep {
+                    self.cache.put_root(&key, &keep)?;
+                }
+                Ok(root)
+            });
+            match accepted {
+                Ok(root) => return Ok((root, i)),
                 Err(e) => errors.push(e),
             }
         }
-        Err(format!("no source answered: {}", errors.join("; ")))
+        Err(format!(
+            "no source answered with a root to trust: {}",
+            errors.join("; ")
+        ))
+    }
+
+    /// Hold `root` to what was seen of its registry, and remember it once accepted.
+    fn trust(&self, root: &Root, source: &Source) -> Result<(), String> {
+        let seen = super::trust::load(self.cache.dir(), &root.registry.name);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut notes = Vec::new();
+        let next = super::trust::check(root, source, &seen, &self.trusted_keys, now, &mut notes)?;
+        self.notes.borrow_mut().extend(notes);
+        super::trust::store(self.cache.dir(), &root.registry.name, &next)
     }
 
     /// An immutable document: from the cache, else from the sources in order (starting with

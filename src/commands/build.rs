@@ -5,6 +5,7 @@ use super::{EXIT_MOVED_ON, Ui, emit, failed, registry_dir};
 use crate::cli::BuildArgs;
 use crate::client;
 use crate::diag::plural;
+use crate::publish::sign::{self, Signer};
 use crate::publish::{against, output, plan};
 use crate::registry;
 use crate::site;
@@ -93,6 +94,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         .config
         .as_ref()
         .map_or(registry::manifest::Publishing::KEEP, |c| c.publish.keep());
+    let trust = loaded.config.as_ref().and_then(|c| c.trust.clone());
     // From here on the documents are all that is needed: free the manifests before rendering.
     drop((loaded, registry));
     let writer = match output::Writer::open(&args.out, args.force, started_with.as_deref()) {
@@ -106,7 +108,35 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         writer.abandon();
         return ui.fail(e);
     }
-    let stats = match writer.finish(planned.root(serial, built), &planned.snapshot.path, keep) {
+    // Signed against the root the folder holds: its key set, and its signature when nothing
+    // changed and it is far from expiring.
+    let held = client::Source::Folder(args.out.clone())
+        .root()
+        .ok()
+        .filter(|_| owned);
+    let signed = Signer::load(&args.signing_key).and_then(|signer| {
+        sign::sign(
+            planned.root_doc(serial, built),
+            trust.as_ref(),
+            held.as_ref(),
+            &signer,
+            sign::now(),
+        )
+    });
+    let signed = match signed {
+        Ok(s) => s,
+        Err(e) => {
+            writer.abandon();
+            return ui.fail(e);
+        }
+    };
+    if let Some((path, bytes)) = signed.trust_doc
+        && let Err(e) = writer.put(&path, &output::Content::Bytes(bytes))
+    {
+        writer.abandon();
+        return ui.fail(e);
+    }
+    let stats = match writer.finish(signed.root, &planned.snapshot.path, keep) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),
     };
@@ -126,7 +156,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
 pub(super) fn source_date_epoch() -> Result<Option<String>, String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => match v.trim().parse::<i64>() {
-            Ok(secs) => Ok(Some(plan::rfc3339(secs))),
+            Ok(secs) => Ok(Some(crate::publish::index::rfc3339(secs))),
             Err(_) => Err(format!(
                 "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
             )),

@@ -7,6 +7,7 @@ pub mod check;
 pub mod completions;
 pub mod gc;
 pub mod import;
+pub mod keygen;
 pub mod man;
 pub mod publish;
 pub mod pull;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build::run(&ui, args),
         Command::Publish(args) => publish::run(&ui, args),
         Command::Gc(args) => gc::run(&ui, args),
+        Command::Keygen(args) => keygen::run(&ui, args),
         Command::Resolve(args) => resolve::run(&ui, args),
         Command::Pull(args) => pull::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),

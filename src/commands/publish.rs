@@ -6,7 +6,8 @@ use super::{EXIT_MOVED_ON, EXIT_OK, Ui, emit, failed, registry_dir};
 use crate::cli::{BuildArgs, PublishArgs};
 use crate::client;
 use crate::diag::plural;
-use crate::publish::output::{Refused, Writer};
+use crate::publish::output::{Refused, Served, Writer};
+use crate::publish::sign::{self, Signer};
 use crate::publish::target::{ObjectTarget, Reuse};
 use crate::publish::{against, index, plan};
 use crate::registry;
@@ -34,6 +35,7 @@ pub fn run(ui: &Ui, args: PublishArgs) -> u8 {
                     force: false,
                     templates: args.templates.clone(),
                     against: None,
+                    signing_key: args.signing_key.clone(),
                     report: args.report.clone(),
                 },
             ),
@@ -143,7 +145,21 @@ fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str)
         Some(r) => r.serial + 1,
         None => 1,
     };
+    let trust = loaded.config.as_ref().and_then(|c| c.trust.clone());
     drop((loaded, registry));
+    let signed = Signer::load(&args.signing_key).and_then(|signer| {
+        sign::sign(
+            planned.root_doc(serial, built),
+            trust.as_ref(),
+            current_root.as_ref(),
+            &signer,
+            sign::now(),
+        )
+    });
+    let signed = match signed {
+        Ok(s) => s,
+        Err(e) => return ui.fail(e),
+    };
     let writer = Writer::in_memory();
     let rendered = writer
         .put_all(&planned.set)
@@ -151,9 +167,12 @@ fn to_object_storage(ui: &Ui, args: &PublishArgs, display: &str, location: &str)
     if let Err(e) = rendered {
         return ui.fail(e);
     }
-    let root = planned.root(serial, built);
+    let root = signed.root;
     let mut files = writer.into_memory(Vec::new());
     files.remove(index::ROOT);
+    if let Some((path, bytes)) = signed.trust_doc {
+        files.insert(path, Served::Bytes(std::sync::Arc::new(bytes)));
+    }
     let reuse = match &named {
         Some(paths) => Reuse::Named(paths),
         None => Reuse::Any,

@@ -86,7 +86,8 @@ pub fn collect(
         modified,
     } in listed
     {
-        if named.contains(&rel) {
+        // Key sets stay forever: a client follows the chain from any of them.
+        if named.contains(&rel) || rel.starts_with("trust/") {
             collection.named += 1;
         } else if now.duration_since(modified).unwrap_or_default() < grace {
             collection.young += 1;

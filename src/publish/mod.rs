@@ -3,7 +3,8 @@
 //! [`plan`] makes every [`index`] document and lists every blob (an `OutputSet`), naming each by
 //! its [`hash`]; [`output`] writes them (temp + rename, the root last); [`against`] compares a
 //! planned build with what is already published; [`schema`] describes the manifests for editors;
-//! [`target`] sends a build to object storage, and [`gc`] decides what may leave it.
+//! [`target`] sends a build to object storage, and [`gc`] decides what may leave it; [`sign`]
+//! signs roots.
 //! The client reads the same [`index`] types and [`hash`]es, and nothing else from here.
 
 pub mod against;
@@ -13,4 +14,5 @@ pub mod index;
 pub mod output;
 pub mod plan;
 pub mod schema;
+pub mod sign;
 pub mod target;

@@ -525,7 +525,8 @@ fn sweep(out: &Path, mut keep: BTreeSet<String>, snapshots: &[String]) -> Result
             .replace('\\', "/");
         if entry.file_type().is_dir() {
             dirs.push(entry.path().to_path_buf());
-        } else if !keep.contains(&rel) {
+        } else if !keep.contains(&rel) && !rel.starts_with("trust/") {
+            // (Key sets stay forever: a client follows the chain from any of them.)
             std::fs::remove_file(entry.path())
                 .map_err(|e| format!("cannot remove `{rel}`: {e}"))?;
             removed += 1;

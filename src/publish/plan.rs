@@ -32,14 +32,22 @@ pub struct Planned {
 impl Planned {
     /// The bytes of `registry.json`. `built` is the RFC 3339 time from `SOURCE_DATE_EPOCH`.
     pub fn root(&self, serial: u64, built: Option<String>) -> Vec<u8> {
-        let root = Root {
+        index::to_bytes(&self.root_doc(serial, built))
+    }
+
+    /// The root before it is signed (see `sign`).
+    pub fn root_doc(&self, serial: u64, built: Option<String>) -> Root {
+        Root {
             api_version: index::API_VERSION.into(),
             registry: self.info.clone(),
             serial,
             snapshot: self.snapshot.clone(),
             built,
-        };
-        index::to_bytes(&root)
+            signed: None,
+            expires: None,
+            trust: None,
+            signatures: Vec::new(),
+        }
     }
 }
 
@@ -518,39 +526,5 @@ fn named(bytes: &[u8], path_of: impl FnOnce(&str) -> String) -> Ref {
         path: path_of(&sha256),
         sha256,
         size: bytes.len() as u64,
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` (seconds) as an RFC 3339 UTC time.
-pub fn rfc3339(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-
-    #[test]
-    fn epoch_to_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_877_853), "2026-11-28T14:57:33Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

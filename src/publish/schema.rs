@@ -28,6 +28,19 @@ pub struct RegistryYaml {
     /// `deny` makes them errors.
     lints: Option<BTreeMap<String, LintLevel>>,
     publish: Option<PublishYaml>,
+    trust: Option<TrustYaml>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TrustYaml {
+    /// The minisign public keys (base64) that sign the registry's roots (`mlreg keygen`).
+    keys: Vec<String>,
+    /// How many of them must sign each root (default 1).
+    threshold: Option<u16>,
+    /// How long a signed root is valid: clients refuse it after (default `30d`, 1h to 366d).
+    expires: Option<String>,
 }
 
 #[derive(JsonSchema)]

@@ -26,6 +26,50 @@ pub struct RegistryConfig {
     /// `lints:` entries as written: (code or name, level).
     pub lints: Vec<(Text, Text)>,
     pub publish: Publishing,
+    /// `trust:`, when roots are signed.
+    pub trust: Option<TrustConfig>,
+}
+
+/// `trust:`: the keys that sign the registry's roots (minisign public keys, base64), how many
+/// must sign, and how long a signed root stays valid.
+#[derive(Clone, Debug)]
+pub struct TrustConfig {
+    pub keys: Vec<Text>,
+    pub threshold: Option<Located<i64>>,
+    pub expires: Option<Text>,
+    /// Where `trust:` is written.
+    pub at: crate::diag::Loc,
+}
+
+impl TrustConfig {
+    /// How long a signed root is valid when `expires` is not written.
+    pub const EXPIRES: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+    /// The keys, sorted and deduplicated, as the root lists them.
+    pub fn key_set(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| k.value.trim().to_string())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    pub fn threshold(&self) -> usize {
+        self.threshold
+            .as_ref()
+            .and_then(|t| usize::try_from(t.value).ok())
+            .unwrap_or(1)
+    }
+
+    pub fn expires(&self) -> std::time::Duration {
+        self.expires
+            .as_ref()
+            .and_then(|e| crate::registry::names::duration(&e.value).ok())
+            .unwrap_or(Self::EXPIRES)
+    }
 }
 
 /// `publish:`: where `mlreg publish` goes when no `--to` is given, and what `gc` keeps.
@@ -84,6 +128,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
             "policy",
             "lints",
             "publish",
+            "trust",
         ],
     );
     let name = f.req_text(cx, "name");
@@ -140,6 +185,18 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         });
         publish.grace = p.text(cx, "grace");
     }
+    let trust = f.map(cx, "trust").map(|t| {
+        t.allow(cx, &["keys", "threshold", "expires"]);
+        TrustConfig {
+            keys: t.texts(cx, "keys"),
+            threshold: t.get("threshold").and_then(|n| {
+                let v = cx.integer(n, "`threshold`")?;
+                Some(Located::new(v, cx.loc(n)))
+            }),
+            expires: t.text(cx, "expires"),
+            at: cx.loc(t.node),
+        }
+    });
     Some(RegistryConfig {
         name,
         description,
@@ -150,6 +207,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         policy_card,
         lints,
         publish,
+        trust,
     })
 }
 

@@ -108,6 +108,71 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
             why,
         ));
     }
+    if let Some(t) = &c.trust {
+        trust(t, diags);
+    }
+}
+
+/// `trust:`: keys that are minisign public keys, each once; a threshold they can meet; a
+/// validity long enough to republish within and short enough to matter.
+fn trust(t: &crate::registry::manifest::TrustConfig, diags: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for k in &t.keys {
+        let why = if minisign_verify::PublicKey::from_base64(k.value.trim()).is_err() {
+            Some(format!(
+                "`{}` is not a minisign public key (the base64 line of a `.pub` file)",
+                k.value
+            ))
+        } else if !seen.insert(k.value.trim()) {
+            Some(format!("the key `{}` is listed twice", k.value))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            diags.push(
+                Diagnostic::new(codes::INVALID_VALUE, Some(k.loc.clone()), why)
+                    .help("make a key pair with `mlreg keygen`"),
+            );
+        }
+    }
+    if t.keys.is_empty() {
+        diags.push(Diagnostic::new(
+            codes::MISSING_FIELD,
+            Some(t.at.clone()),
+            "`trust` needs `keys`: the public keys that sign the registry's roots",
+        ));
+    }
+    if let Some(th) = &t.threshold
+        && !(1..=t.keys.len().max(1) as i64).contains(&th.value)
+    {
+        diags.push(Diagnostic::new(
+            codes::INVALID_VALUE,
+            Some(th.loc.clone()),
+            format!(
+                "`threshold: {}` must be between 1 and the number of keys ({})",
+                th.value,
+                t.keys.len()
+            ),
+        ));
+    }
+    if let Some(e) = &t.expires {
+        match crate::registry::names::duration(&e.value) {
+            Err(why) => diags.push(Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(e.loc.clone()),
+                why,
+            )),
+            Ok(d) if d.as_secs() < 3600 || d.as_secs() > 366 * 86_400 => diags.push(
+                Diagnostic::new(
+                    codes::INVALID_VALUE,
+                    Some(e.loc.clone()),
+                    format!("`expires: {}` must be between 1h and 366d", e.value),
+                )
+                .help("a signed root must be republished before it expires"),
+            ),
+            Ok(_) => {}
+        }
+    }
 }
 
 /// A `lints:` table as levels by code id. Each key names a warning by code or name; errors
