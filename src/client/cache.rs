@@ -1,12 +1,15 @@
 //! The local cache, keyed by content hash: immutable documents and blobs are fetched once and
 //! then read from here, and the root keeps its ETag so that a warm resolve is one request
 //! answered 304. Entries are written to a temporary file and renamed into place, so concurrent
-//! `mlreg` processes share the cache without ever seeing half an entry.
+//! `mlreg` processes share the cache without ever seeing half an entry. What a resolution reads
+//! is staged and written only once it succeeds.
 
 use std::path::{Path, PathBuf};
 
 pub struct Cache {
     dir: PathBuf,
+    /// Writes held back until the resolution they belong to succeeds (see [`Cache::commit`]).
+    staged: std::sync::Mutex<Vec<(PathBuf, Vec<u8>)>>,
 }
 
 /// The cached root of one registry URL: its bytes and the ETag they came with.
@@ -38,6 +41,7 @@ impl Cache {
         }
         Ok(Cache {
             dir: dir.to_path_buf(),
+            staged: std::sync::Mutex::default(),
         })
     }
 
@@ -55,11 +59,32 @@ impl Cache {
             .map(|_| path)
     }
 
-    /// Add verified bytes under their hash.
-    pub fn put(&self, sha256: &str, bytes: &[u8]) -> Result<PathBuf, String> {
-        let path = self.dir.join("sha256").join(sha256);
-        write_atomically(&path, bytes)?;
-        Ok(path)
+    /// Add verified bytes under their hash, once the resolution succeeds.
+    pub fn put(&self, sha256: &str, bytes: &[u8]) {
+        self.stage(self.dir.join("sha256").join(sha256), bytes.to_vec());
+    }
+
+    /// Write `bytes` to `path` (inside the cache) when [`Cache::commit`] is called: a
+    /// resolution that fails (a document refused, a version altered) leaves the cache as it
+    /// was, and nothing it read can mislead the next one.
+    pub fn stage(&self, path: PathBuf, bytes: Vec<u8>) {
+        self.staged
+            .lock()
+            .expect("no panics while held")
+            .push((path, bytes));
+    }
+
+    /// Write what was staged.
+    pub fn commit(&self) -> Result<(), String> {
+        let staged = std::mem::take(&mut *self.staged.lock().expect("no panics while held"));
+        for (path, bytes) in staged {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot write the cache: {e}"))?;
+            }
+            write_atomically(&path, &bytes)?;
+        }
+        Ok(())
     }
 
     /// Move a verified file in under its hash (same file system: a rename).
@@ -81,11 +106,12 @@ impl Cache {
         serde_json::from_slice(&bytes).ok()
     }
 
-    pub fn put_root(&self, url: &str, root: &CachedRoot) -> Result<(), String> {
-        write_atomically(
-            &self.root_path(url),
-            &serde_json::to_vec(root).expect("serializes"),
-        )
+    /// Keep a root and its ETag, once the resolution succeeds.
+    pub fn put_root(&self, url: &str, root: &CachedRoot) {
+        self.stage(
+            self.root_path(url),
+            serde_json::to_vec(root).expect("serializes"),
+        );
     }
 
     fn root_path(&self, url: &str) -> PathBuf {

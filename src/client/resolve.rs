@@ -67,7 +67,7 @@ impl Client {
                 self.trust(&root, source)?;
                 // Cached only once accepted: a refused root never replaces a good one.
                 if let Some(keep) = keep {
-                    self.cache.put_root(&key, &keep)?;
+                    self.cache.put_root(&key, &keep);
                 }
                 Ok(root)
             });
@@ -91,7 +91,8 @@ impl Client {
         let mut notes = Vec::new();
         let next = super::trust::check(root, source, &seen, &self.trusted_keys, now, &mut notes)?;
         self.notes.borrow_mut().extend(notes);
-        super::trust::store(self.cache.dir(), &root.registry.name, &next)
+        super::trust::store(&self.cache, &root.registry.name, &next);
+        Ok(())
     }
 
     /// An immutable document: from the cache, else from the sources in order (starting with
@@ -131,7 +132,7 @@ impl Client {
                     // Parsed before it is cached: a document this client cannot read is
                     // not kept.
                     let parsed = super::parse_document(&r.path, &bytes)?;
-                    self.cache.put(&r.sha256, &bytes)?;
+                    self.cache.put(&r.sha256, &bytes);
                     return Ok(parsed);
                 }
                 Err(e) => errors.push(format!("{}: {e}", source.location())),
@@ -167,7 +168,10 @@ impl Client {
                 first = 0;
             }
         }
-        self.resolve_in(root, first, reference, stage)
+        let resolved = self.resolve_in(root, first, reference, stage)?;
+        // Only a resolution that holds together is remembered.
+        self.cache.commit()?;
+        Ok(resolved)
     }
 
     fn resolve_in(

@@ -5,7 +5,6 @@
 //! mirror of a registry is held to what any of them served.
 
 use super::Source;
-use super::cache::write_atomically;
 use crate::publish::index::{self, Root, Signature, Trust, TrustDoc};
 use std::path::{Path, PathBuf};
 
@@ -214,11 +213,10 @@ pub fn load(cache: &Path, name: &str) -> Seen {
         .unwrap_or_default()
 }
 
-/// Keep what was seen, atomically.
-pub fn store(cache: &Path, name: &str, seen: &Seen) -> Result<(), String> {
-    let path = seen_path(cache, name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot write the cache: {e}"))?;
-    }
-    write_atomically(&path, &serde_json::to_vec(seen).expect("serializes"))
+/// Keep what was seen, with the rest of the resolution (see `Cache::stage`).
+pub fn store(cache: &super::cache::Cache, name: &str, seen: &Seen) {
+    cache.stage(
+        seen_path(cache.dir(), name),
+        serde_json::to_vec(seen).expect("serializes"),
+    );
 }

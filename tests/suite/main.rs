@@ -14,5 +14,6 @@ mod publishing;
 mod pull;
 mod serve;
 mod site;
+mod trust;
 mod storage;
 mod util;
