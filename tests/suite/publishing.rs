@@ -304,3 +304,90 @@ fn publishes_killed_at_random_moments_leave_the_bucket_readable() {
         "only {killed} of 30 publishes were killed before they ended"
     );
 }
+
+/// A signed registry published to S3: workspaces resolve it with the key pinned; an unchanged
+/// republish keeps the signed root (nothing sent); a rotation publishes the new key set, which
+/// a client pinned to the old key follows; `gc` never takes a key set.
+#[test]
+fn signed_publishes_to_s3_rotate_keys_and_keep_them() {
+    let moto = moto("registries");
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    copy_dir(&repo().join("registry"), &reg);
+    let key = |name: &str| {
+        let out = mlreg(t.path(), &moto, &["keygen", "--out", name, "--no-password"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.trim().to_string()
+    };
+    let (p1, p2) = (key("k1"), key("k2"));
+    let original = std::fs::read_to_string(reg.join("registry.yaml")).unwrap();
+    let trust = |keys: &str| {
+        std::fs::write(
+            reg.join("registry.yaml"),
+            format!("{original}trust:\n  keys: [{keys}]\n"),
+        )
+        .unwrap();
+    };
+    trust(&p1);
+    let k1 = t.path().join("k1.key");
+    let k2 = t.path().join("k2.key");
+    let publish = |keys: &[&Path]| {
+        let mut args = vec!["publish", "--to", TARGET];
+        for k in keys {
+            args.extend(["--signing-key", k.to_str().unwrap()]);
+        }
+        let out = mlreg(t.path(), &moto, &args);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        out
+    };
+    publish(&[&k1]);
+    let cache = t.path().join("cache");
+    let resolve = |extra: &[&str]| {
+        let mut args = vec![
+            "resolve",
+            "models/credit-default@prod",
+            "--index",
+            TARGET,
+            "--cache",
+            cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        mlreg(t.path(), &moto, &args)
+    };
+    let pinned = resolve(&["--trusted-key", &p1]);
+    assert_eq!(pinned.code, 0, "{}", pinned.stderr);
+    let wrong = resolve(&["--trusted-key", &p2]);
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(
+        wrong
+            .stderr
+            .contains("not signed by a key given with --trusted-key")
+    );
+
+    let again = publish(&[&k1]);
+    assert!(again.stdout.contains("sent 0 files"), "{}", again.stdout);
+
+    trust(&p2);
+    set_card(&reg, "Rotated.");
+    publish(&[&k1, &k2]);
+    let (folder, _) = mirror(&moto.store, "contoso");
+    assert_eq!(verify_published(folder.path()), Ok(2));
+    let chain: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.path().join("trust/2.json")).unwrap())
+            .unwrap();
+    assert_eq!(chain["keys"], serde_json::json!([p2]));
+    // The cache pinned key set 1 at the first resolve: the rotation is followed.
+    let followed = resolve(&[]);
+    assert_eq!(followed.code, 0, "{}", followed.stderr);
+    let gc = mlreg(
+        t.path(),
+        &moto,
+        &["gc", "--to", TARGET, "--keep", "1", "--grace", "0s"],
+    );
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    let left = objects(&moto);
+    assert!(
+        left.contains("trust/1.json") && left.contains("trust/2.json"),
+        "{left:?}"
+    );
+}
