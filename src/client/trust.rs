@@ -220,3 +220,64 @@ pub fn store(cache: &super::cache::Cache, name: &str, seen: &Seen) {
         serde_json::to_vec(seen).expect("serializes"),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::client::{escape, parse_document, unsafe_char};
+    use crate::publish::index::{self, AssetDoc, Bin, Root, Snapshot};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Any bytes: every document parser answers, never panics.
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_document::<Root>("r", &bytes);
+            let _ = parse_document::<Snapshot>("s", &bytes);
+            let _ = parse_document::<Bin>("b", &bytes);
+            let _ = parse_document::<AssetDoc>("a", &bytes);
+        }
+
+        /// JSON that looks like a root, with any api_version and any signatures: parsed or
+        /// refused, and an unknown major version always refused.
+        #[test]
+        fn roots_with_any_version_and_signatures(
+            version in "\\PC{0,8}",
+            key in "\\PC{0,60}",
+            signature in "\\PC{0,200}",
+            serial in any::<u64>(),
+        ) {
+            let root = serde_json::json!({
+                "api_version": version, "serial": serial,
+                "registry": { "name": "r", "stages": [], "workspaces": [] },
+                "snapshot": { "path": "snapshots/x.json", "sha256": "0".repeat(64), "size": 1 },
+                "trust": { "version": 1, "keys": [key.clone()], "threshold": 1 },
+                "signatures": [ { "key": key, "signature": signature } ],
+            });
+            let bytes = serde_json::to_vec(&root).unwrap();
+            if let Ok(r) = parse_document::<Root>("registry.json", &bytes) {
+                prop_assert_eq!(index::major(&version), Some(1));
+                let source =
+                    crate::client::Source::Folder(std::path::PathBuf::from("/nonexistent"));
+                let mut notes = Vec::new();
+                // Random signatures never verify.
+                let seen = super::Seen::default();
+                prop_assert!(super::check(&r, &source, &seen, &[], 0, &mut notes).is_err());
+            }
+        }
+
+        /// Times: any text is parsed or refused; what the protocol writes comes back.
+        #[test]
+        fn times_round_trip(text in "\\PC{0,24}", epoch in 0i64..253_402_300_799) {
+            let _ = index::epoch(&text);
+            prop_assert_eq!(index::epoch(&index::rfc3339(epoch)), Some(epoch));
+        }
+
+        /// Escaped text holds no character a terminal would act on.
+        #[test]
+        fn escaped_text_is_inert(text in "\\PC{0,40}|[\\x00-\\x1f\\x7f\\u{202a}-\\u{202e}a-z]{0,40}") {
+            prop_assert!(!escape(&text).chars().any(unsafe_char));
+        }
+    }
+}
