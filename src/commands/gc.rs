@@ -92,7 +92,7 @@ fn object_storage(
         found.named,
         found.young,
         humane(grace),
-        plural(target.calls(), "request"),
+        plural(target.calls() + found.documents, "request"),
     ));
     EXIT_OK
 }

@@ -26,6 +26,8 @@ pub struct Collection {
     pub young: usize,
     /// Objects kept because a kept root or the manifest names them.
     pub named: usize,
+    /// Documents read to walk the kept roots (requests beyond the target's own).
+    pub documents: usize,
 }
 
 /// Decide what to remove from `target` (nothing is removed here). `Ok(None)`: the target holds
@@ -72,6 +74,11 @@ pub fn collect(
         }
         Err(_) => BTreeMap::new(),
     };
+    // Each snapshot, bin and asset document the walks reached was read once.
+    let documents = named
+        .iter()
+        .filter(|p| ["snapshots/", "bins/", "assets/"].iter().any(|d| p.starts_with(d)))
+        .count();
     named.extend(manifest.into_keys());
     let mut collection = Collection {
         serial: root.serial,
@@ -79,6 +86,7 @@ pub fn collect(
         remove: Vec::new(),
         young: 0,
         named: 0,
+        documents,
     };
     for Listed {
         rel,
