@@ -143,10 +143,23 @@ pub struct GcArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The layout to read.
-    #[arg(value_enum)]
+    #[command(subcommand)]
     pub from: ImportFrom,
+}
 
+#[derive(Debug, Subcommand)]
+pub enum ImportFrom {
+    /// A new registry from Azure/azureml-assets: asset.yaml, spec, environment.yaml,
+    /// model.yaml, description.md.
+    AzuremlAssets(AssetsImportArgs),
+    /// A model version from an MLflow training run (or a registered model version), added to a
+    /// registry: its files and MLmodel, params, metrics per dataset, dataset inputs, source
+    /// commit and run as lineage, its description as the card.
+    Mlflow(MlflowImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AssetsImportArgs {
     /// The folder to read (a checkout of the repository, or a part of it).
     pub source: PathBuf,
 
@@ -159,10 +172,42 @@ pub struct ImportArgs {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ImportFrom {
-    /// Azure/azureml-assets: asset.yaml, spec, environment.yaml, model.yaml, description.md.
-    AzuremlAssets,
+#[derive(Debug, Args)]
+pub struct MlflowImportArgs {
+    /// The run: a run id, a run folder of a file store (`mlruns/<experiment>/<run>`), or
+    /// `models:/<name>/<version>` for a registered model version.
+    pub run: String,
+
+    /// Where runs are: a tracking server (`http(s)://`; a bearer token from
+    /// MLFLOW_TRACKING_TOKEN, as Azure ML's MLflow endpoint takes it) or a file store folder.
+    #[arg(long, value_name = "URI", env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: Option<String>,
+
+    /// The registry folder to add the version to.
+    #[arg(long, value_name = "DIR", default_value = "registry")]
+    pub registry: PathBuf,
+
+    /// The model's name in the registry [default: the registered model's name, or the logged
+    /// model's artifact path].
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The version to create [default: one more than the highest there is].
+    #[arg(long)]
+    pub version: Option<String>,
+
+    /// The artifact path of the model in the run [default: the run's only logged model].
+    #[arg(long, value_name = "PATH")]
+    pub artifact: Option<String>,
+
+    /// How a registered model's aliases become stages: `champion=prod` (repeat, or separate
+    /// with commas). Aliases not mapped are kept as labels.
+    #[arg(long, value_name = "ALIAS=STAGE", value_delimiter = ',')]
+    pub alias: Vec<String>,
+
+    /// Who the stage entries of mapped aliases are by [default: the run's user].
+    #[arg(long, value_name = "WHO")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Args)]
