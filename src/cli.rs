@@ -51,6 +51,31 @@ pub enum Command {
     /// the root last and only over the root it started from; only what a target lacks is sent.
     #[command(after_help = EXIT_STATUS)]
     Publish(PublishArgs),
+    /// Start a new registry: registry.yaml, the kind folders, a README and the CI workflow that
+    /// checks pull requests and publishes main.
+    #[command(after_help = EXIT_STATUS)]
+    Init(InitArgs),
+    /// Add a version from an Azure ML CLI v2 spec (as `az ml <kind> create -f` reads it, or as
+    /// `az ml <kind> show -o yaml` prints it): the spec, the files it names, a lineage.yaml
+    /// and a card to fill in.
+    #[command(after_help = EXIT_STATUS)]
+    Add(AddArgs),
+    /// Move a version into a stage: append to its stages.yaml, only if the registry still
+    /// checks (policy and metric gates included), and show it against what the stage runs.
+    #[command(after_help = EXIT_STATUS)]
+    Promote(PromoteArgs),
+    /// Deprecate a version (or a whole asset) with a reason, only if the registry still checks.
+    #[command(after_help = EXIT_STATUS)]
+    Deprecate(DeprecateArgs),
+    /// List the assets of a registry folder or a published registry, or one asset's versions.
+    #[command(after_help = EXIT_STATUS)]
+    List(ListArgs),
+    /// Show one version: spec, files, digest, stages, lineage and metrics.
+    #[command(after_help = EXIT_STATUS)]
+    Show(ShowArgs),
+    /// Compare two versions: spec, files, lineage and metrics.
+    #[command(after_help = EXIT_STATUS)]
+    Diff(DiffArgs),
     /// Make a minisign key pair to sign the registry's roots with (`trust: keys:` in
     /// registry.yaml lists the public key).
     #[command(after_help = EXIT_STATUS)]
@@ -103,6 +128,153 @@ pub struct PublishArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create (it must not exist, or be empty).
+    #[arg(default_value = "registry")]
+    pub dir: PathBuf,
+
+    /// The registry's name (2-32 of letters, digits, `_` and `-`) [default: the folder's name].
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// What to add: `models/NAME`, `components/NAME`, `environments/NAME` or `data/NAME`.
+    pub asset: String,
+
+    /// The Azure ML spec file; the local paths it names are copied beside it.
+    pub spec: PathBuf,
+
+    /// The version to create [default: the spec's `version`, else one more than the highest].
+    #[arg(long)]
+    pub version: Option<String>,
+
+    /// The registry folder.
+    #[arg(long, value_name = "DIR", default_value = "registry")]
+    pub registry: PathBuf,
+}
+
+/// Who is changing the stage log, and why.
+#[derive(Debug, Args)]
+pub struct EntryArgs {
+    /// Who makes the change [default: `git config user.email`].
+    #[arg(long, value_name = "WHO")]
+    pub by: Option<String>,
+
+    /// The day of the change, `YYYY-MM-DD` [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+
+    /// Why.
+    #[arg(long)]
+    pub reason: Option<String>,
+
+    /// The pull request or ticket (`PR #48`).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+
+    /// The registry folder.
+    #[arg(long, value_name = "DIR", default_value = "registry")]
+    pub registry: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The version to promote: `models/credit-default@4`.
+    pub reference: String,
+
+    /// The stage to move it into.
+    #[arg(long, value_name = "STAGE")]
+    pub to: String,
+
+    /// Who approved (repeat, or separate with commas).
+    #[arg(long, value_name = "WHO", value_delimiter = ',')]
+    pub approved_by: Vec<String>,
+
+    /// Enter the stage without having been in the one before (needs --reason).
+    #[arg(long)]
+    pub skip: bool,
+
+    #[command(flatten)]
+    pub entry: EntryArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeprecateArgs {
+    /// The version (`models/credit-default@1`), or the whole asset (`models/credit-default`).
+    pub reference: String,
+
+    /// What replaces it: `models/credit-default@3`.
+    #[arg(long, value_name = "REF")]
+    pub replaced_by: Option<String>,
+
+    #[command(flatten)]
+    pub entry: EntryArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Where `list`, `show` and `diff` read: a registry folder, or a published registry.
+#[derive(Debug, Args)]
+pub struct ReadFrom {
+    /// The registry folder (the default, `registry`, unless --index is given).
+    #[arg(long, value_name = "DIR", conflicts_with = "index")]
+    pub registry: Option<PathBuf>,
+
+    /// A published registry: a folder, or a `file://`, `http(s)://`, `az://` or `s3://` URL.
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+
+    /// The local cache for a published registry (as for `resolve`).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+
+    /// Public keys a published registry's roots must be signed with (as for `resolve`).
+    #[arg(long, value_name = "KEY", env = "MLREG_TRUSTED_KEYS", value_delimiter = ',')]
+    pub trusted_key: Vec<String>,
+
+    /// Print JSON for scripts and pipelines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// A kind (`models`), or an asset (`models/credit-default`) for its versions; nothing for
+    /// every asset.
+    pub what: Option<String>,
+
+    #[command(flatten)]
+    pub from: ReadFrom,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The version: `models/credit-default@prod`, `@latest`, `@3`.
+    pub reference: String,
+
+    #[command(flatten)]
+    pub from: ReadFrom,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first version (`models/credit-default@2`).
+    pub a: String,
+
+    /// The second version (`models/credit-default@3`, or `@3` for the same asset).
+    pub b: String,
+
+    #[command(flatten)]
+    pub from: ReadFrom,
 }
 
 #[derive(Debug, Args)]

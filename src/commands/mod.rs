@@ -2,17 +2,24 @@
 //! they share: the [`Ui`] that prints (quietly when asked, in color when wanted, never
 //! panicking on a closed pipe), how reports are printed and judged, and the exit statuses.
 
+pub mod add;
 pub mod build;
 pub mod check;
 pub mod completions;
+pub mod deprecate;
+pub mod diff;
 pub mod gc;
 pub mod import;
+pub mod init;
 pub mod keygen;
+pub mod list;
 pub mod man;
+pub mod promote;
 pub mod publish;
 pub mod pull;
 pub mod resolve;
 pub mod serve;
+pub mod show;
 
 use crate::cli::{Cli, Color, Command, Format, GlobalArgs, ReportArgs};
 use crate::diag::{Report, Severity};
@@ -34,6 +41,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Publish(args) => publish::run(&ui, args),
         Command::Gc(args) => gc::run(&ui, args),
         Command::Keygen(args) => keygen::run(&ui, args),
+        Command::Init(args) => init::run(&ui, args),
+        Command::Add(args) => add::run(&ui, args),
+        Command::Promote(args) => promote::run(&ui, args),
+        Command::Deprecate(args) => deprecate::run(&ui, args),
+        Command::List(args) => list::run(&ui, args),
+        Command::Show(args) => show::run(&ui, args),
+        Command::Diff(args) => diff::run(&ui, args),
         Command::Resolve(args) => resolve::run(&ui, args),
         Command::Pull(args) => pull::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),

@@ -1,22 +1,27 @@
-//! `mlreg resolve`: pin a reference against a published registry and say what it names. Also
-//! what `pull` shares with it: the client built from the fetch arguments, and the JSON shape.
+//! `mlreg resolve`: pin a reference against a published registry and say what it names and
+//! where it came from: `source` is the source whose root was used, `document_source` the one
+//! that served the asset document (or the cache), `documents` every document read from a
+//! source in this run. Also what `pull` shares with it: the client built from the fetch
+//! arguments, the notes, and the JSON shape.
+//!
+//! Everything the index says is untrusted: human output passes it through [`client::escape`].
 
 use super::{EXIT_OK, Ui};
 use crate::cli::{FetchArgs, ResolveArgs};
-use crate::client::{self, Failure, resolve::Resolved};
+use crate::client::{self, Failure, escape, resolve::Resolved};
 use crate::diag::plural;
 
 pub fn run(ui: &Ui, args: ResolveArgs) -> u8 {
     let args = args.fetch;
     let mut c = match client(&args) {
         Ok(c) => c,
-        Err(f) => return ui.failure(f),
+        Err(f) => return ui.failure(escaped(f)),
     };
     let resolved = c.resolve(&args.reference, args.workspace.as_deref());
     print_notes(ui, &c);
     let resolved = match resolved {
         Ok(r) => r,
-        Err(f) => return ui.failure(f),
+        Err(f) => return ui.failure(escaped(f)),
     };
     let text = if args.json {
         format!(
@@ -24,7 +29,7 @@ pub fn run(ui: &Ui, args: ResolveArgs) -> u8 {
             serde_json::to_string_pretty(&resolved_json(&resolved)).expect("serializes")
         )
     } else if ui.quiet {
-        format!("{}@{}\n", resolved.id, resolved.version)
+        format!("{}@{}\n", escape(&resolved.id), escape(&resolved.version))
     } else {
         describe(&resolved)
     };
@@ -37,30 +42,49 @@ pub fn run(ui: &Ui, args: ResolveArgs) -> u8 {
 /// What a person reads: the pin and why, where it lives, what it ships, and the stages.
 fn describe(r: &Resolved) -> String {
     let why = match (&r.stage, &r.implied) {
-        (Some(s), Some(implied)) => format!(" ({s}: {implied})"),
-        (Some(s), None) => format!(" ({s})"),
-        (None, Some(implied)) => format!(" (latest: {implied})"),
+        (Some(s), Some(implied)) => format!(" ({}: {})", escape(s), escape(implied)),
+        (Some(s), None) => format!(" ({})", escape(s)),
+        (None, Some(implied)) => format!(" (latest: {})", escape(implied)),
         (None, None) => String::new(),
     };
-    let size: u64 = r.version_doc.files.iter().map(|f| f.size).sum();
-    let mut text = format!("{}@{}{why} in registry {}\n", r.id, r.version, r.registry);
-    text.push_str(&format!("  {}\n", azure_uri(r)));
-    text.push_str(&format!("  digest {}\n", r.version_doc.digest));
+    let size = r
+        .version_doc
+        .files
+        .iter()
+        .fold(0u64, |sum, f| sum.saturating_add(f.size));
+    let mut text = format!(
+        "{}@{}{why} in registry {}\n",
+        escape(&r.id),
+        escape(&r.version),
+        escape(&r.registry)
+    );
+    text.push_str(&format!("  {}\n", escape(&azure_uri(r))));
+    text.push_str(&format!("  digest {}\n", escape(&r.version_doc.digest)));
+    let (root, document) = (root_source(r), document_source(r));
+    let from = match &document {
+        Some(source) if *source == root => escape(source).into_owned(),
+        Some(source) => format!("{} (registry.json from {})", escape(source), escape(&root)),
+        None => format!("the cache (registry.json from {})", escape(&root)),
+    };
     text.push_str(&format!(
-        "  {}, {}, from {}\n",
+        "  {}, {}, from {from}\n",
         plural(r.version_doc.files.len(), "file"),
-        plural(size as usize, "byte"),
-        r.source
+        plural(usize::try_from(size).unwrap_or(usize::MAX), "byte"),
     ));
     if !r.stages.is_empty() {
-        let stages: Vec<String> = r.stages.iter().map(|(s, v)| format!("{s} {v}")).collect();
+        let stages: Vec<String> = r
+            .stages
+            .iter()
+            .map(|(s, v)| format!("{} {}", escape(s), escape(v)))
+            .collect();
         text.push_str(&format!("  stages: {}\n", stages.join(", ")));
     }
     text
 }
 
-/// A client for the sources of `args`, with its cache.
+/// A client for the sources of `args`, with its cache; the command's deadline starts now.
 pub(super) fn client(args: &FetchArgs) -> Result<client::resolve::Client, Failure> {
+    client::set_deadline(std::time::Duration::from_secs(args.total_timeout));
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
     let mut sources = Vec::new();
     for location in std::iter::once(&args.index).chain(&args.mirror) {
@@ -79,14 +103,61 @@ pub(super) fn client(args: &FetchArgs) -> Result<client::resolve::Client, Failur
     })
 }
 
-/// The client's notes, on stderr (not with `--quiet`).
+/// The client's notes and the sources given up on since the last call, on stderr (not with
+/// `--quiet`).
 pub(super) fn print_notes(ui: &Ui, c: &client::resolve::Client) {
-    for note in c.notes.borrow_mut().drain(..) {
-        ui.status(format_args!("note: {note}"));
+    let skipped: Vec<String> = c
+        .sources
+        .iter()
+        .filter_map(client::Source::failure_note)
+        .collect();
+    for note in c.notes.borrow_mut().drain(..).chain(skipped) {
+        ui.status(format_args!("note: {}", escape(&note)));
     }
 }
 
+/// A failure's message made safe for a terminal (it quotes what the index says).
+pub(super) fn escaped(f: Failure) -> Failure {
+    match f {
+        Failure::NotFound(m) => Failure::NotFound(escape(&m).into_owned()),
+        Failure::Broken(m) => Failure::Broken(escape(&m).into_owned()),
+    }
+}
+
+/// The source whose `registry.json` the resolution used: the last one read (a root that is
+/// refused sends the client on to the next source, so the accepted one comes last).
+fn root_source(r: &Resolved) -> String {
+    client::fetched()
+        .into_iter()
+        .rev()
+        .find(|f| f.path == crate::publish::index::ROOT)
+        .map_or_else(|| r.source.clone(), |f| f.source)
+}
+
+/// The source that served the asset document in this run (by the protocol's layout,
+/// `assets/<id>/<sha256>.json`), or `None` when it came from the cache.
+fn document_source(r: &Resolved) -> Option<String> {
+    let prefix = format!("assets/{}/", r.id);
+    client::fetched()
+        .into_iter()
+        .rev()
+        .find(|f| f.path.starts_with(&prefix))
+        .map(|f| f.source)
+}
+
 pub(super) fn resolved_json(r: &Resolved) -> serde_json::Value {
+    // Each document read from a source in this run (the rest came from the cache); a root
+    // the source confirmed unchanged (HTTP 304) came from the cache too.
+    let documents: Vec<serde_json::Value> = client::fetched()
+        .into_iter()
+        .map(|f| {
+            if f.not_modified {
+                serde_json::json!({"path": f.path, "source": "cache", "revalidated_by": f.source})
+            } else {
+                serde_json::json!({"path": f.path, "source": f.source})
+            }
+        })
+        .collect();
     serde_json::json!({
         "registry": r.registry,
         "id": r.id,
@@ -99,7 +170,9 @@ pub(super) fn resolved_json(r: &Resolved) -> serde_json::Value {
         "digest": r.version_doc.digest,
         "spec_file": r.version_doc.spec_file,
         "files": r.version_doc.files,
-        "source": r.source,
+        "source": root_source(r),
+        "document_source": document_source(r).unwrap_or_else(|| "cache".to_string()),
+        "documents": documents,
     })
 }
 
