@@ -175,7 +175,7 @@ pub struct EntryArgs {
 
     /// The pull request or ticket (`PR #48`).
     #[arg(long = "ref", value_name = "REF")]
-    pub reference: Option<String>,
+    pub ticket: Option<String>,
 
     /// The registry folder.
     #[arg(long, value_name = "DIR", default_value = "registry")]
@@ -238,7 +238,12 @@ pub struct ReadFrom {
     pub cache: Option<PathBuf>,
 
     /// Public keys a published registry's roots must be signed with (as for `resolve`).
-    #[arg(long, value_name = "KEY", env = "MLREG_TRUSTED_KEYS", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MLREG_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
     pub trusted_key: Vec<String>,
 
     /// Print JSON for scripts and pipelines.

@@ -93,6 +93,11 @@ pub mod codes {
         POLICY_LINEAGE = "E084" "policy-lineage";
         POLICY_CARD = "E085" "policy-card";
         SKIP_WITHOUT_REASON = "E086" "skip-without-reason";
+        POLICY_APPROVALS = "E088" "policy-approvals";
+        POLICY_TIME = "E089" "policy-time-in-stage";
+        POLICY_METRIC_FLOOR = "E092" "policy-metric-floor";
+        POLICY_METRIC_REGRESSION = "E093" "policy-metric-regression";
+        POLICY_METRIC_GAP = "E094" "policy-metric-gap";
         DEPRECATED_IN_STAGE = "W087" "deprecated-in-stage";
         DUPLICATE_WORKSPACE = "E091" "duplicate-workspace";
         UNKNOWN_KIND = "E100" "unknown-kind";

@@ -13,7 +13,8 @@
 //! - [`client`] is the workspace side: fetch, verify, cache, resolve and pull.
 //! - [`serve`] runs the pipeline into memory behind a loopback server.
 //! - [`import`] turns other layouts (Microsoft's azureml-assets) into registry folders.
-//! - [`commands`] holds one module per subcommand; [`cli`] their arguments.
+//! - [`commands`] holds one module per subcommand; [`cli`] their arguments; [`time`] the one
+//!   time format of manifests and documents.
 //!
 //! Problems in the user's registry are [`diag::Diagnostic`]s, collected and reported together;
 //! only usage and I/O failures stop a run.
@@ -27,5 +28,6 @@ pub mod publish;
 pub mod registry;
 pub mod serve;
 pub mod site;
+pub mod time;
 
 pub use commands::run;

@@ -98,7 +98,7 @@ pub fn check(
         ));
     }
     if let Some(expires) = &root.expires {
-        let at = index::epoch(expires).ok_or_else(|| {
+        let at = crate::time::epoch(expires).ok_or_else(|| {
             format!(
                 "registry {name}: `expires` is not a time: {}",
                 super::escape(expires)
@@ -270,8 +270,8 @@ mod tests {
         /// Times: any text is parsed or refused; what the protocol writes comes back.
         #[test]
         fn times_round_trip(text in "\\PC{0,24}", epoch in 0i64..253_402_300_799) {
-            let _ = index::epoch(&text);
-            prop_assert_eq!(index::epoch(&index::rfc3339(epoch)), Some(epoch));
+            let _ = crate::time::epoch(&text);
+            prop_assert_eq!(crate::time::epoch(&crate::time::rfc3339(epoch)), Some(epoch));
         }
 
         /// Escaped text holds no character a terminal would act on.

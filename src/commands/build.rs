@@ -156,7 +156,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
 pub(super) fn source_date_epoch() -> Result<Option<String>, String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => match v.trim().parse::<i64>() {
-            Ok(secs) => Ok(Some(crate::publish::index::rfc3339(secs))),
+            Ok(secs) => Ok(Some(crate::time::rfc3339(secs))),
             Err(_) => Err(format!(
                 "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
             )),

@@ -162,7 +162,7 @@ pub fn sign(
         && unsigned(p) == unsigned(&root)
         && p.expires
             .as_deref()
-            .and_then(index::epoch)
+            .and_then(crate::time::epoch)
             .is_some_and(|e| e - now > validity / 2)
     {
         return Ok(Signed {
@@ -215,8 +215,8 @@ pub fn sign(
         doc.signatures = signatures;
         Some((index::trust_path(trust.version), index::to_bytes(&doc)))
     };
-    root.signed = Some(index::rfc3339(now));
-    root.expires = Some(index::rfc3339(now.saturating_add(validity)));
+    root.signed = Some(crate::time::rfc3339(now));
+    root.expires = Some(crate::time::rfc3339(now.saturating_add(validity)));
     root.trust = Some(trust);
     root.signatures = Vec::new();
     let message = index::signed_bytes(&root);

@@ -23,6 +23,8 @@ pub struct RegistryConfig {
     pub workspaces: Vec<Workspace>,
     pub policy_lineage: Option<Text>,
     pub policy_card: Option<Text>,
+    /// `policy: promotion:`, per stage.
+    pub promotion: Vec<Promotion>,
     /// `lints:` entries as written: (code or name, level).
     pub lints: Vec<(Text, Text)>,
     pub publish: Publishing,
@@ -70,6 +72,41 @@ impl TrustConfig {
             .and_then(|e| crate::registry::names::duration(&e.value).ok())
             .unwrap_or(Self::EXPIRES)
     }
+}
+
+/// What entering one stage takes (`policy: promotion: <stage>:`).
+#[derive(Clone, Debug)]
+pub struct Promotion {
+    pub stage: Text,
+    /// Approvals by people other than the entry's `by`.
+    pub approvals: Option<Located<i64>>,
+    /// Whole days the version must have spent in the stage before (since the entry that put
+    /// it there).
+    pub min_days: Option<Located<i64>>,
+    pub gates: Vec<Gate>,
+}
+
+/// A metric gate: one rule on one metric measured on matching data.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    pub metric: Text,
+    /// Data assets the metric must be measured on: `data/<name>` (any version) or a prefix
+    /// ending in `*`; two for `max_gap`.
+    pub data: Vec<Text>,
+    pub rule: GateRule,
+    pub at: crate::diag::Loc,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GateRule {
+    /// At least this value.
+    Min(f64),
+    /// At most this value (for losses).
+    Max(f64),
+    /// No lower than what the stage runs now, minus this.
+    MaxDrop(f64),
+    /// Between the two data's values, at most this apart.
+    MaxGap(f64),
 }
 
 /// `publish:`: where `mlreg publish` goes when no `--to` is given, and what `gc` keeps.
@@ -169,10 +206,25 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         });
     }
     let (mut policy_lineage, mut policy_card) = (None, None);
+    let mut promotion = Vec::new();
     if let Some(p) = f.map(cx, "policy") {
-        p.allow(cx, &["require_lineage_from", "require_card_from"]);
+        p.allow(
+            cx,
+            &["require_lineage_from", "require_card_from", "promotion"],
+        );
         policy_lineage = p.text(cx, "require_lineage_from");
         policy_card = p.text(cx, "require_card_from");
+        if let Some(stages) = p.map(cx, "promotion") {
+            for (_, knode, v) in stages.keys() {
+                let (Some(stage), Some(rules)) = (
+                    cx.text(knode, "a stage"),
+                    cx.map(v, "the promotion rules of a stage"),
+                ) else {
+                    continue;
+                };
+                promotion.push(promotion_rules(cx, stage, &rules));
+            }
+        }
     }
     let lints = lints(cx, &f);
     let mut publish = Publishing::default();
@@ -205,10 +257,99 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         workspaces,
         policy_lineage,
         policy_card,
+        promotion,
         lints,
         publish,
         trust,
     })
+}
+
+fn promotion_rules(cx: &mut Cx, stage: Text, f: &Fields) -> Promotion {
+    f.allow(cx, &["approvals", "min_days", "gates"]);
+    let located_int = |cx: &mut Cx, key: &str| {
+        f.get(key).and_then(|n| {
+            let v = cx.integer(n, &format!("`{key}`"))?;
+            if v < 0 {
+                cx.error(
+                    codes::INVALID_VALUE,
+                    n,
+                    format!("`{key}` cannot be negative"),
+                );
+                return None;
+            }
+            Some(Located::new(v, cx.loc(n)))
+        })
+    };
+    let approvals = located_int(cx, "approvals");
+    let min_days = located_int(cx, "min_days");
+    let mut gates = Vec::new();
+    for g in f.maps(cx, "gates", "a metric gate") {
+        g.allow(cx, &["metric", "data", "min", "max", "max_drop", "max_gap"]);
+        let metric = g.req_text(cx, "metric");
+        let data = match g.get("data") {
+            Some(n) if matches!(n.value, Value::Seq(_)) => cx.texts(n, "`data`"),
+            Some(n) => cx.text(n, "`data`").into_iter().collect(),
+            None => {
+                g.require(cx, "data");
+                Vec::new()
+            }
+        };
+        let mut found = Vec::new();
+        for key in ["min", "max", "max_drop", "max_gap"] {
+            if let Some(n) = g.get(key)
+                && let Some(v) = cx.number(n, &format!("`{key}`"))
+            {
+                found.push(match key {
+                    "min" => GateRule::Min(v),
+                    "max" => GateRule::Max(v),
+                    "max_drop" => GateRule::MaxDrop(v),
+                    _ => GateRule::MaxGap(v),
+                });
+            }
+        }
+        let at = cx.loc(g.node);
+        let rule = match found.as_slice() {
+            [one] => one.clone(),
+            _ => {
+                cx.report(Diagnostic::new(
+                    codes::INVALID_VALUE,
+                    Some(at.clone()),
+                    "a gate has exactly one of `min`, `max`, `max_drop` and `max_gap`",
+                ));
+                continue;
+            }
+        };
+        let wanted = if matches!(rule, GateRule::MaxGap(_)) {
+            2
+        } else {
+            1
+        };
+        if data.len() != wanted {
+            cx.report(Diagnostic::new(
+                codes::INVALID_VALUE,
+                Some(at.clone()),
+                match wanted {
+                    2 => "`max_gap` compares two data: `data: [data/sample, data/production]`",
+                    _ => "this gate names one data asset: `data: data/<name>`",
+                },
+            ));
+            continue;
+        }
+        if let Some(metric) = metric {
+            gates.push(Gate {
+                metric,
+                data,
+                rule,
+                at,
+            });
+        }
+    }
+    Promotion {
+        stage,
+        approvals,
+        min_days,
+        gates,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::registry::decode::Text;
 use crate::registry::kind::{self, Kind};
-use crate::registry::load::{Loaded, LoadedAsset};
+use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion};
 use crate::registry::manifest;
 use crate::registry::model::{Asset, Registry, VersionId};
 use crate::registry::reference::{self, Reference, Scope, Selector};
@@ -356,6 +356,8 @@ fn stage_log(
     // The entry that set each stage, for a located warning when it ends on a deprecated version.
     let mut set_by: BTreeMap<&str, &Text> = BTreeMap::new();
     let mut been: BTreeSet<(String, String)> = BTreeSet::new();
+    // When each version first entered each stage, for `min_days`.
+    let mut entered: BTreeMap<(String, String), &Text> = BTreeMap::new();
     let mut last_date: Option<&Text> = None;
     let policy_index = |p: Option<&Text>| p.and_then(|t| stages.iter().position(|s| *s == t.value));
     let lineage_from = policy_index(config.and_then(|c| c.policy_lineage.as_ref()));
@@ -440,6 +442,31 @@ fn stage_log(
                 ));
             }
         }
+        if let Some(rules) =
+            config.and_then(|c| c.promotion.iter().find(|p| p.stage.value == e.stage.value))
+        {
+            let before = (index > 0 && !e.skip).then(|| stages[index - 1].as_str());
+            let running = current
+                .get(&e.stage.value)
+                .and_then(|r| Some((r.as_str(), a.versions.get(r)?)));
+            let entered_before = before.and_then(|b| {
+                entered
+                    .get(&(b.to_string(), version.value.clone()))
+                    .copied()
+            });
+            let entering = Entering {
+                kind: a.kind,
+                entry: e,
+                version,
+                lv: v,
+            };
+            promotion_policy(&entering, rules, running, entered_before, diags);
+        }
+        if let Some(date) = &e.date {
+            entered
+                .entry((e.stage.value.clone(), version.value.clone()))
+                .or_insert(date);
+        }
         been.insert((e.stage.value.clone(), version.value.clone()));
         current.insert(e.stage.value.clone(), version.value.clone());
         set_by.insert(&e.stage.value, version);
@@ -461,6 +488,181 @@ fn stage_log(
         }
     }
     current
+}
+
+/// A stage entry that moves a version of an asset of `kind` into its stage.
+struct Entering<'a> {
+    kind: Kind,
+    entry: &'a manifest::StageEntry,
+    version: &'a Text,
+    lv: &'a LoadedVersion,
+}
+
+/// `policy: promotion:` at the entry `e` that moves `version` into its stage: approvals by
+/// others than `by`, days spent in the stage before, and the metric gates, against the version
+/// the stage `running` before this entry.
+fn promotion_policy(
+    entering: &Entering,
+    rules: &manifest::Promotion,
+    running: Option<(&str, &LoadedVersion)>,
+    entered_before: Option<&Text>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Entering {
+        kind,
+        entry: e,
+        version,
+        lv: v,
+    } = *entering;
+    let stage = &e.stage.value;
+    let at = || Some(e.stage.loc.clone());
+    if let Some(need) = &rules.approvals {
+        let by = e.by.as_ref().map(|b| b.value.to_lowercase());
+        let others: BTreeSet<String> = e
+            .approved_by
+            .iter()
+            .map(|a| a.value.to_lowercase())
+            .filter(|a| Some(a) != by.as_ref())
+            .collect();
+        if (others.len() as i64) < need.value {
+            diags.push(
+                Diagnostic::new(
+                    codes::POLICY_APPROVALS,
+                    at(),
+                    format!(
+                        "policy `{stage}: approvals: {}`: version `{}` enters `{stage}` with {} approval(s) by someone other than its `by`",
+                        need.value,
+                        version.value,
+                        others.len()
+                    ),
+                )
+                .help("add `approved_by: [...]` with the reviewers, or `mlreg promote --approved-by`"),
+            );
+        }
+    }
+    if let (Some(need), Some(since), Some(now)) = (&rules.min_days, entered_before, &e.date)
+        && let (Some(d0), Some(d1)) = (day(&since.value), day(&now.value))
+        && d1 - d0 < need.value
+    {
+        diags.push(Diagnostic::new(
+                codes::POLICY_TIME,
+                at(),
+                format!(
+                    "policy `{stage}: min_days: {}`: version `{}` entered the stage before on {}, {} day(s) before this entry",
+                    need.value,
+                    version.value,
+                    since.value,
+                    d1 - d0
+                ),
+            ));
+    }
+    // Metrics are measured on models; other kinds pass through the gates.
+    let gates = match kind {
+        Kind::Model => rules.gates.as_slice(),
+        _ => &[],
+    };
+    for g in gates {
+        let metric = &g.metric.value;
+        let on = |lv: &LoadedVersion, i: usize| measured(lv, metric, &g.data[i].value);
+        let rule_text = |rule: &str| {
+            format!(
+                "policy `{stage}` gate `{metric}` on {} {rule}",
+                g.data
+                    .iter()
+                    .map(|d| d.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        };
+        let missing = || {
+            Diagnostic::new(
+                codes::POLICY_METRIC_FLOOR,
+                at(),
+                format!(
+                    "{}: version `{}` has no `{metric}` measured on it in lineage.yaml",
+                    rule_text(""),
+                    version.value
+                ),
+            )
+        };
+        match g.rule {
+            manifest::GateRule::Min(floor) | manifest::GateRule::Max(floor) => {
+                let min = matches!(g.rule, manifest::GateRule::Min(_));
+                match on(v, 0) {
+                    None => diags.push(missing()),
+                    Some(x) if (min && x < floor) || (!min && x > floor) => {
+                        diags.push(Diagnostic::new(
+                            codes::POLICY_METRIC_FLOOR,
+                            at(),
+                            format!(
+                                "{}: version `{}` has {x}",
+                                rule_text(&format!("{} {floor}", if min { "≥" } else { "≤" })),
+                                version.value
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            manifest::GateRule::MaxDrop(drop) => {
+                let Some(x) = on(v, 0) else {
+                    diags.push(missing());
+                    continue;
+                };
+                if let Some((was, lv)) = running
+                    && let Some(y) = on(lv, 0)
+                    && x < y - drop
+                {
+                    diags.push(Diagnostic::new(
+                        codes::POLICY_METRIC_REGRESSION,
+                        at(),
+                        format!(
+                            "{}: version `{}` has {x}, version `{was}` (in `{stage}` now) has {y}: a drop of {:.4}",
+                            rule_text(&format!("may drop by at most {drop}")),
+                            version.value,
+                            y - x
+                        ),
+                    ));
+                }
+            }
+            manifest::GateRule::MaxGap(gap) => match (on(v, 0), on(v, 1)) {
+                (Some(x), Some(y)) if (x - y).abs() > gap => diags.push(Diagnostic::new(
+                    codes::POLICY_METRIC_GAP,
+                    at(),
+                    format!(
+                        "{}: version `{}` has {x} and {y}, {:.4} apart",
+                        rule_text(&format!("may differ by at most {gap}")),
+                        version.value,
+                        (x - y).abs()
+                    ),
+                )),
+                (Some(_), Some(_)) => {}
+                _ => diags.push(missing()),
+            },
+        }
+    }
+}
+
+/// The value of `metric` measured on data matching `pattern` (`data/<name>`, any version, or a
+/// prefix ending in `*`), the first listed in the version's lineage.
+pub fn measured(lv: &LoadedVersion, metric: &str, pattern: &str) -> Option<f64> {
+    let metrics = lv.lineage_json.as_ref()?.get("metrics")?.as_array()?;
+    metrics.iter().find_map(|m| {
+        let data = m.get("data")?.as_str()?;
+        let asset = data.split('@').next().unwrap_or(data);
+        let matches = match pattern.strip_suffix('*') {
+            Some(prefix) => asset.starts_with(prefix),
+            None => asset == pattern,
+        };
+        (matches && m.get("name")?.as_str()? == metric)
+            .then(|| m.get("value")?.as_f64())
+            .flatten()
+    })
+}
+
+/// The day number of a stage-log date (`YYYY-MM-DD`, or a time on that day).
+fn day(date: &str) -> Option<i64> {
+    crate::time::epoch(&format!("{}T00:00:00Z", date.get(..10)?)).map(|s| s / 86_400)
 }
 
 /// Every cycle in the graph of pinned references, reported once at the reference closing it.

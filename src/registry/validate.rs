@@ -70,6 +70,29 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
     for p in [&c.policy_lineage, &c.policy_card].into_iter().flatten() {
         diags.extend(unknown_stage(p, &stage_names));
     }
+    for p in &c.promotion {
+        diags.extend(unknown_stage(&p.stage, &stage_names));
+        for g in &p.gates {
+            for d in &g.data {
+                let name = d
+                    .value
+                    .strip_prefix("data/")
+                    .map(|n| n.trim_end_matches('*'));
+                if name.is_none_or(|n| {
+                    n.is_empty() && !d.value.ends_with('*') || n.contains(['@', '/'])
+                }) {
+                    diags.push(
+                        Diagnostic::new(
+                            codes::INVALID_VALUE,
+                            Some(d.loc.clone()),
+                            format!("`{}` is not a data asset: write `data/<name>`, or a prefix ending in `*`", d.value),
+                        )
+                        .help("a gate matches the data a metric was measured on, in any version"),
+                    );
+                }
+            }
+        }
+    }
     if let Some(b) = &c.base_url {
         url(b, "`base_url`", diags);
     }
