@@ -77,7 +77,11 @@ pub fn collect(
     // Each snapshot, bin and asset document the walks reached was read once.
     let documents = named
         .iter()
-        .filter(|p| ["snapshots/", "bins/", "assets/"].iter().any(|d| p.starts_with(d)))
+        .filter(|p| {
+            ["snapshots/", "bins/", "assets/"]
+                .iter()
+                .any(|d| p.starts_with(d))
+        })
         .count();
     named.extend(manifest.into_keys());
     let mut collection = Collection {

@@ -89,6 +89,49 @@ struct PolicyYaml {
     require_lineage_from: Option<String>,
     /// A model version needs a README.md card before entering this stage or a later one.
     require_card_from: Option<String>,
+    /// What entering a stage takes, by stage.
+    promotion: Option<BTreeMap<String, PromotionYaml>>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PromotionYaml {
+    /// Approvals (`approved_by`) by people other than the entry's `by`.
+    approvals: Option<u32>,
+    /// Whole days the version must have spent in the stage before.
+    min_days: Option<u32>,
+    /// Metric gates (models): exactly one of `min`, `max`, `max_drop`, `max_gap` each.
+    gates: Option<Vec<GateYaml>>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct GateYaml {
+    /// The metric's name in lineage.yaml.
+    metric: String,
+    /// The data it was measured on: `data/<name>` (any version) or a prefix ending in `*`;
+    /// two of them for `max_gap`.
+    data: OneOrTwo,
+    /// The models it applies to (`models/<name>`, or a prefix ending in `*`); all without it.
+    assets: Option<Vec<String>>,
+    /// At least this value.
+    min: Option<f64>,
+    /// At most this value.
+    max: Option<f64>,
+    /// No lower than the version the stage runs now, minus this.
+    max_drop: Option<f64>,
+    /// The two data's values at most this apart.
+    max_gap: Option<f64>,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum OneOrTwo {
+    One(String),
+    Two(Vec<String>),
 }
 
 /// `asset.yaml`: mutable metadata of one asset.

@@ -93,6 +93,9 @@ pub struct Gate {
     /// Data assets the metric must be measured on: `data/<name>` (any version) or a prefix
     /// ending in `*`; two for `max_gap`.
     pub data: Vec<Text>,
+    /// The models the gate applies to (`models/<name>` or a prefix ending in `*`); all when
+    /// empty.
+    pub assets: Vec<Text>,
     pub rule: GateRule,
     pub at: crate::diag::Loc,
 }
@@ -284,7 +287,15 @@ fn promotion_rules(cx: &mut Cx, stage: Text, f: &Fields) -> Promotion {
     let min_days = located_int(cx, "min_days");
     let mut gates = Vec::new();
     for g in f.maps(cx, "gates", "a metric gate") {
-        g.allow(cx, &["metric", "data", "min", "max", "max_drop", "max_gap"]);
+        g.allow(
+            cx,
+            &["metric", "data", "assets", "min", "max", "max_drop", "max_gap"],
+        );
+        let assets = match g.get("assets") {
+            Some(n) if matches!(n.value, Value::Seq(_)) => cx.texts(n, "`assets`"),
+            Some(n) => cx.text(n, "`assets`").into_iter().collect(),
+            None => Vec::new(),
+        };
         let metric = g.req_text(cx, "metric");
         let data = match g.get("data") {
             Some(n) if matches!(n.value, Value::Seq(_)) => cx.texts(n, "`data`"),
@@ -339,6 +350,7 @@ fn promotion_rules(cx: &mut Cx, stage: Text, f: &Fields) -> Promotion {
             gates.push(Gate {
                 metric,
                 data,
+                assets,
                 rule,
                 at,
             });

@@ -454,8 +454,10 @@ fn stage_log(
                     .get(&(b.to_string(), version.value.clone()))
                     .copied()
             });
+            let id = format!("{}/{}", a.kind.folder(), a.name);
             let entering = Entering {
                 kind: a.kind,
+                id: &id,
                 entry: e,
                 version,
                 lv: v,
@@ -493,6 +495,8 @@ fn stage_log(
 /// A stage entry that moves a version of an asset of `kind` into its stage.
 struct Entering<'a> {
     kind: Kind,
+    /// `models/<name>`.
+    id: &'a str,
     entry: &'a manifest::StageEntry,
     version: &'a Text,
     lv: &'a LoadedVersion,
@@ -510,6 +514,7 @@ fn promotion_policy(
 ) {
     let Entering {
         kind,
+        id,
         entry: e,
         version,
         lv: v,
@@ -562,6 +567,9 @@ fn promotion_policy(
         _ => &[],
     };
     for g in gates {
+        if !g.assets.is_empty() && !g.assets.iter().any(|p| matches_pattern(id, &p.value)) {
+            continue;
+        }
         let metric = &g.metric.value;
         let on = |lv: &LoadedVersion, i: usize| measured(lv, metric, &g.data[i].value);
         let rule_text = |rule: &str| {
@@ -650,14 +658,18 @@ pub fn measured(lv: &LoadedVersion, metric: &str, pattern: &str) -> Option<f64> 
     metrics.iter().find_map(|m| {
         let data = m.get("data")?.as_str()?;
         let asset = data.split('@').next().unwrap_or(data);
-        let matches = match pattern.strip_suffix('*') {
-            Some(prefix) => asset.starts_with(prefix),
-            None => asset == pattern,
-        };
-        (matches && m.get("name")?.as_str()? == metric)
+        (matches_pattern(asset, pattern) && m.get("name")?.as_str()? == metric)
             .then(|| m.get("value")?.as_f64())
             .flatten()
     })
+}
+
+/// `id` is `pattern`, or starts with it when it ends in `*`.
+fn matches_pattern(id: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => id.starts_with(prefix),
+        None => id == pattern,
+    }
 }
 
 /// The day number of a stage-log date (`YYYY-MM-DD`, or a time on that day).

@@ -10,6 +10,7 @@ mod client;
 mod compat;
 mod diagnostics;
 mod output;
+mod promote;
 mod publishing;
 mod pull;
 mod serve;
