@@ -262,6 +262,14 @@ impl Client {
             return Err(missing(format!("`{id}` has no version `{version}`")));
         };
         super::check_version(&id, &version, &version_doc)?;
+        if let Some(reason) = &version_doc.deprecated {
+            self.notes.borrow_mut().push(format!(
+                "{}@{} is deprecated: {}",
+                super::escape(&id),
+                super::escape(&version),
+                super::escape(reason)
+            ));
+        }
         let stages = root
             .registry
             .stages

@@ -18,9 +18,9 @@ fn mlreg(t: &Path, args: &[&str]) -> Run {
 
 /// The value of `metric` on the data asset `data` in a version's lineage.yaml of the sample.
 fn metric(version: &str, metric: &str, data: &str) -> f64 {
-    let text = std::fs::read_to_string(
-        repo().join(format!("registry/models/credit-default/{version}/lineage.yaml")),
-    )
+    let text = std::fs::read_to_string(repo().join(format!(
+        "registry/models/credit-default/{version}/lineage.yaml"
+    )))
     .unwrap();
     let line = text
         .lines()
@@ -40,26 +40,77 @@ fn promote_obeys_the_policy_and_compares_metrics() {
     let before = tree(&t.path().join("registry"));
     let refused = mlreg(
         t.path(),
-        &["promote", "models/credit-default@3", "--to", "prod", "--by", "ops@contoso.example", "--date", "2026-11-30"],
+        &[
+            "promote",
+            "models/credit-default@3",
+            "--to",
+            "prod",
+            "--by",
+            "ops@contoso.example",
+            "--date",
+            "2026-11-30",
+        ],
     );
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     assert!(refused.stdout.contains("error[E088]"), "{}", refused.stdout);
-    assert!(refused.stdout.contains("stages.yaml:15:"), "{}", refused.stdout);
-    assert_eq!(tree(&t.path().join("registry")), before, "a refused promote changed a file");
+    assert!(
+        refused.stdout.contains("stages.yaml:15:"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(
+        tree(&t.path().join("registry")),
+        before,
+        "a refused promote changed a file"
+    );
 
     // Unknown stage and version: not found, with a hint.
-    let typo = mlreg(t.path(), &["promote", "models/credit-default@3", "--to", "prdo", "--by", "x"]);
+    let typo = mlreg(
+        t.path(),
+        &[
+            "promote",
+            "models/credit-default@3",
+            "--to",
+            "prdo",
+            "--by",
+            "x",
+        ],
+    );
     assert_eq!(typo.code, 3, "{}", typo.stderr);
-    assert!(typo.stderr.contains("did you mean `prod`?"), "{}", typo.stderr);
-    let nine = mlreg(t.path(), &["promote", "models/credit-default@9", "--to", "prod", "--by", "x"]);
+    assert!(
+        typo.stderr.contains("did you mean `prod`?"),
+        "{}",
+        typo.stderr
+    );
+    let nine = mlreg(
+        t.path(),
+        &[
+            "promote",
+            "models/credit-default@9",
+            "--to",
+            "prod",
+            "--by",
+            "x",
+        ],
+    );
     assert_eq!(nine.code, 3, "{}", nine.stderr);
     assert_eq!(tree(&t.path().join("registry")), before);
 
     let ok = mlreg(
         t.path(),
         &[
-            "promote", "models/credit-default@3", "--to", "prod", "--by", "ops@contoso.example",
-            "--approved-by", "lee@contoso.example", "--date", "2026-11-30", "--ref", "PR #50",
+            "promote",
+            "models/credit-default@3",
+            "--to",
+            "prod",
+            "--by",
+            "ops@contoso.example",
+            "--approved-by",
+            "lee@contoso.example",
+            "--date",
+            "2026-11-30",
+            "--ref",
+            "PR #50",
         ],
     );
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
@@ -78,7 +129,17 @@ fn promote_obeys_the_policy_and_compares_metrics() {
         .unwrap();
     assert!(row.contains(&format!("{:+.4}", new - old)), "{}", ok.stdout);
     assert_eq!(run(t.path(), &["check", "registry"]).code, 0);
-    let again = mlreg(t.path(), &["promote", "models/credit-default@3", "--to", "prod", "--by", "x"]);
+    let again = mlreg(
+        t.path(),
+        &[
+            "promote",
+            "models/credit-default@3",
+            "--to",
+            "prod",
+            "--by",
+            "x",
+        ],
+    );
     assert_eq!(again.code, 0);
     assert!(again.stderr.contains("in prod already"), "{}", again.stderr);
 }
@@ -121,13 +182,24 @@ fn every_policy_rule_is_a_located_error() {
     assert_eq!(at("E088").len(), 1, "{}", out.stdout);
     assert!(at("E088")[0].contains("version `1`"));
     assert_eq!(at("E089").len(), 1, "{}", out.stdout);
-    assert!(at("E092")[0].contains("version `1` has 0.6431"), "{}", out.stdout);
-    assert!(at("E094").iter().any(|l| l.contains("version `1`")), "{}", out.stdout);
+    assert!(
+        at("E092")[0].contains("version `1` has 0.6431"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        at("E094").iter().any(|l| l.contains("version `1`")),
+        "{}",
+        out.stdout
+    );
     // Version 3 after 2: a drop of more than 0.001.
-    let drop = metric("2", "auc", "data/credit-prod-2026-11") - metric("3", "auc", "data/credit-prod-2026-11");
+    let drop = metric("2", "auc", "data/credit-prod-2026-11")
+        - metric("3", "auc", "data/credit-prod-2026-11");
     assert!(drop > 0.001);
     assert!(
-        at("E093").iter().any(|l| l.contains("version `3`") && l.contains(&format!("{drop:.4}"))),
+        at("E093")
+            .iter()
+            .any(|l| l.contains("version `3`") && l.contains(&format!("{drop:.4}"))),
         "{}",
         out.stdout
     );
@@ -143,7 +215,14 @@ fn deprecate_writes_asset_yaml_only_when_the_registry_checks() {
     let before = tree(&t.path().join("registry"));
     let bad = mlreg(
         t.path(),
-        &["deprecate", "models/credit-default@2", "--reason", "leaks", "--replaced-by", "models/credit-default@7"],
+        &[
+            "deprecate",
+            "models/credit-default@2",
+            "--reason",
+            "leaks",
+            "--replaced-by",
+            "models/credit-default@7",
+        ],
     );
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     assert_eq!(tree(&t.path().join("registry")), before);
@@ -151,21 +230,73 @@ fn deprecate_writes_asset_yaml_only_when_the_registry_checks() {
     assert_eq!(no_reason.code, 2);
     let ok = mlreg(
         t.path(),
-        &["deprecate", "models/credit-default@2", "--reason", "trained on leaked labels", "--replaced-by", "models/credit-default@3", "--date", "2026-11-30"],
+        &[
+            "deprecate",
+            "models/credit-default@2",
+            "--reason",
+            "trained on leaked labels",
+            "--replaced-by",
+            "models/credit-default@3",
+            "--date",
+            "2026-11-30",
+        ],
     );
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
-    assert!(ok.stdout.contains("stage `prod` points at model `credit-default` version `2`"), "{}", ok.stdout);
+    assert!(
+        ok.stdout
+            .contains("stage `prod` points at model `credit-default` version `2`"),
+        "{}",
+        ok.stdout
+    );
     let text = std::fs::read_to_string(&asset).unwrap();
     assert!(text.ends_with("deprecated_versions:\n  \"2\": { reason: \"trained on leaked labels\", replaced_by: models/credit-default@3, date: 2026-11-30 }\n"), "{text}");
     let check = run(t.path(), &["check", "registry"]);
     assert_eq!(check.code, 0, "{}", check.stdout);
     assert!(check.stdout.contains("warning[W087]"), "{}", check.stdout);
-    let again = mlreg(t.path(), &["deprecate", "models/credit-default@2", "--reason", "x"]);
+    let again = mlreg(
+        t.path(),
+        &["deprecate", "models/credit-default@2", "--reason", "x"],
+    );
     assert_eq!(again.code, 0);
     assert!(again.stderr.contains("deprecated already"));
     assert_eq!(std::fs::read_to_string(&asset).unwrap(), text);
+    // Workspaces are told when they resolve it.
+    assert_eq!(
+        run(t.path(), &["build", "registry", "--out", "public"]).code,
+        0
+    );
+    let cache = t.path().join("cache");
+    let resolved = run(
+        t.path(),
+        &[
+            "resolve",
+            "models/credit-default@prod",
+            "--index",
+            "public",
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(resolved.code, 0, "{}", resolved.stderr);
+    assert!(
+        resolved
+            .stderr
+            .contains("models/credit-default@2 is deprecated: trained on leaked labels"),
+        "{}",
+        resolved.stderr
+    );
     // A second version goes under the same key.
-    let one = mlreg(t.path(), &["deprecate", "models/credit-default@1", "--reason", "old", "--date", "2026-11-30"]);
+    let one = mlreg(
+        t.path(),
+        &[
+            "deprecate",
+            "models/credit-default@1",
+            "--reason",
+            "old",
+            "--date",
+            "2026-11-30",
+        ],
+    );
     assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
     let text = std::fs::read_to_string(&asset).unwrap();
     assert_eq!(text.matches("deprecated_versions:").count(), 1, "{text}");
