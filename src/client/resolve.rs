@@ -182,9 +182,17 @@ impl Client {
         workspace_stage: Option<(String, String)>,
     ) -> Result<Resolved, Failure> {
         let registry = root.registry.name.clone();
+        // Stages, then labels: what `@<name>` may say.
+        let selectors: Vec<String> = root
+            .registry
+            .stages
+            .iter()
+            .chain(&root.registry.labels)
+            .cloned()
+            .collect();
         let scope = Scope {
             registry: Some(&registry),
-            stages: &root.registry.stages,
+            stages: &selectors,
         };
         let bare = !reference.contains('@') && !reference.starts_with("azureml:");
         let (text, implied) = match (bare, workspace_stage) {
@@ -232,7 +240,7 @@ impl Client {
         let missing = |what: String| {
             let mut labels: Vec<String> = doc.order.iter().map(|v| format!("@{v}")).collect();
             labels.push("@latest".into());
-            labels.extend(root.registry.stages.iter().map(|s| format!("@{s}")));
+            labels.extend(selectors.iter().map(|s| format!("@{s}")));
             let asked = text.rsplit_once('@').map_or("", |(_, s)| s);
             // `@9` for `@1` is no typo worth a hint: the versions are listed anyway.
             let numeric = asked.bytes().all(|b| b.is_ascii_digit() || b == b'.');
@@ -270,9 +278,7 @@ impl Client {
                 super::escape(reason)
             ));
         }
-        let stages = root
-            .registry
-            .stages
+        let stages = selectors
             .iter()
             .filter_map(|s| Some((s.clone(), doc.stages.get(s)?.clone())))
             .collect();

@@ -24,20 +24,19 @@ pub fn run(ui: &Ui, args: PromoteArgs) -> u8 {
         Err(code) => return code,
     };
     let (loaded, registry) = session.checked();
-    let stages = &loaded.config.as_ref().map(|c| {
-        c.stages
-            .iter()
-            .map(|s| s.value.clone())
-            .collect::<Vec<_>>()
-    });
-    let stages = stages.clone().unwrap_or_default();
+    // Stages and labels alike: a label moves freely.
+    let stages = loaded
+        .config
+        .as_ref()
+        .map(|c| c.selectors())
+        .unwrap_or_default();
     if !stages.contains(&args.to) {
         let known: Vec<&str> = stages.iter().map(String::as_str).collect();
         let hint = crate::registry::decode::nearest(&args.to, &known)
             .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
         ui.fail(format_args!(
-            "registry has no stage `{}` (its stages: {}){hint}",
+            "registry has no stage or label `{}` (it has: {}){hint}",
             args.to,
             stages.join(", ")
         ));

@@ -98,6 +98,9 @@ pub struct RegistryInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     pub stages: Vec<String>,
+    /// Names that move like stages without order or policy (`@champion`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     #[serde(default)]
     pub workspaces: Vec<WorkspaceInfo>,
 }

@@ -491,6 +491,7 @@ fn registry_info(loaded: &Loaded, registry: &Registry) -> RegistryInfo {
             .and_then(|c| c.base_url.as_ref())
             .map(|t| t.value.clone()),
         stages: registry.stages.clone(),
+        labels: registry.labels.clone(),
         workspaces: config
             .map(|c| {
                 c.workspaces

@@ -22,6 +22,9 @@ pub struct RegistryYaml {
     base_url: Option<String>,
     /// The ordered promotion path; default `[dev, test, prod]`.
     stages: Option<Vec<String>>,
+    /// Names that move like stages in stages.yaml, without order or policy (MLflow's
+    /// `champion`, `challenger`), resolved like stages (`@champion`).
+    labels: Option<Vec<String>>,
     workspaces: Option<Vec<WorkspaceYaml>>,
     policy: Option<PolicyYaml>,
     /// The level of warnings, by code (`W051`) or name (`unused-port`): `allow` drops them,

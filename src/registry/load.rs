@@ -168,9 +168,10 @@ impl Loader {
             .as_ref()
             .and_then(|c| c.name.as_ref())
             .map(|n| n.value.clone());
+        // Stages and labels: what `@<name>` may say.
         let stages: Vec<String> = config
             .as_ref()
-            .map(|c| c.stages.iter().map(|s| s.value.clone()).collect())
+            .map(|c| c.selectors())
             .unwrap_or_else(|| kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect());
         let scope = Scope {
             registry: reg_name.as_deref(),
@@ -260,7 +261,7 @@ impl Loader {
                 self.diags.push(Diagnostic::new(
                     codes::VERSION_IS_LABEL,
                     Some(Loc::file(&vfile)),
-                    format!("version `{version}` is spelled like the stage `{version}`, so `@{version}` would be ambiguous"),
+                    format!("version `{version}` is spelled like the stage or label `{version}`, so `@{version}` would be ambiguous"),
                 ));
             }
             let loaded = self.load_version(root, display, kind, name, version, vdir, scope);

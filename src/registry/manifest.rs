@@ -20,6 +20,8 @@ pub struct RegistryConfig {
     pub description: Option<String>,
     pub base_url: Option<Text>,
     pub stages: Vec<Text>,
+    /// Names that move like stages but carry no order or policy (MLflow's `champion`).
+    pub labels: Vec<Text>,
     pub workspaces: Vec<Workspace>,
     pub policy_lineage: Option<Text>,
     pub policy_card: Option<Text>,
@@ -41,6 +43,17 @@ pub struct TrustConfig {
     pub expires: Option<Text>,
     /// Where `trust:` is written.
     pub at: crate::diag::Loc,
+}
+
+impl RegistryConfig {
+    /// Stages, then labels: every name `@<name>` may take.
+    pub fn selectors(&self) -> Vec<String> {
+        self.stages
+            .iter()
+            .chain(&self.labels)
+            .map(|s| s.value.clone())
+            .collect()
+    }
 }
 
 impl TrustConfig {
@@ -164,6 +177,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
             "description",
             "base_url",
             "stages",
+            "labels",
             "workspaces",
             "policy",
             "lints",
@@ -181,6 +195,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
             .map(|s| Located::new(s.to_string(), cx.loc(root)))
             .collect(),
     };
+    let labels = f.texts(cx, "labels");
     let mut workspaces = Vec::new();
     for w in f.maps(cx, "workspaces", "a workspace") {
         w.allow(
@@ -257,6 +272,7 @@ pub fn registry_config(cx: &mut Cx, root: &Node) -> Option<RegistryConfig> {
         description,
         base_url,
         stages,
+        labels,
         workspaces,
         policy_lineage,
         policy_card,

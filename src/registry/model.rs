@@ -13,6 +13,7 @@ pub type VersionId = (Kind, String, String);
 pub struct Registry {
     pub name: String,
     pub stages: Vec<String>,
+    pub labels: Vec<String>,
     pub assets: BTreeMap<(Kind, String), Asset>,
     /// The level `registry.yaml` sets for warnings, by code id.
     pub lints: LintTable,

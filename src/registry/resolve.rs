@@ -24,6 +24,10 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         Some(c) => c.stages.iter().map(|s| s.value.clone()).collect(),
         None => kind::DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
     };
+    let labels: Vec<String> = config
+        .map(|c| c.labels.iter().map(|l| l.value.clone()).collect())
+        .unwrap_or_default();
+    let selectors: Vec<String> = stages.iter().chain(&labels).cloned().collect();
     let mut lints = BTreeMap::new();
     if let Some(c) = config {
         crate::registry::validate::registry_config(c, diags);
@@ -34,7 +38,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         let mut versions: Vec<String> = a.versions.keys().cloned().collect();
         versions.sort_by(|x, y| version_cmp(x, y));
         let latest = versions.iter().rev().find(|v| !is_prerelease(v)).cloned();
-        let current = stage_log(a, &stages, config, diags);
+        let current = stage_log(a, &stages, &labels, config, diags);
         assets.insert(
             key.clone(),
             Asset {
@@ -50,7 +54,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
     }
     let scope = Scope {
         registry: Some(&name).filter(|n| !n.is_empty()).map(String::as_str),
-        stages: &stages,
+        stages: &selectors,
     };
     let mut edges: BTreeMap<VersionId, Vec<(VersionId, Loc)>> = BTreeMap::new();
     for (key, a) in &loaded.assets {
@@ -145,6 +149,7 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
     Registry {
         name,
         stages,
+        labels,
         assets,
         lints,
     }
@@ -349,6 +354,7 @@ fn select(asset: &Asset, selector: &Selector) -> Option<String> {
 fn stage_log(
     a: &LoadedAsset,
     stages: &[String],
+    labels: &[String],
     config: Option<&manifest::RegistryConfig>,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, String> {
@@ -378,11 +384,13 @@ fn stage_log(
             }
             last_date = Some(date);
         }
-        let Some(index) = stages.iter().position(|s| *s == e.stage.value) else {
-            let names: Vec<&str> = stages.iter().map(String::as_str).collect();
+        let label = labels.contains(&e.stage.value);
+        let index = stages.iter().position(|s| *s == e.stage.value);
+        if index.is_none() && !label {
+            let names: Vec<&str> = stages.iter().chain(labels).map(String::as_str).collect();
             diags.extend(crate::registry::validate::unknown_stage(&e.stage, &names));
             continue;
-        };
+        }
         let Some(version) = &e.version else {
             current.remove(&e.stage.value);
             continue;
@@ -398,6 +406,12 @@ fn stage_log(
                     version.value
                 ),
             ));
+            continue;
+        };
+        // A label moves freely: no order, no policy.
+        let Some(index) = index else {
+            current.insert(e.stage.value.clone(), version.value.clone());
+            set_by.insert(&e.stage.value, version);
             continue;
         };
         if e.skip && e.reason.is_none() {

@@ -25,7 +25,7 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
-    for s in &c.stages {
+    for s in c.stages.iter().chain(&c.labels) {
         let b = s.value.as_bytes();
         let ok = !b.is_empty()
             && b.len() <= 32
@@ -36,14 +36,14 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
             diags.push(Diagnostic::new(
                 codes::INVALID_NAME,
                 Some(s.loc.clone()),
-                format!("stage `{}` must be lowercase letters, digits, `_` and `-`, start with a letter, and not be `latest`", s.value),
+                format!("stage or label `{}` must be lowercase letters, digits, `_` and `-`, start with a letter, and not be `latest`", s.value),
             ));
         }
         if !seen.insert(s.value.as_str()) {
             diags.push(Diagnostic::new(
                 codes::INVALID_VALUE,
                 Some(s.loc.clone()),
-                format!("stage `{}` is listed twice", s.value),
+                format!("`{}` is listed twice (stages and labels share one namespace)", s.value),
             ));
         }
     }

@@ -460,3 +460,30 @@ fn documents_are_held_to_their_digests_paths_and_versions() {
         );
     }
 }
+
+/// Every version of the sample resolves: each digest a client recomputes from the published
+/// documents is the one the build wrote (floats included, which must survive the round trip).
+#[test]
+fn every_sample_version_verifies() {
+    let lab = Lab::new();
+    assert_eq!(lab.build("public", &[], &[]).code, 0);
+    let public = lab.path("public");
+    let root = read(&public, "registry.json");
+    let snapshot = read(&public, root["snapshot"]["path"].as_str().unwrap());
+    let catalog = read(&public, snapshot["catalog"]["path"].as_str().unwrap());
+    let mut count = 0;
+    for asset in catalog["assets"].as_array().unwrap() {
+        let doc = read(&public, asset["doc"]["path"].as_str().unwrap());
+        for version in doc["versions"].as_object().unwrap().keys() {
+            let id = format!("{}@{version}", asset["id"].as_str().unwrap());
+            let cache = lab.path("cache");
+            let out = lab.run(
+                &["resolve", &id, "--index", public.to_str().unwrap(), "--cache", cache.to_str().unwrap()],
+                &[],
+            );
+            assert_eq!(out.code, 0, "{id}: {}", out.stderr);
+            count += 1;
+        }
+    }
+    assert!(count >= 17, "{count} versions");
+}
