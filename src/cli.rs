@@ -7,9 +7,11 @@ use std::path::PathBuf;
 pub const EXIT_STATUS: &str = "\
 Exit status:
   0  success
-  1  the registry has errors (check, build; warnings too with --deny-warnings)
+  1  the registry has errors (check, build, publish, promote, deprecate; list, show and diff
+     on a folder; warnings too with --deny-warnings)
   2  usage or I/O failure (a bad argument, an unreadable folder or URL, a broken download)
-  3  not found: no such asset, version, stage or workspace (resolve, pull)
+  3  not found: no such asset, version, stage or workspace (resolve, pull, list, show, diff,
+     promote, deprecate)
   4  moved on: another build or publish wrote the output folder or target while this one ran
      (build, publish); run again";
 

@@ -39,10 +39,38 @@ impl Cache {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| format!("cannot create the cache `{}`: {e}", dir.display()))?;
         }
-        Ok(Cache {
+        let cache = Cache {
             dir: dir.to_path_buf(),
             staged: std::sync::Mutex::default(),
-        })
+        };
+        cache.clear_leftovers();
+        Ok(cache)
+    }
+
+    /// Remove what downloads of processes that are gone left behind (`.<sha256>.<pid>.part`).
+    fn clear_leftovers(&self) {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.dir.join("sha256")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('.'))
+                .and_then(|n| n.strip_suffix(".part"))
+                .and_then(|n| n.rsplit_once('.'))
+                .map(|(_, pid)| pid.to_string());
+            if let Some(pid) = pid
+                && !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && !Path::new("/proc").join(&pid).exists()
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The cache's folder.

@@ -1,34 +1,93 @@
-//! Downloading a resolved version into a folder: every file streamed, checked for size and
-//! sha256, written atomically; a file already there with the right hash is kept; each file is
-//! tried from every source in turn; an interrupted run leaves only `.part` files, which the
-//! next run discards and starts again.
+//! Pulling a resolved version into a folder, so that the folder ends up holding exactly the
+//! version's files, each checked for size and sha256, and nothing else.
+//!
+//! This module owns the destination folder. A pull fills a fresh hidden sibling of it
+//! (`.NAME.mlreg-pull-PID-N`, unique to the process), then swaps it into place: the old folder is
+//! renamed away (`.NAME.mlreg-old-PID-N`), the new one renamed in, the old one removed. The old
+//! folder is only ever read, never written: a file in it with the right sha256 (a regular file,
+//! reached through no symbolic link) is copied instead of downloaded; a symbolic link in it is
+//! never followed. Siblings left by a killed run are removed by the next pull. A non-empty folder
+//! without the pull record (`.mlreg-pull.json`) is not mlreg's and is refused unless forced.
+//!
+//! Blobs are fetched in parallel, each from the first source that delivers it (through the
+//! cache), from one byte to the next; [`super::Source::stream`] resumes a broken connection.
 
-use super::Source;
 use super::cache::Cache;
 use super::resolve::Resolved;
+use super::{Source, escape};
 use crate::publish::index::Ref;
 use sha2::{Digest, Sha256};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// The normalized spec, written beside the version's files.
+const SPEC: &str = "spec.yaml";
+
+/// The record of what was pulled: it makes a folder mlreg's to replace.
+const RECORD: &str = ".mlreg-pull.json";
 
 /// Names in a destination folder that are `pull`'s own, never a version's file: the normalized
 /// spec and the record of what was pulled.
-pub const RESERVED: &[&str] = &["spec.yaml", ".mlreg-pull.json"];
+pub const RESERVED: &[&str] = &[SPEC, RECORD];
+
+/// Downloads (or copies) at once.
+const PARALLEL: usize = 6;
+
+/// The most one pull writes (16 TiB): more than any model, and far from where adding sizes up
+/// could overflow.
+pub const MAX_BYTES: u64 = 1 << 44;
+
+/// The largest pull record read back: it lists files, nothing more.
+const MAX_RECORD: u64 = 16 << 20;
+
+/// Told the file at hand, the bytes written so far (of all files) and the bytes to write.
+pub type Progress<'a> = dyn Fn(&str, u64, u64) + Sync + 'a;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PullStats {
     pub fetched: usize,
     pub from_cache: usize,
     pub kept: usize,
+    /// Bytes downloaded.
     pub bytes: u64,
+}
+
+/// Where a file's bytes came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The destination folder already held them.
+    Kept,
+    Cache,
+    /// A source, by its location.
+    Source(String),
+}
+
+impl Origin {
+    /// `dest`, `cache`, or the source's location.
+    pub fn name(&self) -> &str {
+        match self {
+            Origin::Kept => "dest",
+            Origin::Cache => "cache",
+            Origin::Source(location) => location,
+        }
+    }
+}
+
+pub struct Pulled {
+    pub stats: PullStats,
+    /// Every file written (`spec.yaml` first), and where its bytes came from.
+    pub files: Vec<(String, Origin)>,
+    /// What the user should know but that did not stop the pull.
+    pub notes: Vec<String>,
 }
 
 /// Everything `dest` should hold for `resolved`: `spec.yaml` (the normalized spec) and the files.
 pub fn wanted(resolved: &Resolved) -> Vec<(String, Ref)> {
-    let mut out = vec![(
-        "spec.yaml".to_string(),
-        resolved.version_doc.spec_file.clone(),
-    )];
+    let mut out = vec![(SPEC.to_string(), resolved.version_doc.spec_file.clone())];
     out.extend(resolved.version_doc.files.iter().map(|f| {
         (
             f.path.clone(),
@@ -42,156 +101,688 @@ pub fn wanted(resolved: &Resolved) -> Vec<(String, Ref)> {
     out
 }
 
-/// Pull every file into `dest`. `progress` is told the file at hand and the bytes done so far
-/// (of all files), as they arrive.
+/// Pull the version into `dest`, which ends up holding exactly its files, `spec.yaml` and the
+/// pull record. `force` replaces a non-empty folder that mlreg did not pull into.
 pub fn pull(
     sources: &[Source],
     cache: &Cache,
     resolved: &Resolved,
     dest: &Path,
-    progress: &mut dyn FnMut(&str, u64),
-) -> Result<PullStats, String> {
+    force: bool,
+    progress: &Progress<'_>,
+) -> Result<Pulled, String> {
+    let wanted = wanted(resolved);
+    let total = check_files(resolved, &wanted)?;
+    let dest = Dest::open(dest, force)?;
+    dest.check_apart(cache, sources)?;
+    let mut fresh = Scratch::create(dest.sibling("pull"))?;
+    let blobs = group(&wanted);
+    let cx = Context {
+        sources,
+        cache,
+        old: &dest.path,
+        fresh: fresh.path()?,
+        total,
+        done: AtomicU64::new(0),
+        progress,
+    };
+    let origins = place_all(&cx, &blobs)?;
     let mut stats = PullStats::default();
-    let mut done = 0u64;
-    for (rel, r) in wanted(resolved) {
-        super::check_ref(&r)?;
-        if rel.split('/').any(|p| p == ".." || p.is_empty()) || rel.starts_with('/') {
-            return Err(format!(
-                "refusing the file name `{rel}`: it would leave {}",
-                dest.display()
-            ));
+    let mut by_path = std::collections::HashMap::new();
+    for (blob, origin) in blobs.iter().zip(&origins) {
+        by_path.extend(blob.paths.iter().map(|p| (*p, origin)));
+        if let Origin::Source(_) = origin {
+            stats.bytes += blob.r.size;
         }
-        let target = dest.join(&rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-        }
-        // What an interrupted run left is never trusted: start that file again.
-        let tmp = target.with_file_name(format!(
-            ".{}.part",
-            target.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let _ = std::fs::remove_file(&tmp);
-        if crate::publish::hash::file(&target).is_ok_and(|(h, n)| h == r.sha256 && n == r.size) {
-            stats.kept += 1;
-            done += r.size;
-            progress(&rel, done);
-            continue;
-        }
-        let cached = match cache.blob(&r.sha256, r.size) {
-            Some(p) if crate::publish::hash::file(&p).is_ok_and(|(h, _)| h == r.sha256) => {
-                stats.from_cache += 1;
-                p
-            }
-            _ => {
-                let p = fetch(sources, cache, &r, &mut |n| progress(&rel, done + n))?;
-                stats.fetched += 1;
-                stats.bytes += r.size;
-                p
-            }
-        };
-        std::fs::copy(&cached, &tmp)
-            .map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &target)
-            .map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;
-        done += r.size;
-        progress(&rel, done);
     }
-    Ok(stats)
+    let mut files = Vec::with_capacity(wanted.len());
+    for (path, _) in &wanted {
+        let origin = by_path
+            .get(path.as_str())
+            .ok_or_else(|| format!("`{}` was not placed", escape(path)))?;
+        match origin {
+            Origin::Kept => stats.kept += 1,
+            Origin::Cache => stats.from_cache += 1,
+            Origin::Source(_) => stats.fetched += 1,
+        }
+        files.push((path.clone(), (*origin).clone()));
+    }
+    write_record(cx.fresh, resolved, &wanted)?;
+    let notes = dest.swap(&mut fresh, force)?;
+    Ok(Pulled {
+        stats,
+        files,
+        notes,
+    })
 }
 
-/// Download one blob into the cache, streaming and hashing as it comes, from the first source
-/// that delivers the right bytes.
-fn fetch(
-    sources: &[Source],
-    cache: &Cache,
-    r: &Ref,
-    on_bytes: &mut dyn FnMut(u64),
-) -> Result<std::path::PathBuf, String> {
+/// Every name is one pull may write, every size adds up: checked before anything is written
+/// (`check_version` refused the same at resolve time; this is where files are created).
+fn check_files(resolved: &Resolved, wanted: &[(String, Ref)]) -> Result<u64, String> {
+    let what = format!("{}@{}", escape(&resolved.id), escape(&resolved.version));
+    let mut total = 0u64;
+    let mut sizes = std::collections::BTreeMap::new();
+    for (i, (rel, r)) in wanted.iter().enumerate() {
+        super::check_ref(r)?;
+        let why = if i > 0 && RESERVED.contains(&rel.as_str()) {
+            Some("is reserved for what pull writes itself")
+        } else {
+            super::unsafe_path(rel)
+        };
+        if let Some(why) = why {
+            return Err(format!(
+                "{what}: refusing the file `{}`: it {why}",
+                escape(rel)
+            ));
+        }
+        if *sizes.entry(r.sha256.as_str()).or_insert(r.size) != r.size {
+            return Err(format!(
+                "{what}: the file `{}` gives sha256 {} another size than a file before it",
+                escape(rel),
+                r.sha256
+            ));
+        }
+        total = total
+            .checked_add(r.size)
+            .filter(|t| *t <= MAX_BYTES)
+            .ok_or_else(|| {
+                format!(
+                    "{what}: its files add up to more than the {MAX_BYTES} bytes one pull takes (at `{}`, {} bytes)",
+                    escape(rel),
+                    r.size
+                )
+            })?;
+    }
+    Ok(total)
+}
+
+/// One blob and every path of the version that holds it (a file shipped twice is fetched once).
+struct Blob<'a> {
+    r: &'a Ref,
+    paths: Vec<&'a str>,
+}
+
+fn group(wanted: &[(String, Ref)]) -> Vec<Blob<'_>> {
+    let mut out: Vec<Blob<'_>> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (rel, r) in wanted {
+        match seen.get(r.sha256.as_str()) {
+            Some(&i) => out[i].paths.push(rel.as_str()),
+            None => {
+                seen.insert(r.sha256.as_str(), out.len());
+                out.push(Blob {
+                    r,
+                    paths: vec![rel],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What every worker shares.
+struct Context<'a> {
+    sources: &'a [Source],
+    cache: &'a Cache,
+    /// The destination as it is: read from, never written to.
+    old: &'a Path,
+    /// The folder being filled.
+    fresh: &'a Path,
+    total: u64,
+    done: AtomicU64,
+    progress: &'a Progress<'a>,
+}
+
+impl Context<'_> {
+    fn advance(&self, file: &str, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        (self.progress)(file, done.min(self.total), self.total);
+    }
+
+    /// Bytes counted for a download that then failed or started over.
+    fn take_back(&self, bytes: u64) {
+        self.done.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Place every blob, [`PARALLEL`] at a time; the first failure stops the others from starting
+/// new ones, and is the one reported (later ones tend to be its consequences: a source given
+/// up on). Returns where each blob came from.
+fn place_all(cx: &Context<'_>, blobs: &[Blob<'_>]) -> Result<Vec<Origin>, String> {
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    let origins: Mutex<Vec<Option<Origin>>> = Mutex::new(vec![None; blobs.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(blobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    if failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .is_some()
+                    {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(blob) = blobs.get(i) else { break };
+                    match super::time_left().and_then(|_| place(cx, blob)) {
+                        Ok(origin) => {
+                            origins.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(origin)
+                        }
+                        Err(e) => {
+                            failure
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(e);
+    }
+    origins
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .collect::<Option<Vec<Origin>>>()
+        .ok_or_else(|| "a download stopped without saying why".to_string())
+}
+
+/// Write one blob at each of its paths in the fresh folder: copied from the old destination
+/// or the cache when either holds the right bytes, else fetched into the cache first.
+fn place(cx: &Context<'_>, blob: &Blob<'_>) -> Result<Origin, String> {
+    let r = blob.r;
+    let name = blob.paths[0];
+    let first = cx.fresh.join(name);
+    make_parent(&first)?;
+    let mut origin = None;
+    for path in &blob.paths {
+        if let Some(old) = regular_file_inside(cx.old, path)
+            && copy_verified(&old, &first, r)?
+        {
+            origin = Some(Origin::Kept);
+            break;
+        }
+    }
+    if origin.is_none()
+        && let Some(cached) = cx.cache.blob(&r.sha256, r.size)
+        && copy_verified(&cached, &first, r)?
+    {
+        origin = Some(Origin::Cache);
+    }
+    let origin = match origin {
+        Some(origin) => {
+            cx.advance(name, r.size);
+            origin
+        }
+        None => {
+            let (cached, source) = fetch(cx, r, name)?;
+            copy_new(&cached, &first)?;
+            Origin::Source(source)
+        }
+    };
+    for path in &blob.paths[1..] {
+        let target = cx.fresh.join(path);
+        make_parent(&target)?;
+        copy_new(&first, &target)?;
+        cx.advance(path, r.size);
+    }
+    Ok(origin)
+}
+
+/// Download a blob into the cache from the first source that delivers the right bytes;
+/// returns the cache entry and the source's location.
+fn fetch(cx: &Context<'_>, r: &Ref, name: &str) -> Result<(PathBuf, String), String> {
     let mut errors = Vec::new();
-    for source in sources {
-        let part = cache.temp(&r.sha256);
-        match download(source, r, &part, on_bytes) {
-            Ok(()) => return cache.adopt(&r.sha256, &part),
-            Err(e) => {
+    for source in cx.sources {
+        let part = cx.cache.temp(&r.sha256);
+        let result = download(cx, source, r, &part, name);
+        match result {
+            Ok(()) => {
+                let entry = cx.cache.adopt(&r.sha256, &part)?;
+                return Ok((entry, source.location()));
+            }
+            Err(Trouble::Here(e)) => {
                 let _ = std::fs::remove_file(&part);
-                errors.push(format!("{}: {e}", source.location()));
+                return Err(e);
+            }
+            Err(Trouble::There(e)) => {
+                let _ = std::fs::remove_file(&part);
+                errors.push(e);
             }
         }
     }
     Err(format!(
-        "{} could not be fetched: {}",
+        "`{}` ({}) could not be fetched: {}",
+        escape(name),
         r.path,
         errors.join("; ")
     ))
 }
 
-/// `on_bytes` is told how much of this file has arrived from this source.
+/// A download that failed here (the disk: no other source will do better) or there (the
+/// source: the next one may).
+enum Trouble {
+    Here(String),
+    There(String),
+}
+
+/// Stream a blob from `source` into `part`, hashing as it comes; keep it only when its size
+/// and sha256 are those of the reference.
 fn download(
+    cx: &Context<'_>,
     source: &Source,
     r: &Ref,
     part: &Path,
-    on_bytes: &mut dyn FnMut(u64),
-) -> Result<(), String> {
-    let mut file = std::fs::File::create(part).map_err(|e| e.to_string())?;
+    name: &str,
+) -> Result<(), Trouble> {
+    let cannot_write = |e: std::io::Error| format!("cannot write `{}`: {e}", part.display());
+    let mut file = File::create(part).map_err(|e| Trouble::Here(cannot_write(e)))?;
     let mut hasher = Sha256::new();
-    let mut reader: Box<dyn Read> = match source {
-        Source::Object(o) => {
-            let mut got = 0u64;
-            o.stream(&r.path, r.size, &mut |chunk| {
-                hasher.update(chunk);
-                got += chunk.len() as u64;
-                on_bytes(got);
-                file.write_all(chunk).map_err(|e| e.to_string())
-            })?;
-            return finish(file, hasher, r, r.size);
-        }
-        Source::Folder(dir) => {
-            Box::new(std::fs::File::open(dir.join(&r.path)).map_err(|e| e.to_string())?)
-        }
-        Source::Http { base, agent } => {
-            let response = agent
-                .get(&format!("{base}{}", r.path))
-                .call()
-                .map_err(|e| e.to_string())?;
-            if response.status() != 200 {
-                return Err(format!("HTTP {}", response.status()));
+    let mut written = 0u64;
+    let mut local = None;
+    let streamed = source.stream(&r.path, r.size, &mut |at, chunk| {
+        if at != written {
+            if at != 0 {
+                return Err(format!("bytes at {at} after {written} of them"));
             }
-            Box::new(
-                response
-                    .into_body()
-                    .into_with_config()
-                    .limit(r.size + 1)
-                    .reader(),
-            )
+            // The source started over (it ignored a range request): so does the file.
+            file = File::create(part).map_err(|e| {
+                local = Some(cannot_write(e));
+                "the disk failed".to_string()
+            })?;
+            hasher = Sha256::new();
+            cx.take_back(written);
+            written = 0;
         }
-    };
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        if size > r.size {
-            return Err(format!("more than the {} bytes expected", r.size));
-        }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-        on_bytes(size);
+        file.write_all(chunk).map_err(|e| {
+            local = Some(cannot_write(e));
+            "the disk failed".to_string()
+        })?;
+        hasher.update(chunk);
+        written += chunk.len() as u64;
+        cx.advance(name, chunk.len() as u64);
+        Ok(())
+    });
+    if let Some(e) = local {
+        cx.take_back(written);
+        return Err(Trouble::Here(e));
     }
-    finish(file, hasher, r, size)
+    let checked = streamed.and_then(|()| {
+        let actual = crate::publish::hash::hex(&hasher.finalize());
+        if written != r.size {
+            Err(format!(
+                "{}: {written} bytes, expected {}",
+                source.location(),
+                r.size
+            ))
+        } else if actual != r.sha256 {
+            Err(format!(
+                "{}: sha256 {actual}, expected {}",
+                source.location(),
+                r.sha256
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = checked {
+        cx.take_back(written);
+        return Err(Trouble::There(e));
+    }
+    // Durable before it is renamed into the cache, where others trust it by its name.
+    file.sync_all().map_err(|e| Trouble::Here(cannot_write(e)))
 }
 
-/// Check what was written against the reference, and make it durable before it is renamed.
-fn finish(file: std::fs::File, hasher: Sha256, r: &Ref, size: u64) -> Result<(), String> {
-    if size != r.size {
-        return Err(format!("{size} bytes, expected {}", r.size));
+/// `rel` under `root` when it is a regular file reached through real folders only: a symbolic
+/// link in an old destination is never followed.
+fn regular_file_inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let last = i + 1 == parts.len();
+        if (last && !meta.file_type().is_file()) || (!last && !meta.file_type().is_dir()) {
+            return None;
+        }
     }
-    let actual = crate::publish::hash::hex(&hasher.finalize());
-    if actual != r.sha256 {
-        return Err(format!("sha256 {actual}, expected {}", r.sha256));
+    Some(path)
+}
+
+/// Copy `from` to the new file `to`, hashing on the way: `Ok(true)` when the bytes are the
+/// reference's; otherwise `to` is removed and `Ok(false)` (an unreadable `from` is not an
+/// error: the bytes are fetched instead). Errors are those of writing `to`.
+fn copy_verified(from: &Path, to: &Path, r: &Ref) -> Result<bool, String> {
+    let Ok(mut input) = File::open(from) else {
+        return Ok(false);
+    };
+    if !input
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() == r.size)
+    {
+        return Ok(false);
     }
-    file.sync_all().map_err(|e| e.to_string())
+    let mut output = create_new(to)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    let read_all = loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => n,
+            Err(_) => break false,
+        };
+        size += n as u64;
+        if size > r.size {
+            break false;
+        }
+        hasher.update(&buf[..n]);
+        if let Err(e) = output.write_all(&buf[..n]) {
+            let _ = std::fs::remove_file(to);
+            return Err(format!("cannot write `{}`: {e}", to.display()));
+        }
+    };
+    let matched =
+        read_all && size == r.size && crate::publish::hash::hex(&hasher.finalize()) == r.sha256;
+    if !matched {
+        drop(output);
+        std::fs::remove_file(to).map_err(|e| format!("cannot remove `{}`: {e}", to.display()))?;
+    }
+    Ok(matched)
+}
+
+/// Copy `from` (a file this pull verified) to the new file `to`.
+fn copy_new(from: &Path, to: &Path) -> Result<(), String> {
+    let mut input =
+        File::open(from).map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
+    let mut output = create_new(to)?;
+    std::io::copy(&mut input, &mut output)
+        .map(|_| ())
+        .map_err(|e| format!("cannot write `{}`: {e}", to.display()))
+}
+
+/// A file that did not exist: never one reached through a link someone else placed.
+fn create_new(path: &Path) -> Result<File, String> {
+    File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create `{}`: {e}", path.display()))
+}
+
+fn make_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(parent) => std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create `{}`: {e}", parent.display())),
+        None => Ok(()),
+    }
+}
+
+/// What `.mlreg-pull.json` says: what the folder holds, and that mlreg may replace it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    registry: String,
+    id: String,
+    version: String,
+    digest: String,
+    files: Vec<RecordFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RecordFile {
+    path: String,
+    size: u64,
+    sha256: String,
+}
+
+fn write_record(fresh: &Path, resolved: &Resolved, wanted: &[(String, Ref)]) -> Result<(), String> {
+    let record = Record {
+        registry: resolved.registry.clone(),
+        id: resolved.id.clone(),
+        version: resolved.version.clone(),
+        digest: resolved.version_doc.digest.clone(),
+        files: wanted
+            .iter()
+            .map(|(path, r)| RecordFile {
+                path: path.clone(),
+                size: r.size,
+                sha256: r.sha256.clone(),
+            })
+            .collect(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    let path = fresh.join(RECORD);
+    create_new(&path)?
+        .write_all(&bytes)
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// The destination folder, and where its siblings go.
+struct Dest {
+    path: PathBuf,
+    parent: PathBuf,
+    name: OsString,
+}
+
+impl Dest {
+    /// Check `dest` before anything is fetched: not a symbolic link, a folder (created when
+    /// missing), mlreg's or empty unless `force`; and clear what killed pulls left beside it.
+    fn open(dest: &Path, force: bool) -> Result<Dest, String> {
+        // `.` or `..` names the folder it stands for: its siblings live in its parent.
+        let path = if dest.file_name().is_none() {
+            dest.canonicalize()
+                .map_err(|e| format!("cannot pull into `{}`: {e}", dest.display()))?
+        } else {
+            dest.to_path_buf()
+        };
+        let name = path
+            .file_name()
+            .map(OsStr::to_os_string)
+            .ok_or_else(|| format!("cannot pull into `{}`", dest.display()))?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let d = Dest { path, parent, name };
+        match std::fs::symlink_metadata(&d.path) {
+            Ok(_) => d.check(force)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Made now, so that what cannot be created fails before any download.
+                std::fs::create_dir_all(&d.path)
+                    .map_err(|e| format!("cannot create `{}`: {e}", d.path.display()))?;
+            }
+            Err(e) => return Err(format!("cannot read `{}`: {e}", d.path.display())),
+        }
+        d.clear_leftovers();
+        Ok(d)
+    }
+
+    /// A folder pull may replace: not a symbolic link, and mlreg's, empty or forced.
+    fn check(&self, force: bool) -> Result<(), String> {
+        let shown = self.path.display();
+        let meta = std::fs::symlink_metadata(&self.path)
+            .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        if meta.file_type().is_symlink() {
+            return Err(format!(
+                "`{shown}` is a symbolic link: pull replaces the folder it writes into and does not do that through a link; give the folder it points at"
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(format!("`{shown}` exists and is not a folder"));
+        }
+        if force || self.is_ours()? {
+            return Ok(());
+        }
+        Err(format!(
+            "`{shown}` is not empty and mlreg did not pull into it (it has no {RECORD}); pull replaces everything in it: give --force to replace it anyway"
+        ))
+    }
+
+    /// Empty, or holding the record of an earlier pull.
+    fn is_ours(&self) -> Result<bool, String> {
+        let mut entries = std::fs::read_dir(&self.path)
+            .map_err(|e| format!("cannot read `{}`: {e}", self.path.display()))?;
+        if entries.next().is_none() {
+            return Ok(true);
+        }
+        let record = self.path.join(RECORD);
+        let regular = std::fs::symlink_metadata(&record).is_ok_and(|m| m.is_file());
+        Ok(regular
+            && File::open(&record)
+                .and_then(|f| super::read_limited(f, MAX_RECORD))
+                .is_ok_and(|bytes| serde_json::from_slice::<Record>(&bytes).is_ok()))
+    }
+
+    /// Nothing the pull reads from lives inside the folder it replaces as a whole.
+    fn check_apart(&self, cache: &Cache, sources: &[Source]) -> Result<(), String> {
+        let Ok(dest) = self.path.canonicalize() else {
+            return Ok(());
+        };
+        let mut read = vec![("the cache", cache.dir().to_path_buf())];
+        read.extend(sources.iter().filter_map(|s| match s {
+            Source::Folder(dir) => Some(("the registry", dir.clone())),
+            _ => None,
+        }));
+        for (what, path) in read {
+            if path.canonicalize().is_ok_and(|p| p.starts_with(&dest)) {
+                return Err(format!(
+                    "{what} `{}` is inside `{}`, which a pull replaces as a whole: give another --dest",
+                    path.display(),
+                    self.path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A path beside the destination that is this process's alone.
+    fn sibling(&self, what: &str) -> PathBuf {
+        let mut name = OsString::from(".");
+        name.push(&self.name);
+        name.push(format!(".mlreg-{what}-{}-{}", std::process::id(), unique()));
+        self.parent.join(name)
+    }
+
+    /// Remove the siblings of pulls whose process is gone (killed mid-pull). Without `/proc`
+    /// there is no telling, and they stay.
+    fn clear_leftovers(&self) {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let mut prefix = OsString::from(".");
+        prefix.push(&self.name);
+        prefix.push(".mlreg-");
+        let Ok(entries) = std::fs::read_dir(&self.parent) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(rest) = file_name
+                .as_encoded_bytes()
+                .strip_prefix(prefix.as_encoded_bytes())
+                .and_then(|r| std::str::from_utf8(r).ok())
+            else {
+                continue;
+            };
+            let Some((pid, n)) = rest
+                .strip_prefix("pull-")
+                .or_else(|| rest.strip_prefix("old-"))
+                .and_then(|r| r.split_once('-'))
+            else {
+                continue;
+            };
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(pid) || !digits(n) || Path::new("/proc").join(pid).exists() {
+                continue;
+            }
+            let path = entry.path();
+            // Removing never follows a link: a link is removed as itself.
+            let _ = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+        }
+    }
+
+    /// Put the filled folder in the destination's place and remove the old one. Swaps into one
+    /// parent folder take turns (a lock on it), so two pulls into one destination never move
+    /// each other's folders.
+    fn swap(&self, fresh: &mut Scratch, force: bool) -> Result<Vec<String>, String> {
+        let new = fresh.path()?.to_path_buf();
+        let lock = File::open(&self.parent)
+            .and_then(|f| f.lock().map(|()| f))
+            .map_err(|e| format!("cannot lock `{}`: {e}", self.parent.display()))?;
+        let shown = self.path.display();
+        let old = match std::fs::symlink_metadata(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read `{shown}`: {e}")),
+            Ok(_) => {
+                // Again, under the lock: what is there now is what gets replaced.
+                self.check(force)?;
+                let old = self.sibling("old");
+                std::fs::rename(&self.path, &old)
+                    .map_err(|e| format!("cannot move `{shown}` aside to replace it: {e}"))?;
+                Some(old)
+            }
+        };
+        if let Err(e) = std::fs::rename(&new, &self.path) {
+            if let Some(old) = &old {
+                let _ = std::fs::rename(old, &self.path);
+            }
+            return Err(format!("cannot move the pulled files into `{shown}`: {e}"));
+        }
+        fresh.moved();
+        drop(lock);
+        let mut notes = Vec::new();
+        if let Some(old) = old
+            && let Err(e) = std::fs::remove_dir_all(&old)
+        {
+            notes.push(format!(
+                "the previous contents of `{shown}` stay in `{}`: {e}",
+                old.display()
+            ));
+        }
+        Ok(notes)
+    }
+}
+
+/// A folder of this process's that is removed when dropped, unless it was moved into place:
+/// a failed pull leaves nothing behind.
+struct Scratch(Option<PathBuf>);
+
+impl Scratch {
+    fn create(path: PathBuf) -> Result<Scratch, String> {
+        std::fs::create_dir(&path)
+            .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+        Ok(Scratch(Some(path)))
+    }
+
+    fn path(&self) -> Result<&Path, String> {
+        self.0
+            .as_deref()
+            .ok_or_else(|| "the pulled folder was already moved".to_string())
+    }
+
+    fn moved(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// A number unique within this process, for sibling names.
+fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

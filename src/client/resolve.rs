@@ -33,7 +33,7 @@ pub struct Resolved {
     /// Every stage of the asset that holds a version, in the registry's order.
     pub stages: Vec<(String, String)>,
     pub version_doc: VersionDoc,
-    /// The source the documents came from.
+    /// The source whose registry.json was resolved against.
     pub source: String,
 }
 
@@ -150,6 +150,8 @@ impl Client {
         workspace: Option<&str>,
     ) -> Result<Resolved, Failure> {
         let (root, mut first) = self.root()?;
+        // Named before a workspace's mirror goes in front: the root came from here.
+        let root_source = self.sources[first].location();
         let mut stage = None;
         if let Some(name) = workspace {
             let workspaces = &root.registry.workspaces;
@@ -168,7 +170,8 @@ impl Client {
                 first = 0;
             }
         }
-        let resolved = self.resolve_in(root, first, reference, stage)?;
+        let mut resolved = self.resolve_in(root, first, reference, stage)?;
+        resolved.source = root_source;
         // Only a resolution that holds together is remembered.
         self.cache.commit()?;
         Ok(resolved)

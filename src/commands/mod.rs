@@ -11,6 +11,7 @@ pub mod diff;
 pub mod gc;
 pub mod import;
 pub mod init;
+mod inspect;
 pub mod keygen;
 pub mod list;
 pub mod man;

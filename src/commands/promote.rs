@@ -306,13 +306,16 @@ pub(super) fn quoted(s: &str) -> String {
     }
 }
 
-/// A version's metrics: (metric, data) → value, in the order lineage.yaml lists them.
+/// A version's metrics by (metric, data asset).
+type Metrics = BTreeMap<(String, String), f64>;
+
+/// A version's metrics: (metric, data) → value, the first of each that lineage.yaml lists.
 fn metrics_of(
     loaded: &Loaded,
     kind: Kind,
     name: &str,
     version: &str,
-) -> BTreeMap<(String, String), f64> {
+) -> Metrics {
     let metrics = loaded
         .assets
         .get(&(kind, name.to_string()))
@@ -339,8 +342,8 @@ fn metrics_of(
 /// The candidate's metrics against the version the stage ran, by metric and dataset.
 fn compare(
     version: &str,
-    candidate: &BTreeMap<(String, String), f64>,
-    before: Option<&(String, BTreeMap<(String, String), f64>)>,
+    candidate: &Metrics,
+    before: Option<&(String, Metrics)>,
 ) -> String {
     if candidate.is_empty() && before.is_none_or(|(_, m)| m.is_empty()) {
         return String::new();

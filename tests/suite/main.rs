@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod compat;
 mod diagnostics;
+mod inspect;
 mod output;
 mod promote;
 mod publishing;
