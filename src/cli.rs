@@ -486,6 +486,12 @@ pub struct PullArgs {
     /// Replace the contents of a non-empty --dest that mlreg did not pull into.
     #[arg(long)]
     pub force: bool,
+
+    /// Also pull everything the version references in this registry (a pipeline's components,
+    /// a component's environment, a model's environment), each into its own folder under
+    /// --dest, and print the `az ml ... create` commands in dependency order.
+    #[arg(long)]
+    pub with_deps: bool,
 }
 
 #[derive(Debug, Args)]
