@@ -240,38 +240,7 @@ impl Client {
         if doc.id != id {
             return Err(format!("{}: holds `{}`, not `{id}`", doc_ref.path, doc.id).into());
         }
-        let missing = |what: String| {
-            let mut labels: Vec<String> = doc.order.iter().map(|v| format!("@{v}")).collect();
-            labels.push("@latest".into());
-            labels.extend(selectors.iter().map(|s| format!("@{s}")));
-            let asked = text.rsplit_once('@').map_or("", |(_, s)| s);
-            // `@9` for `@1` is no typo worth a hint: the versions are listed anyway.
-            let numeric = asked.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-            let known: Vec<&str> = labels.iter().map(String::as_str).collect();
-            let hint = if numeric {
-                String::new()
-            } else {
-                hint(&format!("@{asked}"), &known)
-            };
-            Failure::NotFound(format!(
-                "{what}; its versions: {}{hint}",
-                doc.order.join(", ")
-            ))
-        };
-        let (version, stage) = match &selector {
-            Selector::Version(v) => (v.clone(), None),
-            Selector::Latest => match &doc.latest {
-                Some(l) => (l.clone(), None),
-                None => return Err(missing(format!("`{id}` has no release version"))),
-            },
-            Selector::Label(s) => match doc.stages.get(s) {
-                Some(v) => (v.clone(), Some(s.clone())),
-                None => return Err(missing(format!("no version of `{id}` is in stage `{s}`"))),
-            },
-        };
-        let Some(version_doc) = doc.versions.get(&version).cloned() else {
-            return Err(missing(format!("`{id}` has no version `{version}`")));
-        };
+        let (version, stage, version_doc) = pick(&doc, &selectors, &text, &selector)?;
         super::check_version(&id, &version, &version_doc)?;
         if let Some(reason) = &version_doc.deprecated {
             self.notes.borrow_mut().push(format!(
@@ -296,6 +265,51 @@ impl Client {
             source: self.sources[first].location(),
         })
     }
+}
+
+/// The version of `doc` that `selector` (as written in `text`) names, with the stage or label
+/// it was named by; not found, with what the asset has and the nearest of it. `selectors` are
+/// the registry's stages and labels.
+pub fn pick(
+    doc: &AssetDoc,
+    selectors: &[String],
+    text: &str,
+    selector: &Selector,
+) -> Result<(String, Option<String>, VersionDoc), Failure> {
+    let id = &doc.id;
+    let missing = |what: String| {
+        let mut labels: Vec<String> = doc.order.iter().map(|v| format!("@{v}")).collect();
+        labels.push("@latest".into());
+        labels.extend(selectors.iter().map(|s| format!("@{s}")));
+        let asked = text.rsplit_once('@').map_or("", |(_, s)| s);
+        // `@9` for `@1` is no typo worth a hint: the versions are listed anyway.
+        let numeric = asked.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let known: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let hint = if numeric {
+            String::new()
+        } else {
+            hint(&format!("@{asked}"), &known)
+        };
+        Failure::NotFound(format!(
+            "{what}; its versions: {}{hint}",
+            doc.order.join(", ")
+        ))
+    };
+    let (version, stage) = match selector {
+        Selector::Version(v) => (v.clone(), None),
+        Selector::Latest => match &doc.latest {
+            Some(l) => (l.clone(), None),
+            None => return Err(missing(format!("`{id}` has no release version"))),
+        },
+        Selector::Label(s) => match doc.stages.get(s) {
+            Some(v) => (v.clone(), Some(s.clone())),
+            None => return Err(missing(format!("no version of `{id}` is in stage `{s}`"))),
+        },
+    };
+    let Some(version_doc) = doc.versions.get(&version).cloned() else {
+        return Err(missing(format!("`{id}` has no version `{version}`")));
+    };
+    Ok((version, stage, version_doc))
 }
 
 /// `: did you mean `x`?` when `asked` is a near miss of one of `known`.
