@@ -3,6 +3,7 @@
 //! panicking on a closed pipe), how reports are printed and judged, and the exit statuses.
 
 pub mod add;
+mod authoring;
 pub mod build;
 pub mod check;
 pub mod completions;

@@ -435,7 +435,12 @@ fn stage_log(
             }
         }
         if a.kind == Kind::Model {
-            if lineage_from.is_some_and(|i| index >= i) && v.lineage.is_none() {
+            // An empty lineage.yaml (`{}`, as `mlreg add` writes it to be filled in) is none.
+            let no_lineage = v
+                .lineage_json
+                .as_ref()
+                .is_none_or(|j| j.as_object().is_some_and(|o| o.is_empty()));
+            if lineage_from.is_some_and(|i| index >= i) && no_lineage {
                 diags.push(Diagnostic::new(
                     codes::POLICY_LINEAGE,
                     Some(e.stage.loc.clone()),

@@ -6,7 +6,7 @@ use crate::util::{copy_dir, repo, run};
 use std::process::Command;
 
 /// The version the compatibility oracle was made with.
-const AZURE_AI_ML: &str = "azure-ai-ml==1.35.2";
+pub(crate) const AZURE_AI_ML: &str = "azure-ai-ml==1.35.2";
 
 #[test]
 fn every_normalized_spec_loads_with_azure_ai_ml() {

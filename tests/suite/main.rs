@@ -2,6 +2,7 @@
 //! registries, the sample registry, hostile inputs and the Azure ML examples corpus.
 
 mod adversarial;
+mod authoring;
 mod azure;
 mod browser;
 mod build;
