@@ -380,7 +380,8 @@ pub struct MlflowImportArgs {
     pub artifact: Option<String>,
 
     /// How a registered model's aliases become stages: `champion=prod` (repeat, or separate
-    /// with commas). Aliases not mapped are kept as labels.
+    /// with commas). An alias not mapped moves the registry's label of the same name
+    /// (`labels:` in registry.yaml), if it has one; else it is listed as skipped.
     #[arg(long, value_name = "ALIAS=STAGE", value_delimiter = ',')]
     pub alias: Vec<String>,
 

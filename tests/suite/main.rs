@@ -11,6 +11,7 @@ mod client;
 mod compat;
 mod diagnostics;
 mod inspect;
+mod mlflow;
 mod output;
 mod promote;
 mod publishing;
