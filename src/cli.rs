@@ -480,17 +480,23 @@ pub struct PullArgs {
 
     /// The folder to write the version into. It ends up holding exactly the version's files
     /// (and `.mlreg-pull.json`, the record of what was pulled): a version pulled there before
-    /// is replaced.
+    /// is replaced. With --with-deps, the folder under which each version gets its own
+    /// <kind>/<name>/<version>/ folder.
     #[arg(long, value_name = "DIR")]
     pub dest: PathBuf,
 
-    /// Replace the contents of a non-empty --dest that mlreg did not pull into.
+    /// Replace the contents of a non-empty --dest that mlreg did not pull into (with
+    /// --with-deps: any such version folder).
     #[arg(long)]
     pub force: bool,
 
-    /// Also pull everything the version references in this registry (a pipeline's components,
-    /// a component's environment, a model's environment), each into its own folder under
-    /// --dest, and print the `az ml ... create` commands in dependency order.
+    /// Also pull everything the version needs in this registry, transitively: the versions its
+    /// spec names (a pipeline's components, a component's environment) and a model's lineage
+    /// environment; the data, base models and training component a lineage names are history
+    /// and are not pulled. Every version, the one asked for too, goes to
+    /// DEST/<kind>/<name>/<version>/, and the output ends with the `az ml <kind> create`
+    /// commands in dependency order (with --quiet, only them; with --json, a list of
+    /// {id, version, digest, dest, depends_on, command}, dependencies first).
     #[arg(long)]
     pub with_deps: bool,
 }

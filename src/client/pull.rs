@@ -11,12 +11,20 @@
 //!
 //! Blobs are fetched in parallel, each from the first source that delivers it (through the
 //! cache), from one byte to the next; [`super::Source::stream`] resumes a broken connection.
+//!
+//! A pull with dependencies ([`with_dependencies`], [`pull_all`]) walks what a version needs
+//! ([`needs`]: what its spec names in this registry, and a model's lineage environment), holds
+//! each version found to the digest its parent pinned, orders them dependencies first (a cycle
+//! is refused), and pulls each into `DIR/<kind>/<name>/<version>` as above: every folder is
+//! filled before any is swapped into place.
 
 use super::cache::Cache;
 use super::resolve::Resolved;
-use super::{Source, escape};
-use crate::publish::index::Ref;
+use super::{Failure, Source, escape};
+use crate::publish::index::{Pinned, Ref};
+use crate::registry::kind::Kind;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -111,11 +119,46 @@ pub fn pull(
     force: bool,
     progress: &Progress<'_>,
 ) -> Result<Pulled, String> {
+    prepare(sources, cache, resolved, dest, force, progress)?.commit()
+}
+
+/// A version fully written into a fresh sibling of its destination, not yet swapped into
+/// place; dropped without [`Prepared::commit`], it leaves nothing behind.
+pub struct Prepared {
+    dest: Dest,
+    fresh: Scratch,
+    force: bool,
+    stats: PullStats,
+    files: Vec<(String, Origin)>,
+}
+
+impl Prepared {
+    /// Swap the filled folder into the destination's place.
+    pub fn commit(mut self) -> Result<Pulled, String> {
+        let notes = self.dest.swap(&mut self.fresh, self.force)?;
+        Ok(Pulled {
+            stats: self.stats,
+            files: self.files,
+            notes,
+        })
+    }
+}
+
+/// Everything of [`pull`] but the swap: the destination checked (and created when missing),
+/// every file placed in a fresh sibling of it, verified, with the pull record.
+pub fn prepare(
+    sources: &[Source],
+    cache: &Cache,
+    resolved: &Resolved,
+    dest: &Path,
+    force: bool,
+    progress: &Progress<'_>,
+) -> Result<Prepared, String> {
     let wanted = wanted(resolved);
     let total = check_files(resolved, &wanted)?;
     let dest = Dest::open(dest, force)?;
     dest.check_apart(cache, sources)?;
-    let mut fresh = Scratch::create(dest.sibling("pull"))?;
+    let fresh = Scratch::create(dest.sibling("pull"))?;
     let blobs = group(&wanted);
     let cx = Context {
         sources,
@@ -148,11 +191,12 @@ pub fn pull(
         files.push((path.clone(), (*origin).clone()));
     }
     write_record(cx.fresh, resolved, &wanted)?;
-    let notes = dest.swap(&mut fresh, force)?;
-    Ok(Pulled {
+    Ok(Prepared {
+        dest,
+        fresh,
+        force,
         stats,
         files,
-        notes,
     })
 }
 
@@ -785,4 +829,404 @@ impl Drop for Scratch {
 fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+// A version with what it needs: `pull --with-deps`.
+
+/// What a version needs in this registry, split out of its pinned `references` by the rule of
+/// the module `commands::pull`: what its spec names, and a model's lineage environment.
+#[derive(Debug, Default)]
+pub struct Needs {
+    /// The deployment dependencies: pulled, and created before the version.
+    pub deps: Vec<Pinned>,
+    /// The other references: what the lineage names as history (its data, base models, the
+    /// component that trained it). Not pulled.
+    pub history: Vec<Pinned>,
+    /// What looks wrong but does not stop the pull.
+    pub notes: Vec<String>,
+}
+
+/// `id@version`.
+pub fn label(id: &str, version: &str) -> String {
+    format!("{id}@{version}")
+}
+
+/// Split the references of `resolved` into what it needs and what is history: a reference is
+/// a dependency when the normalized spec names it (as
+/// `azureml://registries/<registry>/<kind>/<name>/versions/<version>`, the form the build pins
+/// every reference of a spec to), or, for a model, when it is the lineage's `environment`.
+/// An `id@version` pinned twice with two digests, or a lineage environment whose digest is
+/// not the one `references` pins, is refused: the index was altered.
+pub fn needs(resolved: &Resolved) -> Result<Needs, String> {
+    let v = &resolved.version_doc;
+    let what = label(&resolved.id, &resolved.version);
+    let mut pins: BTreeMap<(&str, &str), &Pinned> = BTreeMap::new();
+    for r in &v.references {
+        let previous = *pins.entry((&r.id, &r.version)).or_insert(r);
+        if previous.digest != r.digest {
+            return Err(format!(
+                "{what} pins {} with two digests, {} and {}: the index was altered",
+                label(&r.id, &r.version),
+                previous.digest,
+                r.digest
+            ));
+        }
+    }
+    let prefix = format!("azureml://registries/{}/", resolved.registry);
+    let mut named: BTreeSet<(String, String)> = BTreeSet::new();
+    strings(&v.spec, &mut |s| {
+        if let Some(pin) = s.strip_prefix(&prefix).and_then(azure_pin) {
+            named.insert(pin);
+        }
+    });
+    // A model ships files that run in an environment: the one its lineage names.
+    let environment = if resolved.id.starts_with("models/") {
+        v.lineage
+            .as_ref()
+            .and_then(|l| l.get("environment"))
+            .and_then(pinned_value)
+    } else {
+        None
+    };
+    let mut out = Needs::default();
+    for ((id, version), r) in &pins {
+        let spec_names = named.contains(&(id.to_string(), version.to_string()));
+        let runs_in = environment
+            .as_ref()
+            .is_some_and(|e| e.id == *id && e.version == *version);
+        if let Some(e) = environment.as_ref().filter(|_| runs_in)
+            && e.digest != r.digest
+        {
+            return Err(format!(
+                "{what}: its lineage pins the environment {} with digest {}, its references with {}: the index was altered",
+                label(id, version),
+                e.digest,
+                r.digest
+            ));
+        }
+        if spec_names || runs_in {
+            out.deps.push((*r).clone());
+        } else {
+            out.history.push((*r).clone());
+        }
+    }
+    for (id, version) in &named {
+        if !pins.contains_key(&(id.as_str(), version.as_str())) {
+            out.notes.push(format!(
+                "the spec of {what} names {}, which its references do not pin: it is not pulled",
+                label(id, version)
+            ));
+        }
+    }
+    // The lineage is part of the version's digest: what it pins counts even when
+    // `references` leaves it out.
+    if let Some(e) = environment
+        && !pins.contains_key(&(e.id.as_str(), e.version.as_str()))
+    {
+        out.deps.push(e);
+    }
+    Ok(out)
+}
+
+/// Every string in a JSON value.
+fn strings(v: &serde_json::Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| strings(i, f)),
+        serde_json::Value::Object(m) => m.values().for_each(|i| strings(i, f)),
+        _ => {}
+    }
+}
+
+/// `components/x/versions/2` → (`components/x`, `2`).
+fn azure_pin(rest: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts[..] {
+        [kind, name, "versions", version]
+            if Kind::from_folder(kind).is_some() && !name.is_empty() && !version.is_empty() =>
+        {
+            Some((format!("{kind}/{name}"), version.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// A lineage's pinned reference (`{ref, id, version, digest}`); `None` for an external one.
+fn pinned_value(v: &serde_json::Value) -> Option<Pinned> {
+    let text = |k: &str| Some(v.get(k)?.as_str()?.to_string());
+    Some(Pinned {
+        id: text("id")?,
+        version: text("version")?,
+        digest: text("digest")?,
+    })
+}
+
+/// A version as `(id, version)`.
+type Key = (String, String);
+
+/// The versions found by a walk, each with what it needs.
+type Found = BTreeMap<Key, (Resolved, BTreeSet<Key>)>;
+
+/// One version of a pull with its dependencies.
+pub struct Node {
+    pub resolved: Resolved,
+    /// `id@version` of the versions it needs, sorted.
+    pub depends_on: Vec<String>,
+}
+
+/// A version and everything it needs.
+pub struct Graph {
+    /// Every version once, each after the versions it needs, independent ones sorted by id and
+    /// version; the version asked for comes last.
+    pub nodes: Vec<Node>,
+    /// `id@version` of what lineages name that is not pulled (history), sorted.
+    pub history: Vec<String>,
+    /// What looks wrong but did not stop the walk.
+    pub notes: Vec<String>,
+}
+
+/// `root` and everything it needs, transitively ([`needs`]), each pin resolved by `resolve`
+/// and held to the digest its parent pinned: a version whose digest is another is refused
+/// (the index was altered), and so is a cycle (a valid build cannot make one), with the
+/// versions on it.
+pub fn with_dependencies(
+    root: Resolved,
+    resolve: &mut dyn FnMut(&Pinned) -> Result<Resolved, Failure>,
+) -> Result<Graph, Failure> {
+    let key = |r: &Resolved| (r.id.clone(), r.version.clone());
+    let mut found: Found = BTreeMap::new();
+    let mut history: BTreeSet<Key> = BTreeSet::new();
+    let mut notes = Vec::new();
+    let mut queue = std::collections::VecDeque::from([key(&root)]);
+    found.insert(key(&root), (root, BTreeSet::new()));
+    while let Some(at) = queue.pop_front() {
+        let parent = &found[&at].0;
+        let needs = needs(parent)?;
+        let what = label(&parent.id, &parent.version);
+        notes.extend(needs.notes);
+        history.extend(needs.history.into_iter().map(|p| (p.id, p.version)));
+        let mut edges = BTreeSet::new();
+        for pin in needs.deps {
+            let k = (pin.id.clone(), pin.version.clone());
+            let digest = match found.get(&k) {
+                Some((r, _)) => r.version_doc.digest.clone(),
+                None => {
+                    let r = resolve(&pin).map_err(|f| {
+                        Failure::Broken(format!(
+                            "{what} needs {}, which cannot be read: {f}",
+                            label(&pin.id, &pin.version)
+                        ))
+                    })?;
+                    if key(&r) != k {
+                        return Err(Failure::Broken(format!(
+                            "{what} needs {}, but the index answered with {}: the index was altered",
+                            label(&pin.id, &pin.version),
+                            label(&r.id, &r.version)
+                        )));
+                    }
+                    let digest = r.version_doc.digest.clone();
+                    found.insert(k.clone(), (r, BTreeSet::new()));
+                    queue.push_back(k.clone());
+                    digest
+                }
+            };
+            if digest != pin.digest {
+                return Err(Failure::Broken(format!(
+                    "{what} pins {} with digest {}, but the index holds it with digest {digest}: the index was altered",
+                    label(&pin.id, &pin.version),
+                    pin.digest
+                )));
+            }
+            edges.insert(k);
+        }
+        if let Some((_, deps)) = found.get_mut(&at) {
+            *deps = edges;
+        }
+    }
+    // Dependencies first: each round takes the smallest version all of whose dependencies
+    // are taken.
+    let mut taken: BTreeSet<Key> = BTreeSet::new();
+    let mut order: Vec<Key> = Vec::with_capacity(found.len());
+    while order.len() < found.len() {
+        let ready = found
+            .iter()
+            .find(|(k, (_, deps))| !taken.contains(*k) && deps.iter().all(|d| taken.contains(d)))
+            .map(|(k, _)| k.clone());
+        let Some(next) = ready else {
+            return Err(Failure::Broken(cycle(&found, &taken)));
+        };
+        taken.insert(next.clone());
+        order.push(next);
+    }
+    let nodes = order
+        .into_iter()
+        .filter_map(|k| found.remove(&k))
+        .map(|(resolved, deps)| Node {
+            resolved,
+            depends_on: deps.iter().map(|(id, v)| label(id, v)).collect(),
+        })
+        .collect();
+    let history = history
+        .into_iter()
+        .filter(|k| !taken.contains(k))
+        .map(|(id, v)| label(&id, &v))
+        .collect();
+    Ok(Graph {
+        nodes,
+        history,
+        notes,
+    })
+}
+
+/// The message for versions that need each other: one cycle among those not taken, each of
+/// which needs another of them.
+fn cycle(found: &Found, taken: &BTreeSet<Key>) -> String {
+    let left = |k: &Key| -> Option<Key> {
+        found
+            .get(k)?
+            .1
+            .iter()
+            .find(|d| !taken.contains(*d))
+            .cloned()
+    };
+    let mut path: Vec<Key> = Vec::new();
+    let mut at = found.keys().find(|k| !taken.contains(*k)).cloned();
+    while let Some(k) = at {
+        if let Some(i) = path.iter().position(|p| *p == k) {
+            let mut ring: Vec<String> = path[i..].iter().map(|(id, v)| label(id, v)).collect();
+            ring.push(label(&k.0, &k.1));
+            return format!(
+                "the versions need each other in a cycle ({}): a valid build cannot make one; the index was altered",
+                ring.join(" → ")
+            );
+        }
+        at = left(&k);
+        path.push(k);
+    }
+    "the versions need each other in a cycle: the index was altered".to_string()
+}
+
+/// Where a version goes in a pull with dependencies: `dir/<kind>/<name>/<version>`, each part
+/// one plain folder name.
+pub fn folder(dir: &Path, id: &str, version: &str) -> Result<PathBuf, String> {
+    let rel = format!("{id}/{version}");
+    let plain = |p: &str| !p.is_empty() && p != "." && p != ".." && super::unsafe_path(p).is_none();
+    match id.split_once('/') {
+        Some((kind, name))
+            if Kind::from_folder(kind).is_some()
+                && plain(name)
+                && !name.contains('/')
+                && plain(version)
+                && !version.contains('/') =>
+        {
+            Ok(dir.join(kind).join(name).join(version))
+        }
+        _ => Err(format!(
+            "refusing to pull {} into `{}`: not a plain <kind>/<name>/<version> folder",
+            label(id, version),
+            escape(&rel)
+        )),
+    }
+}
+
+/// Pull each version into its [`folder`] under `dir`, with a single pull's guarantees for
+/// each folder. Every version is checked, then filled into a fresh sibling of its folder, and
+/// only once all of them are complete are they swapped into place, in the order given: a
+/// failure before then leaves `dir` as it was (the folders made for the pull are removed).
+/// The folders between `dir` and a version's are never symbolic links. `progress` is told of
+/// the bytes of all versions together.
+pub fn pull_all(
+    sources: &[Source],
+    cache: &Cache,
+    dir: &Path,
+    versions: &[&Resolved],
+    force: bool,
+    progress: &Progress<'_>,
+) -> Result<Vec<(PathBuf, Pulled)>, String> {
+    let mut planned = Vec::with_capacity(versions.len());
+    let mut grand = 0u64;
+    for r in versions {
+        let dest = folder(dir, &r.id, &r.version)?;
+        let total = check_files(r, &wanted(r))?;
+        grand = grand
+            .checked_add(total)
+            .filter(|t| *t <= MAX_BYTES)
+            .ok_or_else(|| {
+                format!("the versions add up to more than the {MAX_BYTES} bytes one pull takes")
+            })?;
+        planned.push((*r, dest, total));
+    }
+    // Between `dir` and each version's folder: real folders or nothing yet.
+    let mut made = Made(BTreeSet::new());
+    for (_, dest, _) in &planned {
+        let mut path = dest.clone();
+        let mut missing = Vec::new();
+        while path.as_path() != dir {
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if path != *dest && m.file_type().is_symlink() => {
+                    return Err(format!(
+                        "`{}` is a symbolic link: a pull with dependencies writes into real folders only",
+                        path.display()
+                    ));
+                }
+                Ok(m) if path != *dest && !m.is_dir() => {
+                    return Err(format!("`{}` exists and is not a folder", path.display()));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(path.clone()),
+                Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+            }
+            if !path.pop() {
+                break;
+            }
+        }
+        if !dir.exists() {
+            missing.push(dir.to_path_buf());
+        }
+        made.0.extend(missing);
+    }
+    let offset = AtomicU64::new(0);
+    let mut prepared = Vec::with_capacity(planned.len());
+    for (r, dest, total) in &planned {
+        let shown = dest.strip_prefix(dir).unwrap_or(dest).display().to_string();
+        let before = offset.load(Ordering::Relaxed);
+        let each = |path: &str, done: u64, _: u64| {
+            progress(&format!("{shown}/{path}"), before + done, grand);
+        };
+        prepared.push((
+            dest.clone(),
+            prepare(sources, cache, r, dest, force, &each)?,
+        ));
+        offset.fetch_add(*total, Ordering::Relaxed);
+    }
+    let mut pulled = Vec::with_capacity(prepared.len());
+    for (dest, p) in prepared.drain(..) {
+        match p.commit() {
+            Ok(p) => pulled.push((dest, p)),
+            Err(e) if pulled.is_empty() => return Err(e),
+            Err(e) => {
+                let placed: Vec<String> = pulled
+                    .iter()
+                    .map(|(d, _): &(PathBuf, Pulled)| format!("`{}`", d.display()))
+                    .collect();
+                return Err(format!("{e} (already in place: {})", placed.join(", ")));
+            }
+        }
+    }
+    made.0.clear();
+    Ok(pulled)
+}
+
+/// Folders a pull created, removed (when still empty, deepest first) unless cleared: a failed
+/// pull with dependencies leaves no empty folders behind.
+struct Made(BTreeSet<PathBuf>);
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        let mut made: Vec<&PathBuf> = self.0.iter().collect();
+        made.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for path in made {
+            let _ = std::fs::remove_dir(path);
+        }
+    }
 }

@@ -222,9 +222,44 @@ impl Client {
             }
         };
         let id = format!("{}/{name}", kind.folder());
+        let doc = self.asset(&root, first, &id)?;
+        let (version, stage, version_doc) = pick(&doc, &selectors, &text, &selector)?;
+        self.resolved(&root, first, &doc, (version, version_doc), stage, implied)
+    }
+
+    /// The version `id@version` exactly, as another version pinned it: read against `root`
+    /// (from [`Client::root`], served by source `first`), never taken for a stage, a label or
+    /// `@latest`. What was read is cached once the caller commits the cache.
+    pub fn resolve_exact(
+        &self,
+        root: &Root,
+        first: usize,
+        id: &str,
+        version: &str,
+    ) -> Result<Resolved, Failure> {
+        let doc = self.asset(root, first, id)?;
+        let Some(version_doc) = doc.versions.get(version).cloned() else {
+            return Err(Failure::NotFound(format!(
+                "`{id}` has no version `{version}`; its versions: {}",
+                doc.order.join(", ")
+            )));
+        };
+        self.resolved(
+            root,
+            first,
+            &doc,
+            (version.to_string(), version_doc),
+            None,
+            None,
+        )
+    }
+
+    /// The asset document of `id`: snapshot, bin, document, each verified.
+    fn asset(&self, root: &Root, first: usize, id: &str) -> Result<AssetDoc, Failure> {
+        let registry = &root.registry.name;
         let snapshot: Snapshot = self.document(&root.snapshot, first)?;
-        let doc_ref = match snapshot.bins.get(&crate::publish::index::bin_of(&id)) {
-            Some(bin_ref) => self.document::<Bin>(bin_ref, first)?.assets.remove(&id),
+        let doc_ref = match snapshot.bins.get(&crate::publish::index::bin_of(id)) {
+            Some(bin_ref) => self.document::<Bin>(bin_ref, first)?.assets.remove(id),
             None => None,
         };
         let Some(doc_ref) = doc_ref else {
@@ -233,14 +268,27 @@ impl Client {
             let ids: Vec<&str> = catalog.assets.iter().map(|a| a.id.as_str()).collect();
             return Err(Failure::NotFound(format!(
                 "registry {registry} has no asset `{id}`{}",
-                hint(&id, &ids)
+                hint(id, &ids)
             )));
         };
         let doc: AssetDoc = self.document(&doc_ref, first)?;
         if doc.id != id {
             return Err(format!("{}: holds `{}`, not `{id}`", doc_ref.path, doc.id).into());
         }
-        let (version, stage, version_doc) = pick(&doc, &selectors, &text, &selector)?;
+        Ok(doc)
+    }
+
+    /// A chosen version of `doc`, checked (digest, file list), with its deprecation noted.
+    fn resolved(
+        &self,
+        root: &Root,
+        first: usize,
+        doc: &AssetDoc,
+        (version, version_doc): (String, VersionDoc),
+        stage: Option<String>,
+        implied: Option<String>,
+    ) -> Result<Resolved, Failure> {
+        let id = doc.id.clone();
         super::check_version(&id, &version, &version_doc)?;
         if let Some(reason) = &version_doc.deprecated {
             self.notes.borrow_mut().push(format!(
@@ -250,12 +298,15 @@ impl Client {
                 super::escape(reason)
             ));
         }
-        let stages = selectors
+        let stages = root
+            .registry
+            .stages
             .iter()
+            .chain(&root.registry.labels)
             .filter_map(|s| Some((s.clone(), doc.stages.get(s)?.clone())))
             .collect();
         Ok(Resolved {
-            registry,
+            registry: root.registry.name.clone(),
             id,
             version,
             stage,

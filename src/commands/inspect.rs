@@ -8,9 +8,9 @@
 //! document), so a folder and its build give the same answers. Everything read is untrusted
 //! text: human output passes it through [`escape`].
 
-use super::resolve::{client, escaped, print_notes};
+use super::resolve::{STALL, TOTAL, client_for, escaped, print_notes};
 use super::{EXIT_ERRORS, Ui};
-use crate::cli::{FetchArgs, ReadFrom};
+use crate::cli::ReadFrom;
 use crate::client::{self, Failure, escape};
 use crate::diag::Severity;
 use crate::publish::index::{AssetDoc, Bin, Catalog, Ref, RegistryInfo, Snapshot, VersionDoc};
@@ -105,20 +105,15 @@ impl Reader {
     }
 
     fn index(ui: &Ui, from: &ReadFrom, index: &str) -> Result<Reader, u8> {
-        // The client `resolve` builds, with its default timeouts: ReadFrom has no options
-        // for them.
-        let args = FetchArgs {
-            reference: String::new(),
-            index: index.to_string(),
-            workspace: None,
-            mirror: Vec::new(),
-            timeout: 30,
-            total_timeout: 3600,
-            trusted_key: from.trusted_key.clone(),
-            cache: from.cache.clone(),
-            json: from.json,
-        };
-        let c = client(&args).map_err(|f| ui.failure(escaped(f)))?;
+        // ReadFrom has no options for timeouts: those `resolve` defaults to.
+        let c = client_for(
+            &[index],
+            STALL,
+            TOTAL,
+            from.cache.as_deref(),
+            &from.trusted_key,
+        )
+        .map_err(|f| ui.failure(escaped(f)))?;
         let root = c.root();
         print_notes(ui, &c);
         let (root, first) = root.map_err(|e| ui.failure(escaped(Failure::Broken(e))))?;

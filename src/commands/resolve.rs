@@ -10,6 +10,10 @@ use super::{EXIT_OK, Ui};
 use crate::cli::{FetchArgs, ResolveArgs};
 use crate::client::{self, Failure, escape, resolve::Resolved};
 use crate::diag::plural;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 pub fn run(ui: &Ui, args: ResolveArgs) -> u8 {
     let args = args.fetch;
@@ -82,37 +86,68 @@ fn describe(r: &Resolved) -> String {
     text
 }
 
+/// What `--timeout` and `--total-timeout` default to, for commands that do not take them.
+pub(super) const STALL: Duration = Duration::from_secs(30);
+pub(super) const TOTAL: Duration = Duration::from_secs(3600);
+
 /// A client for the sources of `args`, with its cache; the command's deadline starts now.
 pub(super) fn client(args: &FetchArgs) -> Result<client::resolve::Client, Failure> {
-    client::set_deadline(std::time::Duration::from_secs(args.total_timeout));
-    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    let locations: Vec<&str> = std::iter::once(&args.index)
+        .chain(&args.mirror)
+        .map(String::as_str)
+        .collect();
+    client_for(
+        &locations,
+        Duration::from_secs(args.timeout),
+        Duration::from_secs(args.total_timeout),
+        args.cache.as_deref(),
+        &args.trusted_key,
+    )
+}
+
+/// A client that reads the published registry at `locations` (the index, then its mirrors,
+/// in order), giving up on a request after `stall` without a byte (at least a second) and on
+/// the whole command after `total` (counted from now), with the cache in `cache` (default:
+/// [`client::cache::Cache::default_dir`]), and roots held to `trusted_keys` (none: the keys
+/// pinned in the cache, or trusted on first use).
+pub(super) fn client_for(
+    locations: &[&str],
+    stall: Duration,
+    total: Duration,
+    cache: Option<&Path>,
+    trusted_keys: &[String],
+) -> Result<client::resolve::Client, Failure> {
+    client::set_deadline(total);
+    let timeout = stall.max(Duration::from_secs(1));
     let mut sources = Vec::new();
-    for location in std::iter::once(&args.index).chain(&args.mirror) {
+    for location in locations {
         sources.push(client::Source::open(location, timeout)?);
     }
-    let dir = args
-        .cache
-        .clone()
-        .unwrap_or_else(client::cache::Cache::default_dir);
+    let dir = cache.map_or_else(client::cache::Cache::default_dir, Path::to_path_buf);
     Ok(client::resolve::Client {
         sources,
         cache: client::cache::Cache::open(&dir)?,
         timeout,
-        trusted_keys: args.trusted_key.clone(),
+        trusted_keys: trusted_keys.to_vec(),
         notes: Default::default(),
     })
 }
 
 /// The client's notes and the sources given up on since the last call, on stderr (not with
-/// `--quiet`).
+/// `--quiet`); a note already printed in this run is not printed again (each root read
+/// repeats that a registry is unsigned).
 pub(super) fn print_notes(ui: &Ui, c: &client::resolve::Client) {
+    static PRINTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let skipped: Vec<String> = c
         .sources
         .iter()
         .filter_map(client::Source::failure_note)
         .collect();
+    let mut printed = PRINTED.lock().unwrap_or_else(PoisonError::into_inner);
     for note in c.notes.borrow_mut().drain(..).chain(skipped) {
-        ui.status(format_args!("note: {}", escape(&note)));
+        if printed.insert(note.clone()) {
+            ui.status(format_args!("note: {}", escape(&note)));
+        }
     }
 }
 

@@ -116,9 +116,10 @@ struct GateYaml {
     metric: String,
     /// The data it was measured on: `data/<name>` (any version) or a prefix ending in `*`;
     /// two of them for `max_gap`.
-    data: OneOrTwo,
-    /// The models it applies to (`models/<name>`, or a prefix ending in `*`); all without it.
-    assets: Option<Vec<String>>,
+    data: OneOrMore,
+    /// The models it applies to (`models/<name>`, or a prefix ending in `*`; one or a list);
+    /// all without it.
+    assets: Option<OneOrMore>,
     /// At least this value.
     min: Option<f64>,
     /// At most this value.
@@ -132,9 +133,9 @@ struct GateYaml {
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
-enum OneOrTwo {
+enum OneOrMore {
     One(String),
-    Two(Vec<String>),
+    More(Vec<String>),
 }
 
 /// `asset.yaml`: mutable metadata of one asset.

@@ -460,7 +460,7 @@ fn published_history_cannot_be_rewritten() {
     );
 
     // Appending is what the log is for: accepted, and the serial goes up by one.
-    std::fs::write(&stages, format!("{log}- {{ stage: prod, version: \"3\", by: ops@contoso.example, date: 2026-11-28, ref: \"PR #50\" }}\n")).unwrap();
+    std::fs::write(&stages, format!("{log}- {{ stage: prod, version: \"3\", by: ops@contoso.example, date: 2026-11-28, ref: \"PR #50\", approved_by: [lee@contoso.example] }}\n")).unwrap();
     let server = Server::serve(&t.path().join("published"));
     let ok = build(
         t.path(),

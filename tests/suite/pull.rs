@@ -5,7 +5,7 @@
 //! sometimes edited first), served from a folder, by `util::Server`, or by [`Web`] below, a
 //! loopback server that can trickle, stall, cut a body once, honour ranges and redirect.
 
-use crate::util::{Run, Server, copy_dir, repo, run_with, sha256_hex};
+use crate::util::{Fault, Run, Server, copy_dir, repo, run_with, sha256_hex};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -1065,4 +1065,623 @@ fn sizes_that_would_overflow_are_refused_without_a_panic() {
     );
     assert!(!dest.exists() || listing(&dest).is_empty());
     assert_eq!(siblings(&dest), Vec::<String>::new());
+}
+
+// `pull --with-deps`.
+
+/// Every asset document of a published folder, by id, read through the protocol's chain.
+fn asset_docs(public: &Path) -> BTreeMap<String, serde_json::Value> {
+    let read = |rel: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(public.join(rel)).unwrap()).unwrap()
+    };
+    let root = read("registry.json");
+    let snapshot = read(root["snapshot"]["path"].as_str().unwrap());
+    let mut out = BTreeMap::new();
+    for bin_ref in snapshot["bins"].as_object().unwrap().values() {
+        let bin = read(bin_ref["path"].as_str().unwrap());
+        for (id, doc_ref) in bin["assets"].as_object().unwrap() {
+            out.insert(id.clone(), read(doc_ref["path"].as_str().unwrap()));
+        }
+    }
+    out
+}
+
+/// Edit the asset documents of a published folder (by id), then write each changed document,
+/// the bins that hold them, the snapshot and an unsigned root that chain up to them, as an
+/// attacker who can write to the index (or a broken publisher) would.
+fn tamper(public: &Path, edit: impl FnOnce(&mut BTreeMap<String, serde_json::Value>)) {
+    let read = |rel: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(public.join(rel)).unwrap()).unwrap()
+    };
+    let put = |prefix: &str, value: &serde_json::Value| {
+        let bytes = serde_json::to_vec(value).unwrap();
+        let sha = sha256_hex(&bytes);
+        let rel = format!("{prefix}/{sha}.json");
+        std::fs::write(public.join(&rel), &bytes).unwrap();
+        serde_json::json!({ "path": rel, "sha256": sha, "size": bytes.len() })
+    };
+    let before = asset_docs(public);
+    let mut docs = before.clone();
+    edit(&mut docs);
+    let mut root = read("registry.json");
+    let mut snapshot = read(root["snapshot"]["path"].as_str().unwrap());
+    let bins: Vec<(String, String)> = snapshot["bins"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, r)| (name.clone(), r["path"].as_str().unwrap().to_string()))
+        .collect();
+    for (name, path) in bins {
+        let mut bin = read(&path);
+        let ids: Vec<String> = bin["assets"].as_object().unwrap().keys().cloned().collect();
+        let mut changed = false;
+        for id in ids {
+            if docs[&id] != before[&id] {
+                bin["assets"][&id] = put(&format!("assets/{id}"), &docs[&id]);
+                changed = true;
+            }
+        }
+        if changed {
+            snapshot["bins"][&name] = put("bins", &bin);
+        }
+    }
+    root["snapshot"] = put("snapshots", &snapshot);
+    root.as_object_mut().unwrap().remove("signatures");
+    std::fs::write(
+        public.join("registry.json"),
+        serde_json::to_vec(&root).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A version's digest recomputed from its content, as the protocol defines it.
+fn redigest(v: &mut serde_json::Value) {
+    let files: Vec<mlreg::publish::index::FileEntry> =
+        serde_json::from_value(v["files"].clone()).unwrap();
+    let lineage = (!v["lineage"].is_null()).then(|| v["lineage"].clone());
+    v["digest"] = serde_json::json!(mlreg::publish::index::digest(
+        &v["spec"],
+        lineage.as_ref(),
+        &files
+    ));
+}
+
+/// What `id@version` needs by the rule of `pull --with-deps`, computed here from its asset
+/// document: the references its spec names (as pinned Azure URIs), and a model's lineage
+/// environment. As `id@version`, sorted.
+fn needed(docs: &BTreeMap<String, serde_json::Value>, id: &str, version: &str) -> Vec<String> {
+    let v = &docs[id]["versions"][version];
+    let spec = v["spec"].to_string();
+    let environment = &v["lineage"]["environment"];
+    let mut out: Vec<String> = v["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let uri = format!(
+                "\"azureml://registries/contoso-ml/{}/versions/{}\"",
+                r["id"].as_str().unwrap(),
+                r["version"].as_str().unwrap()
+            );
+            spec.contains(&uri)
+                || (id.starts_with("models/")
+                    && environment["id"] == r["id"]
+                    && environment["version"] == r["version"])
+        })
+        .map(|r| {
+            format!(
+                "{}@{}",
+                r["id"].as_str().unwrap(),
+                r["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `id@version` and everything it needs, transitively: each with what it needs directly.
+fn closure(
+    docs: &BTreeMap<String, serde_json::Value>,
+    id: &str,
+    version: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![format!("{id}@{version}")];
+    while let Some(at) = todo.pop() {
+        if out.contains_key(&at) {
+            continue;
+        }
+        let (id, version) = at.rsplit_once('@').unwrap();
+        let deps = needed(docs, id, version);
+        todo.extend(deps.iter().cloned());
+        out.insert(at, deps);
+    }
+    out
+}
+
+/// The folders `--with-deps` made under `dir`: `<kind>/<name>/<version>` as `id@version`;
+/// panics on anything else in `dir` (a file, a link, a folder at another depth).
+fn pulled_versions(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let children = |d: &Path| -> Vec<PathBuf> {
+        let mut c: Vec<PathBuf> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        c.sort();
+        c
+    };
+    for kind in children(dir) {
+        assert!(
+            std::fs::symlink_metadata(&kind).unwrap().is_dir(),
+            "{}",
+            kind.display()
+        );
+        for name in children(&kind) {
+            assert!(
+                std::fs::symlink_metadata(&name).unwrap().is_dir(),
+                "{}",
+                name.display()
+            );
+            for version in children(&name) {
+                assert!(
+                    std::fs::symlink_metadata(&version).unwrap().is_dir(),
+                    "{}",
+                    version.display()
+                );
+                let file = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+                out.insert(format!(
+                    "{}/{}@{}",
+                    file(&kind),
+                    file(&name),
+                    file(&version)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `DIR/<kind>/<name>/<version>` holds exactly the version as its asset document lists it:
+/// each file with its sha256, `spec.yaml` with the spec file's, and the pull record naming the
+/// version and its digest.
+fn assert_holds(dir: &Path, docs: &BTreeMap<String, serde_json::Value>, label: &str) {
+    let (id, version) = label.rsplit_once('@').unwrap();
+    let v = &docs[id]["versions"][version];
+    let dest = dir.join(id).join(version);
+    let mut want: BTreeMap<String, String> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    want.insert(
+        "spec.yaml".into(),
+        v["spec_file"]["sha256"].as_str().unwrap().to_string(),
+    );
+    let mut got = listing(&dest);
+    let Some(Entry::File(record)) = got.remove(".mlreg-pull.json") else {
+        panic!("{label}: no pull record in {}", dest.display())
+    };
+    let got: BTreeMap<String, String> = got
+        .into_iter()
+        .map(|(path, entry)| match entry {
+            Entry::File(bytes) => (path, sha256_hex(&bytes)),
+            Entry::Link(to) => panic!("{label}: {path} is a link to {}", to.display()),
+        })
+        .collect();
+    assert_eq!(got, want, "{label}");
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(
+        (&record["id"], &record["version"], &record["digest"]),
+        (
+            &serde_json::json!(id),
+            &serde_json::json!(version),
+            &v["digest"]
+        ),
+        "{label}"
+    );
+    assert_eq!(siblings(&dest), Vec::<String>::new(), "{label}");
+}
+
+/// The versions of `az ml <kind> create -f DIR/<kind>/<name>/<version>/spec.yaml` lines, in
+/// the order printed, as `id@version`; each command's kind word checked against its folder.
+fn command_order(stdout: &str, dir: &Path) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("az ml "))
+        .map(|rest| {
+            let (kind, rest) = rest.split_once(" create -f ").unwrap();
+            let (spec, registry) = rest.split_once(" --registry-name ").unwrap();
+            assert_eq!(registry, "contoso-ml");
+            let folder = spec
+                .strip_prefix(&prefix)
+                .and_then(|s| s.strip_suffix("/spec.yaml"))
+                .unwrap_or_else(|| panic!("{spec}"));
+            let (id, version) = folder.rsplit_once('/').unwrap();
+            let singular = match id.split_once('/').unwrap().0 {
+                "models" => "model",
+                "components" => "component",
+                "environments" => "environment",
+                "data" => "data",
+                other => panic!("{other}"),
+            };
+            assert_eq!(kind, singular, "{folder}");
+            format!("{id}@{version}")
+        })
+        .collect()
+}
+
+/// A component version of the sample whose spec uses other components (a pipeline): found
+/// in the built documents, not named here.
+fn a_pipeline(docs: &BTreeMap<String, serde_json::Value>) -> (String, String) {
+    docs.iter()
+        .filter(|(id, _)| id.starts_with("components/"))
+        .flat_map(|(id, doc)| {
+            doc["versions"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(move |v| (id.clone(), v.clone()))
+        })
+        .find(|(id, v)| {
+            needed(docs, id, v)
+                .iter()
+                .any(|n| n.starts_with("components/"))
+        })
+        .expect("the sample has a pipeline component")
+}
+
+#[test]
+fn with_deps_pulls_each_needed_version_into_its_own_folder_and_orders_the_commands() {
+    let p = Published::new(|_| {});
+    let docs = asset_docs(&p.path("public"));
+    let (pipeline, version) = a_pipeline(&docs);
+    let prod = docs["models/credit-default"]["stages"]["prod"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cases = [
+        (format!("{pipeline}@{version}"), pipeline.clone(), version),
+        (
+            "models/credit-default@prod".to_string(),
+            "models/credit-default".to_string(),
+            prod,
+        ),
+    ];
+    for (i, (reference, id, version)) in cases.iter().enumerate() {
+        let want = closure(&docs, id, version);
+        // Not vacuous: the pipeline reaches an environment through its components, and the
+        // model needs its environment but none of the data its lineage names.
+        assert!(
+            want.keys().any(|k| k.starts_with("environments/")),
+            "{reference}: {want:?}"
+        );
+        assert!(want.len() >= 2, "{reference}: {want:?}");
+        let lineage = docs[id.as_str()]["versions"][version.as_str()]["references"]
+            .as_array()
+            .unwrap()
+            .len();
+        if id.starts_with("models/") {
+            assert!(lineage > want.len() - 1, "{reference}: nothing left out");
+        }
+
+        let dir = p.path(&format!("deps-{i}"));
+        let out = p.mlreg(
+            p.path("cache").to_str().unwrap(),
+            &[
+                "pull",
+                reference,
+                "--with-deps",
+                "--index",
+                &p.folder(),
+                "--dest",
+                dir.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            pulled_versions(&dir),
+            want.keys().cloned().collect::<BTreeSet<_>>(),
+            "{reference}"
+        );
+        for label in want.keys() {
+            assert_holds(&dir, &docs, label);
+        }
+        // One command per version, every dependency before what needs it, the version
+        // asked for last.
+        let order = command_order(&out.stdout, &dir);
+        assert_eq!(
+            order.iter().cloned().collect::<BTreeSet<_>>(),
+            want.keys().cloned().collect::<BTreeSet<_>>(),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(order.len(), want.len(), "{}", out.stdout);
+        let at = |label: &str| order.iter().position(|o| o == label).unwrap();
+        for (label, deps) in &want {
+            for dep in deps {
+                assert!(at(dep) < at(label), "{dep} after {label}:\n{}", out.stdout);
+            }
+        }
+        assert_eq!(order.last(), Some(&format!("{id}@{version}")));
+        assert!(out.stdout.contains("history"), "{}", out.stdout);
+
+        // The same again, as JSON: the order, the edges, the folders; all kept this time.
+        let out = p.mlreg(
+            p.path("cache").to_str().unwrap(),
+            &[
+                "pull",
+                reference,
+                "--with-deps",
+                "--json",
+                "--index",
+                &p.folder(),
+                "--dest",
+                dir.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v = json(&out);
+        let entries = v.as_array().unwrap();
+        let listed: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}@{}",
+                    e["id"].as_str().unwrap(),
+                    e["version"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(listed, order);
+        for e in entries {
+            let label = format!(
+                "{}@{}",
+                e["id"].as_str().unwrap(),
+                e["version"].as_str().unwrap()
+            );
+            let (id, version) = label.rsplit_once('@').unwrap();
+            assert_eq!(e["depends_on"], serde_json::json!(want[&label]), "{label}");
+            assert_eq!(e["digest"], docs[id]["versions"][version]["digest"]);
+            assert_eq!(
+                e["dest"],
+                serde_json::json!(dir.join(id).join(version)),
+                "{label}"
+            );
+            assert_eq!(e["fetched"], 0, "{label}");
+            assert!(e["command"].as_str().unwrap().starts_with("az ml "));
+        }
+        for label in want.keys() {
+            assert_holds(&dir, &docs, label);
+        }
+    }
+
+    // A deprecated dependency is pulled, with a note.
+    let dir = p.path("deps-deprecated");
+    let out = p.mlreg(
+        p.path("cache").to_str().unwrap(),
+        &[
+            "pull",
+            "models/credit-default@1",
+            "--with-deps",
+            "--index",
+            &p.folder(),
+            "--dest",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("note: environments/sklearn-1.5@1 is deprecated")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        pulled_versions(&dir),
+        closure(&docs, "models/credit-default", "1")
+            .into_keys()
+            .collect::<BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn with_deps_refuses_a_dependency_swapped_for_another_version() {
+    let p = Published::new(|_| {});
+    let public = p.path("public");
+    let docs = asset_docs(&public);
+    let (pipeline, version) = a_pipeline(&docs);
+    let pipeline = format!("{pipeline}@{version}");
+    let model = "models/credit-default@prod";
+    // Both need environments/sklearn-1.5@2 (the pipeline through its components).
+    let env = "environments/sklearn-1.5";
+    let cache = p.path("cache");
+    let pull = |reference: &str, dir: &Path| {
+        p.mlreg(
+            cache.to_str().unwrap(),
+            &[
+                "pull",
+                reference,
+                "--with-deps",
+                "--index",
+                &p.folder(),
+                "--dest",
+                dir.to_str().unwrap(),
+            ],
+        )
+    };
+    let kept = p.path("kept");
+    assert_eq!(pull(model, &kept).code, 0);
+    let before = listing(&kept);
+    assert!(before.keys().any(|k| k.starts_with(&format!("{env}/2/"))));
+
+    // Version 2's document replaced by version 1's: self-consistent (its digest is what its
+    // content gives), so resolving it alone succeeds; only the pins of those that need it
+    // tell.
+    tamper(&public, |docs| {
+        let doc = docs.get_mut(env).unwrap();
+        doc["versions"]["2"] = doc["versions"]["1"].clone();
+    });
+    let out = p.mlreg(
+        cache.to_str().unwrap(),
+        &["resolve", &format!("{env}@2"), "--index", &p.folder()],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for reference in [pipeline.as_str(), model] {
+        for dir in [p.path("fresh"), kept.clone()] {
+            let out = pull(reference, &dir);
+            assert_eq!(out.code, 2, "{reference}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!("pins {env}@2 with digest"))
+                    && out.stderr.contains("the index was altered"),
+                "{}",
+                out.stderr
+            );
+            assert_eq!(out.stdout, "");
+            if dir == kept {
+                assert_eq!(listing(&kept), before, "{reference}");
+            } else {
+                assert!(!dir.exists(), "{reference}: {:?}", listing(&dir));
+            }
+        }
+    }
+    assert_eq!(siblings(&p.path("fresh")), Vec::<String>::new());
+}
+
+#[test]
+fn with_deps_refuses_a_cycle_without_hanging() {
+    let p = Published::new(|_| {});
+    let public = p.path("public");
+    let docs = asset_docs(&public);
+    let (pipeline, version) = a_pipeline(&docs);
+    let env = "environments/sklearn-1.5";
+    let pipeline_digest = docs[&pipeline]["versions"][&version]["digest"].clone();
+    // The environment's spec is made to name the pipeline that needs it (through its
+    // components); its digest is recomputed and every version that pins it re-pinned, so each
+    // pin holds and only the cycle is wrong.
+    tamper(&public, |docs| {
+        let v = &mut docs.get_mut(env).unwrap()["versions"]["2"];
+        v["spec"]["image"] = serde_json::json!(format!(
+            "azureml://registries/contoso-ml/{pipeline}/versions/{version}"
+        ));
+        v["references"].as_array_mut().unwrap().push(
+            serde_json::json!({"id": pipeline, "version": version, "digest": pipeline_digest}),
+        );
+        redigest(v);
+        let digest = v["digest"].clone();
+        for doc in docs.values_mut() {
+            for v in doc["versions"].as_object_mut().unwrap().values_mut() {
+                for r in v["references"].as_array_mut().unwrap() {
+                    if r["id"] == env && r["version"] == "2" {
+                        r["digest"] = digest.clone();
+                    }
+                }
+            }
+        }
+    });
+    let dir = p.path("deps");
+    let started = Instant::now();
+    let out = p.mlreg(
+        p.path("cache").to_str().unwrap(),
+        &[
+            "pull",
+            &format!("{pipeline}@{version}"),
+            "--with-deps",
+            "--index",
+            &p.folder(),
+            "--dest",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cycle")
+            && out.stderr.contains(&format!("{env}@2"))
+            && out.stderr.contains(&format!("{pipeline}@{version}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn with_deps_swaps_nothing_into_place_until_every_version_is_complete() {
+    let p = Published::new(|_| {});
+    let docs = asset_docs(&p.path("public"));
+    let server = Server::serve(&p.path("public"));
+    let dir = p.path("deps");
+    let cache = p.path("cache");
+    let pull = |reference: &str| {
+        p.mlreg(
+            cache.to_str().unwrap(),
+            &[
+                "pull",
+                reference,
+                "--with-deps",
+                "--index",
+                &server.url,
+                "--dest",
+                dir.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = pull("models/credit-default@1");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let before = listing(&dir);
+
+    // Version 2 needs another environment, pulled first; then a file of the model itself
+    // fails on every try.
+    let v2 = &docs["models/credit-default"]["versions"]["2"];
+    let blob = v2["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "model/model.json")
+        .unwrap()["blob"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        closure(&docs, "models/credit-default", "2"),
+        closure(&docs, "models/credit-default", "1")
+    );
+    server.fault(&blob, Fault::Status(500));
+    let out = pull("models/credit-default@2");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("model/model.json"), "{}", out.stderr);
+    // Neither the environment it needs nor the model: nothing moved, no empty folder made for
+    // them stays, no sibling of a pull is left anywhere.
+    assert_eq!(listing(&dir), before);
+    assert_eq!(
+        pulled_versions(&dir),
+        closure(&docs, "models/credit-default", "1")
+            .into_keys()
+            .collect::<BTreeSet<_>>()
+    );
+    let mut stray = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains(".mlreg-pull-") || name.contains(".mlreg-old-") {
+                stray.push(path.clone());
+            }
+            if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    assert_eq!(stray, Vec::<PathBuf>::new());
 }
