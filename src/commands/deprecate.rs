@@ -55,12 +55,16 @@ pub fn run(ui: &Ui, args: DeprecateArgs) -> u8 {
     };
     match &version {
         None if meta.deprecated.is_some() => {
-            ui.status(format_args!("{subject} is deprecated already: nothing changed"));
+            ui.status(format_args!(
+                "{subject} is deprecated already: nothing changed"
+            ));
             return EXIT_OK;
         }
         None => text.push_str(&format!("deprecated: {body}\n")),
         Some(v) if meta.deprecated_versions.iter().any(|(d, _)| d.value == *v) => {
-            ui.status(format_args!("{subject} is deprecated already: nothing changed"));
+            ui.status(format_args!(
+                "{subject} is deprecated already: nothing changed"
+            ));
             return EXIT_OK;
         }
         Some(v) => {

@@ -148,16 +148,16 @@ impl<'a> Session<'a> {
     }
 
     pub fn checked(&self) -> (&Loaded, &Registry) {
-        let (l, r) = self.outcome.registry.as_ref().expect("a registry check has one");
+        let (l, r) = self
+            .outcome
+            .registry
+            .as_ref()
+            .expect("a registry check has one");
         (l, r)
     }
 
     /// The asset (and version, if the reference names one) `reference` means here.
-    pub fn resolve(
-        &self,
-        ui: &Ui,
-        reference: &str,
-    ) -> Result<(Kind, String, Option<String>), u8> {
+    pub fn resolve(&self, ui: &Ui, reference: &str) -> Result<(Kind, String, Option<String>), u8> {
         let (_, registry) = self.checked();
         let stages: Vec<String> = registry
             .assets
@@ -189,7 +189,9 @@ impl<'a> Session<'a> {
             let hint = crate::registry::decode::nearest(asset_part, &known)
                 .map(|n| format!("; did you mean `{n}`?"))
                 .unwrap_or_default();
-            ui.fail(format_args!("the registry has no asset `{asset_part}`{hint}"));
+            ui.fail(format_args!(
+                "the registry has no asset `{asset_part}`{hint}"
+            ));
             return Err(EXIT_NOT_FOUND);
         };
         let version = match selector {
@@ -246,10 +248,7 @@ impl<'a> Session<'a> {
             None => std::fs::remove_file(path).map_err(|e| e.to_string()),
         };
         if let Err(e) = restored {
-            return Err(ui.fail(format_args!(
-                "could not put back {}: {e}",
-                path.display()
-            )));
+            return Err(ui.fail(format_args!("could not put back {}: {e}", path.display())));
         }
         Err(code.max(EXIT_ERRORS))
     }
@@ -310,12 +309,7 @@ pub(super) fn quoted(s: &str) -> String {
 type Metrics = BTreeMap<(String, String), f64>;
 
 /// A version's metrics: (metric, data) → value, the first of each that lineage.yaml lists.
-fn metrics_of(
-    loaded: &Loaded,
-    kind: Kind,
-    name: &str,
-    version: &str,
-) -> Metrics {
+fn metrics_of(loaded: &Loaded, kind: Kind, name: &str, version: &str) -> Metrics {
     let metrics = loaded
         .assets
         .get(&(kind, name.to_string()))
@@ -340,11 +334,7 @@ fn metrics_of(
 }
 
 /// The candidate's metrics against the version the stage ran, by metric and dataset.
-fn compare(
-    version: &str,
-    candidate: &Metrics,
-    before: Option<&(String, Metrics)>,
-) -> String {
+fn compare(version: &str, candidate: &Metrics, before: Option<&(String, Metrics)>) -> String {
     if candidate.is_empty() && before.is_none_or(|(_, m)| m.is_empty()) {
         return String::new();
     }

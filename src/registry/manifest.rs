@@ -305,7 +305,9 @@ fn promotion_rules(cx: &mut Cx, stage: Text, f: &Fields) -> Promotion {
     for g in f.maps(cx, "gates", "a metric gate") {
         g.allow(
             cx,
-            &["metric", "data", "assets", "min", "max", "max_drop", "max_gap"],
+            &[
+                "metric", "data", "assets", "min", "max", "max_drop", "max_gap",
+            ],
         );
         let assets = match g.get("assets") {
             Some(n) if matches!(n.value, Value::Seq(_)) => cx.texts(n, "`assets`"),

@@ -43,7 +43,10 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
             diags.push(Diagnostic::new(
                 codes::INVALID_VALUE,
                 Some(s.loc.clone()),
-                format!("`{}` is listed twice (stages and labels share one namespace)", s.value),
+                format!(
+                    "`{}` is listed twice (stages and labels share one namespace)",
+                    s.value
+                ),
             ));
         }
     }
@@ -74,12 +77,20 @@ pub fn registry_config(c: &crate::registry::manifest::RegistryConfig, diags: &mu
         diags.extend(unknown_stage(&p.stage, &stage_names));
         for g in &p.gates {
             for a in &g.assets {
-                let name = a.value.strip_prefix("models/").map(|n| n.trim_end_matches('*'));
-                if name.is_none_or(|n| n.is_empty() && !a.value.ends_with('*') || n.contains(['@', '/'])) {
+                let name = a
+                    .value
+                    .strip_prefix("models/")
+                    .map(|n| n.trim_end_matches('*'));
+                if name.is_none_or(|n| {
+                    n.is_empty() && !a.value.ends_with('*') || n.contains(['@', '/'])
+                }) {
                     diags.push(Diagnostic::new(
                         codes::INVALID_VALUE,
                         Some(a.loc.clone()),
-                        format!("`{}` is not a model: write `models/<name>`, or a prefix ending in `*`", a.value),
+                        format!(
+                            "`{}` is not a model: write `models/<name>`, or a prefix ending in `*`",
+                            a.value
+                        ),
                     ));
                 }
             }

@@ -18,6 +18,6 @@ mod publishing;
 mod pull;
 mod serve;
 mod site;
-mod trust;
 mod storage;
+mod trust;
 mod util;

@@ -478,7 +478,14 @@ fn every_sample_version_verifies() {
             let id = format!("{}@{version}", asset["id"].as_str().unwrap());
             let cache = lab.path("cache");
             let out = lab.run(
-                &["resolve", &id, "--index", public.to_str().unwrap(), "--cache", cache.to_str().unwrap()],
+                &[
+                    "resolve",
+                    &id,
+                    "--index",
+                    public.to_str().unwrap(),
+                    "--cache",
+                    cache.to_str().unwrap(),
+                ],
                 &[],
             );
             assert_eq!(out.code, 0, "{id}: {}", out.stderr);
