@@ -32,7 +32,6 @@
 //! nothing, it stays (exit 0), with the report and what is left to fill in.
 
 use super::authoring::{Staging, fill, write};
-use super::promote::quoted;
 use super::{EXIT_ERRORS, EXIT_OK, Ui, registry_dir};
 use crate::cli::AddArgs;
 use crate::diag::{Diagnostic, Loc, Report, Severity, codes, plural};
@@ -43,6 +42,7 @@ use crate::registry::load::Loader;
 use crate::registry::reference::Scope;
 use crate::registry::spec::{self, Expect, LocalPath, Spec};
 use crate::registry::validate::{self, PathRules};
+use crate::registry::yaml::scalar;
 use crate::registry::yaml::{self, Node, Value};
 use crate::registry::{self, names};
 use std::collections::BTreeMap;
@@ -653,17 +653,17 @@ impl Identity {
 
     /// Fill in what the spec leaves out: `name` after `$schema` (or first), `version` after it.
     fn fill(&self, edits: &mut Edits, notes: &mut Vec<String>) {
-        let version = format!("version: {}", quoted(&self.version));
+        let version = format!("version: {}", scalar(&self.version));
         let (at, lines) = match (self.name_at, self.has_version) {
             (Some(_), true) => return,
             (Some(at), false) => (Some(at), vec![version]),
             (None, true) => (
                 self.schema_at,
-                vec![format!("name: {}", quoted(&self.name))],
+                vec![format!("name: {}", scalar(&self.name))],
             ),
             (None, false) => (
                 self.schema_at,
-                vec![format!("name: {}", quoted(&self.name)), version],
+                vec![format!("name: {}", scalar(&self.name)), version],
             ),
         };
         notes.push(format!(
@@ -878,7 +878,7 @@ fn place(
                         "{written} is in the registry's {COMMON}/ folder: the spec names it from the version, `{to}`"
                     ),
                 });
-                Some(quoted(&to))
+                Some(scalar(&to))
             }
             // Component files keep their text: what they name must land where it says.
             Some(file) => {
@@ -1205,7 +1205,7 @@ fn skeleton_lineage(id: &str, base_url: Option<&str>, job: Option<&str>) -> Stri
         .map(|b| format!("# yaml-language-server: $schema={b}schemas/lineage-yaml.schema.json\n"))
         .unwrap_or_default();
     let body = match job {
-        Some(j) => format!("job:\n  name: {}", quoted(j)),
+        Some(j) => format!("job:\n  name: {}", scalar(j)),
         None => "{}   # nothing yet: replace with the fields above".to_string(),
     };
     fill(LINEAGE, &[("SCHEMA", &schema), ("ID", id), ("BODY", &body)])

@@ -4,10 +4,11 @@
 //! warned about (W087), not refused: deprecating what prod runs is how a team says it must go;
 //! `lints: { W087: deny }` turns that into a refusal.
 
-use super::promote::{Session, day, quoted};
+use super::promote::{Session, day};
 use super::{EXIT_OK, Ui};
 use crate::cli::DeprecateArgs;
 use crate::diag::Severity;
+use crate::registry::yaml::scalar;
 
 pub fn run(ui: &Ui, args: DeprecateArgs) -> u8 {
     let Some(reason) = args.entry.reason.clone() else {
@@ -33,9 +34,9 @@ pub fn run(ui: &Ui, args: DeprecateArgs) -> u8 {
     };
     let loaded = session.checked().0;
     let meta = &loaded.assets[&(kind, name.clone())].meta;
-    let mut fields = vec![format!("reason: {}", quoted(&reason))];
+    let mut fields = vec![format!("reason: {}", scalar(&reason))];
     if let Some(r) = &args.replaced_by {
-        fields.push(format!("replaced_by: {}", quoted(r)));
+        fields.push(format!("replaced_by: {}", scalar(r)));
     }
     fields.push(format!("date: {date}"));
     let body = format!("{{ {} }}", fields.join(", "));
@@ -68,14 +69,14 @@ pub fn run(ui: &Ui, args: DeprecateArgs) -> u8 {
             return EXIT_OK;
         }
         Some(v) => {
-            let line = format!("  {}: {body}\n", quoted(v));
+            let line = format!("  {}: {body}\n", scalar(v));
             match insert_under(&text, "deprecated_versions:", &line) {
                 Some(t) => text = t,
                 None if text.lines().any(|l| l.starts_with("deprecated_versions:")) => {
                     return ui.fail(format_args!(
                         "{}: `deprecated_versions` is written inline; add `{}: {body}` to it by hand",
                         path.display(),
-                        quoted(v)
+                        scalar(v)
                     ));
                 }
                 None => text.push_str(&format!("deprecated_versions:\n{line}")),

@@ -19,7 +19,7 @@ use crate::publish::plan;
 use crate::registry::{
     self,
     kind::Kind,
-    reference::{self, Reference, Scope, Selector},
+    reference::{self, Reference, Scope},
 };
 use serde_json::{Number, Value};
 use std::collections::BTreeMap;
@@ -202,9 +202,17 @@ impl Reader {
     /// `@<stage>`, the `azureml://registries/<this>/...` forms, and a bare `models/x` for the
     /// latest version.
     pub(super) fn pick(&self, reference: &str) -> Result<Picked, Failure> {
+        // Stages, then labels: what `@<name>` may say.
+        let selectors: Vec<String> = self
+            .info
+            .stages
+            .iter()
+            .chain(&self.info.labels)
+            .cloned()
+            .collect();
         let scope = Scope {
             registry: Some(&self.info.name),
-            stages: &self.info.stages,
+            stages: &selectors,
         };
         let bare = !reference.contains('@') && !reference.starts_with("azureml:");
         let (text, implied) = if bare {
@@ -230,54 +238,7 @@ impl Reader {
         };
         let id = format!("{}/{name}", kind.folder());
         let doc = self.asset(&id)?;
-        let missing = |what: String| {
-            let mut labels: Vec<String> = doc.order.iter().map(|v| format!("@{v}")).collect();
-            labels.push("@latest".into());
-            labels.extend(
-                self.ordered(&doc.stages)
-                    .iter()
-                    .map(|(s, _)| format!("@{s}")),
-            );
-            labels.extend(
-                self.info
-                    .stages
-                    .iter()
-                    .filter(|s| !doc.stages.contains_key(*s))
-                    .map(|s| format!("@{s}")),
-            );
-            let asked = text.rsplit_once('@').map_or("", |(_, s)| s);
-            // `@9` for `@1` is no typo worth a hint: the versions are listed anyway.
-            let numeric = asked.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-            let known: Vec<&str> = labels.iter().map(String::as_str).collect();
-            let hint = if numeric {
-                String::new()
-            } else {
-                hint(&format!("@{asked}"), &known)
-            };
-            Failure::NotFound(format!(
-                "{what}; its versions: {}{hint}",
-                doc.order.join(", ")
-            ))
-        };
-        let (version, stage) = match &selector {
-            // The stage map holds labels (`@champion`) beside stages: a label the registry's
-            // stages do not name parses as a version, until the asset says otherwise.
-            Selector::Version(v) => match doc.stages.get(v) {
-                Some(at) if !doc.versions.contains_key(v) => (at.clone(), Some(v.clone())),
-                _ => (v.clone(), None),
-            },
-            Selector::Latest => match &doc.latest {
-                Some(l) => (l.clone(), None),
-                None => return Err(missing(format!("`{id}` has no release version"))),
-            },
-            Selector::Label(s) => match doc.stages.get(s) {
-                Some(v) => (v.clone(), Some(s.clone())),
-                None => return Err(missing(format!("no version of `{id}` is in stage `{s}`"))),
-            },
-        };
-        let Some(v) = doc.versions.get(&version).cloned() else {
-            return Err(missing(format!("`{id}` has no version `{version}`")));
-        };
+        let (version, stage, v) = client::resolve::pick(&doc, &selectors, &text, &selector)?;
         Ok(Picked {
             doc,
             version,

@@ -10,6 +10,7 @@ use super::{EXIT_ERRORS, EXIT_NOT_FOUND, EXIT_OK, Ui, emit, failed, registry_dir
 use crate::cli::{EntryArgs, PromoteArgs, ReportArgs};
 use crate::diag::Report;
 use crate::publish::output::atomic_write;
+use crate::registry::yaml::scalar;
 use crate::registry::{self, Outcome, kind::Kind, load::Loaded, model::Registry};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,19 +61,19 @@ pub fn run(ui: &Ui, args: PromoteArgs) -> u8 {
         Err(e) => return ui.fail(e),
     };
     let mut fields = vec![
-        format!("stage: {}", quoted(&args.to)),
-        format!("version: {}", quoted(&version)),
-        format!("by: {}", quoted(&by)),
+        format!("stage: {}", scalar(&args.to)),
+        format!("version: {}", scalar(&version)),
+        format!("by: {}", scalar(&by)),
         format!("date: {date}"),
     ];
     if let Some(r) = &args.entry.ticket {
-        fields.push(format!("ref: {}", quoted(r)));
+        fields.push(format!("ref: {}", scalar(r)));
     }
     if let Some(r) = &args.entry.reason {
-        fields.push(format!("reason: {}", quoted(r)));
+        fields.push(format!("reason: {}", scalar(r)));
     }
     if !args.approved_by.is_empty() {
-        let who: Vec<String> = args.approved_by.iter().map(|a| quoted(a)).collect();
+        let who: Vec<String> = args.approved_by.iter().map(|a| scalar(a)).collect();
         fields.push(format!("approved_by: [{}]", who.join(", ")));
     }
     if args.skip {
@@ -285,23 +286,6 @@ pub(super) fn day(entry: &EntryArgs) -> Result<String, String> {
                 .map_or(0, |d| d.as_secs() as i64);
             Ok(crate::time::rfc3339(now)[..10].to_string())
         }
-    }
-}
-
-/// A YAML scalar for `s` that reads back as the same string: plain when nothing in it means
-/// anything else to YAML (`prod`, `ops@contoso.example`), else double-quoted (`"3"`,
-/// `"PR #50"`, `"yes"`).
-pub(super) fn quoted(s: &str) -> String {
-    let plain = s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '/'))
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null"
-        );
-    match plain {
-        true => s.to_string(),
-        false => serde_json::to_string(s).expect("strings serialize"),
     }
 }
 

@@ -117,6 +117,28 @@ pub fn to_yaml(value: &serde_json::Value) -> String {
     serde_saphyr::to_string(value).expect("JSON values serialize as YAML")
 }
 
+/// One string as a YAML scalar that reads back as the same string, for manifests mlreg edits
+/// line by line (a stage entry, a deprecation): plain where YAML (and Azure's PyYAML) read it
+/// as that string (`prod`, `ops@contoso.example`), double-quoted otherwise (`"3"`, `"yes"`,
+/// `"PR #50"`; JSON's escapes are YAML's).
+pub fn scalar(s: &str) -> String {
+    let b = s.as_bytes();
+    let plain = !b.is_empty()
+        && b.len() <= 200
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/' | b'@' | b'+')
+        })
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
+        );
+    match plain {
+        true => s.to_string(),
+        false => serde_json::to_string(s).expect("strings serialize"),
+    }
+}
+
 /// Why a file could not be read as YAML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YamlErrorKind {

@@ -2,22 +2,7 @@
 //! reads it back as the same string, MLflow params as numbers when they are written as numbers,
 //! floats that read back exactly, times in RFC 3339.
 
-/// A YAML scalar for text: plain when YAML (and Azure's PyYAML) read it back as the same
-/// string, double-quoted otherwise.
-pub(super) fn y(s: &str) -> String {
-    let b = s.as_bytes();
-    let plain = !b.is_empty()
-        && b.len() <= 200
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/' | b'@' | b'+')
-        })
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
-        );
-    if plain { s.to_string() } else { quoted(s) }
-}
+pub(super) use crate::registry::yaml::scalar as y;
 
 /// A YAML double-quoted string (JSON's escapes are YAML's).
 pub(super) fn quoted(s: &str) -> String {
