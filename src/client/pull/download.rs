@@ -1,0 +1,347 @@
+//! Placing a version's blobs in the fresh folder of a pull, [`PARALLEL`] at a time. Each blob
+//! is copied from the old destination or the cache when either holds the right bytes, else
+//! downloaded into the cache from the first source that delivers them, hashed as they come
+//! (when a source starts over instead of resuming, so does the file): only a blob whose size
+//! and sha256 are the reference's enters the cache, where others trust it by its name. Every
+//! file written into the fresh folder is a new one, and a symbolic link in the old destination
+//! is never followed.
+
+use super::{Origin, Progress};
+use crate::client::cache::Cache;
+use crate::client::{Source, escape};
+use crate::publish::index::Ref;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Downloads (or copies) at once.
+const PARALLEL: usize = 6;
+
+/// One blob and every path of the version that holds it (a file shipped twice is fetched once).
+pub(super) struct Blob<'a> {
+    pub(super) r: &'a Ref,
+    pub(super) paths: Vec<&'a str>,
+}
+
+pub(super) fn group(wanted: &[(String, Ref)]) -> Vec<Blob<'_>> {
+    let mut out: Vec<Blob<'_>> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (rel, r) in wanted {
+        match seen.get(r.sha256.as_str()) {
+            Some(&i) => out[i].paths.push(rel.as_str()),
+            None => {
+                seen.insert(r.sha256.as_str(), out.len());
+                out.push(Blob {
+                    r,
+                    paths: vec![rel],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What every worker shares.
+pub(super) struct Context<'a> {
+    pub(super) sources: &'a [Source],
+    pub(super) cache: &'a Cache,
+    /// The destination as it is: read from, never written to.
+    pub(super) old: &'a Path,
+    /// The folder being filled.
+    pub(super) fresh: &'a Path,
+    pub(super) total: u64,
+    pub(super) done: AtomicU64,
+    pub(super) progress: &'a Progress<'a>,
+}
+
+impl Context<'_> {
+    fn advance(&self, file: &str, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        (self.progress)(file, done.min(self.total), self.total);
+    }
+
+    /// Bytes counted for a download that then failed or started over.
+    fn take_back(&self, bytes: u64) {
+        self.done.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Place every blob, [`PARALLEL`] at a time; the first failure stops the others from starting
+/// new ones, and is the one reported (later ones tend to be its consequences: a source given
+/// up on). Returns where each blob came from.
+pub(super) fn place_all(cx: &Context<'_>, blobs: &[Blob<'_>]) -> Result<Vec<Origin>, String> {
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    let origins: Mutex<Vec<Option<Origin>>> = Mutex::new(vec![None; blobs.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(blobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    if failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .is_some()
+                    {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(blob) = blobs.get(i) else { break };
+                    match crate::client::time_left().and_then(|_| place(cx, blob)) {
+                        Ok(origin) => {
+                            origins.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(origin)
+                        }
+                        Err(e) => {
+                            failure
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(e);
+    }
+    origins
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .collect::<Option<Vec<Origin>>>()
+        .ok_or_else(|| "a download stopped without saying why".to_string())
+}
+
+/// Write one blob at each of its paths in the fresh folder: copied from the old destination
+/// or the cache when either holds the right bytes, else fetched into the cache first.
+fn place(cx: &Context<'_>, blob: &Blob<'_>) -> Result<Origin, String> {
+    let r = blob.r;
+    let name = blob.paths[0];
+    let first = cx.fresh.join(name);
+    make_parent(&first)?;
+    let mut origin = None;
+    for path in &blob.paths {
+        if let Some(old) = regular_file_inside(cx.old, path)
+            && copy_verified(&old, &first, r)?
+        {
+            origin = Some(Origin::Kept);
+            break;
+        }
+    }
+    if origin.is_none()
+        && let Some(cached) = cx.cache.blob(&r.sha256, r.size)
+        && copy_verified(&cached, &first, r)?
+    {
+        origin = Some(Origin::Cache);
+    }
+    let origin = match origin {
+        Some(origin) => {
+            cx.advance(name, r.size);
+            origin
+        }
+        None => {
+            let (cached, source) = fetch(cx, r, name)?;
+            copy_new(&cached, &first)?;
+            Origin::Source(source)
+        }
+    };
+    for path in &blob.paths[1..] {
+        let target = cx.fresh.join(path);
+        make_parent(&target)?;
+        copy_new(&first, &target)?;
+        cx.advance(path, r.size);
+    }
+    Ok(origin)
+}
+
+/// Download a blob into the cache from the first source that delivers the right bytes;
+/// returns the cache entry and the source's location.
+fn fetch(cx: &Context<'_>, r: &Ref, name: &str) -> Result<(PathBuf, String), String> {
+    let mut errors = Vec::new();
+    for source in cx.sources {
+        let part = cx.cache.temp(&r.sha256);
+        let result = download(cx, source, r, &part, name);
+        match result {
+            Ok(()) => {
+                let entry = cx.cache.adopt(&r.sha256, &part)?;
+                return Ok((entry, source.location()));
+            }
+            Err(Trouble::Here(e)) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+            Err(Trouble::There(e)) => {
+                let _ = std::fs::remove_file(&part);
+                errors.push(e);
+            }
+        }
+    }
+    Err(format!(
+        "`{}` ({}) could not be fetched: {}",
+        escape(name),
+        r.path,
+        errors.join("; ")
+    ))
+}
+
+/// A download that failed here (the disk: no other source will do better) or there (the
+/// source: the next one may).
+enum Trouble {
+    Here(String),
+    There(String),
+}
+
+/// Stream a blob from `source` into `part`, hashing as it comes; keep it only when its size
+/// and sha256 are those of the reference.
+fn download(
+    cx: &Context<'_>,
+    source: &Source,
+    r: &Ref,
+    part: &Path,
+    name: &str,
+) -> Result<(), Trouble> {
+    let cannot_write = |e: std::io::Error| format!("cannot write `{}`: {e}", part.display());
+    let mut file = File::create(part).map_err(|e| Trouble::Here(cannot_write(e)))?;
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    let mut local = None;
+    let streamed = source.stream(&r.path, r.size, &mut |at, chunk| {
+        if at != written {
+            if at != 0 {
+                return Err(format!("bytes at {at} after {written} of them"));
+            }
+            // The source started over (it ignored a range request): so does the file.
+            file = File::create(part).map_err(|e| {
+                local = Some(cannot_write(e));
+                "the disk failed".to_string()
+            })?;
+            hasher = Sha256::new();
+            cx.take_back(written);
+            written = 0;
+        }
+        file.write_all(chunk).map_err(|e| {
+            local = Some(cannot_write(e));
+            "the disk failed".to_string()
+        })?;
+        hasher.update(chunk);
+        written += chunk.len() as u64;
+        cx.advance(name, chunk.len() as u64);
+        Ok(())
+    });
+    if let Some(e) = local {
+        cx.take_back(written);
+        return Err(Trouble::Here(e));
+    }
+    let checked = streamed.and_then(|()| {
+        let actual = crate::publish::hash::hex(&hasher.finalize());
+        if written != r.size {
+            Err(format!(
+                "{}: {written} bytes, expected {}",
+                source.location(),
+                r.size
+            ))
+        } else if actual != r.sha256 {
+            Err(format!(
+                "{}: sha256 {actual}, expected {}",
+                source.location(),
+                r.sha256
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = checked {
+        cx.take_back(written);
+        return Err(Trouble::There(e));
+    }
+    // Durable before it is renamed into the cache, where others trust it by its name.
+    file.sync_all().map_err(|e| Trouble::Here(cannot_write(e)))
+}
+
+/// `rel` under `root` when it is a regular file reached through real folders only: a symbolic
+/// link in an old destination is never followed.
+fn regular_file_inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let last = i + 1 == parts.len();
+        if (last && !meta.file_type().is_file()) || (!last && !meta.file_type().is_dir()) {
+            return None;
+        }
+    }
+    Some(path)
+}
+
+/// Copy `from` to the new file `to`, hashing on the way: `Ok(true)` when the bytes are the
+/// reference's; otherwise `to` is removed and `Ok(false)` (an unreadable `from` is not an
+/// error: the bytes are fetched instead). Errors are those of writing `to`.
+fn copy_verified(from: &Path, to: &Path, r: &Ref) -> Result<bool, String> {
+    let Ok(mut input) = File::open(from) else {
+        return Ok(false);
+    };
+    if !input
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() == r.size)
+    {
+        return Ok(false);
+    }
+    let mut output = create_new(to)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    let read_all = loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => n,
+            Err(_) => break false,
+        };
+        size += n as u64;
+        if size > r.size {
+            break false;
+        }
+        hasher.update(&buf[..n]);
+        if let Err(e) = output.write_all(&buf[..n]) {
+            let _ = std::fs::remove_file(to);
+            return Err(format!("cannot write `{}`: {e}", to.display()));
+        }
+    };
+    let matched =
+        read_all && size == r.size && crate::publish::hash::hex(&hasher.finalize()) == r.sha256;
+    if !matched {
+        drop(output);
+        std::fs::remove_file(to).map_err(|e| format!("cannot remove `{}`: {e}", to.display()))?;
+    }
+    Ok(matched)
+}
+
+/// Copy `from` (a file this pull verified) to the new file `to`.
+fn copy_new(from: &Path, to: &Path) -> Result<(), String> {
+    let mut input =
+        File::open(from).map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
+    let mut output = create_new(to)?;
+    std::io::copy(&mut input, &mut output)
+        .map(|_| ())
+        .map_err(|e| format!("cannot write `{}`: {e}", to.display()))
+}
+
+/// A file that did not exist: never one reached through a link someone else placed.
+pub(super) fn create_new(path: &Path) -> Result<File, String> {
+    File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create `{}`: {e}", path.display()))
+}
+
+fn make_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(parent) => std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create `{}`: {e}", parent.display())),
+        None => Ok(()),
+    }
+}
