@@ -494,3 +494,62 @@ fn every_sample_version_verifies() {
     }
     assert!(count >= 17, "{count} versions");
 }
+
+/// A server that never ends a body (no length, zeros after the right bytes): the client stops
+/// reading where the document or file must end, says so, and writes nothing.
+#[test]
+fn endless_bodies_are_cut_off() {
+    use crate::util::{Fault, Server};
+    let lab = Lab::new();
+    assert_eq!(lab.build("public", &[], &[]).code, 0);
+    let server = Server::serve(&lab.path("public"));
+    let cache = lab.path("cache");
+    let args = |dest: &str| {
+        vec![
+            "pull".to_string(),
+            "models/credit-default@prod".into(),
+            "--index".into(),
+            server.url.clone(),
+            "--cache".into(),
+            cache.to_str().unwrap().into(),
+            "--dest".into(),
+            dest.into(),
+            "--timeout".into(),
+            "5".into(),
+        ]
+    };
+    let run = |dest: &str| {
+        let a = args(dest);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        lab.run(&a, &[])
+    };
+    // A file's blob.
+    server.fault("blobs/", Fault::Endless);
+    let started = std::time::Instant::now();
+    let out = run("model");
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("more than"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        !lab.path("model").exists(),
+        "a refused pull left its folder"
+    );
+    let sent: Vec<String> = server
+        .take_requests()
+        .into_iter()
+        .filter(|r| r.contains("endless"))
+        .collect();
+    assert!(!sent.is_empty());
+    for r in &sent {
+        let total: usize = r.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(total < 64 << 20, "the client read on: {r}");
+    }
+    // The root itself, to a client that holds no copy of it (else it revalidates: 304).
+    std::fs::remove_dir_all(&cache).unwrap();
+    server.faults.lock().unwrap().clear();
+    server.fault("registry.json", Fault::Endless);
+    let out = run("model");
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("registry.json"), "{}", out.stderr);
+    assert!(!lab.path("model").exists());
+}

@@ -183,6 +183,8 @@ pub enum Fault {
     Status(u16),
     /// Send the headers, then nothing for this long.
     Stall(std::time::Duration),
+    /// Send the body without a length, then zeros until the client hangs up (1 GiB at most).
+    Endless,
 }
 
 /// A static file server on 127.0.0.1 for the tests: GET only, one thread per connection, ETag
@@ -260,6 +262,18 @@ impl Server {
                                 match fault {
                                     Some(Fault::Corrupt) if !body.is_empty() => body[0] ^= 0x55,
                                     Some(Fault::Truncate) => body.truncate(body.len() / 2),
+                                    Some(Fault::Endless) => {
+                                        let head = format!("HTTP/1.1 200 OK\r\nETag: {etag}\r\nConnection: close\r\n\r\n");
+                                        let mut sent = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body)).is_ok();
+                                        let zeros = vec![0u8; 64 << 10];
+                                        let mut total = 0usize;
+                                        while sent && total < 1 << 30 {
+                                            sent = conn.write_all(&zeros).is_ok();
+                                            total += zeros.len();
+                                        }
+                                        log.lock().unwrap().push(format!("{path} 200 endless {total}"));
+                                        return;
+                                    }
                                     Some(Fault::Stall(d)) => {
                                         conn.write_all(&head).ok();
                                         conn.flush().ok();

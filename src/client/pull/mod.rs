@@ -123,7 +123,15 @@ pub fn pull(
     force: bool,
     progress: &Progress<'_>,
 ) -> Result<Pulled, String> {
-    prepare(sources, cache, resolved, dest, force, progress)?.commit()
+    let existed = std::fs::symlink_metadata(dest).is_ok();
+    let pulled =
+        prepare(sources, cache, resolved, dest, force, progress).and_then(Prepared::commit);
+    if pulled.is_err() && !existed {
+        // The destination was made for this pull: a failed one leaves no trace of it (only
+        // if it is still empty: never remove what another process put there meanwhile).
+        let _ = std::fs::remove_dir(dest);
+    }
+    pulled
 }
 
 /// A version fully written into a fresh sibling of its destination, not yet swapped into
