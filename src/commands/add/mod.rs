@@ -11,8 +11,8 @@
 //!   is done); when absent they are filled in, so that the file is ready for `az ml ... create -f`;
 //! - local paths (resolved against the spec's folder, as `az ml` does) are copied into the
 //!   version folder at the same relative path, so the spec still names them as written. A path
-//!   that climbs out of the spec's folder (`../src`) cannot stay as written: it is copied
-//!   without its leading `..` (`shared/src`) and rewritten; one into the registry's `common/`
+//!   that climbs out of the spec's folder (`../lib/src`) cannot stay as written: it is copied
+//!   without its leading `..` (`lib/src`) and rewritten; one into the registry's `common/`
 //!   folder is rewritten to point there from the version, and not copied. Component files of
 //!   pipeline jobs are followed, and their paths copied too (they are not rewritten: one that
 //!   would need it is refused). Remote paths (`azureml:`, `https:`, `runs:/`, ...) stay.
