@@ -56,22 +56,20 @@ pub fn check(
             None
         }
         Some(t) => {
-            verify(
-                &index::signed_bytes(root),
-                &root.signatures,
-                &t.keys,
-                t.threshold,
-            )
-            .map_err(|e| {
+            // What every signature of the root covers, computed once.
+            let message = index::signed_bytes(root);
+            verify(&message, &root.signatures, &t.keys, t.threshold).map_err(|e| {
                 format!(
                     "the root of registry {name} from {}: {e}",
                     source.location()
                 )
             })?;
             if !given.is_empty() {
-                if !root.signatures.iter().any(|s| {
-                    given.contains(&s.key) && verify_one(&index::signed_bytes(root), s).is_ok()
-                }) {
+                if !root
+                    .signatures
+                    .iter()
+                    .any(|s| given.contains(&s.key) && verify_one(&message, s).is_ok())
+                {
                     return Err(format!(
                         "the root of registry {name} from {} is not signed by a key given with --trusted-key",
                         source.location()

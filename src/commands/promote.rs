@@ -10,6 +10,8 @@ use super::{EXIT_ERRORS, EXIT_NOT_FOUND, EXIT_OK, Ui, emit, failed, registry_dir
 use crate::cli::{EntryArgs, PromoteArgs, ReportArgs};
 use crate::diag::Report;
 use crate::publish::output::atomic_write;
+use crate::registry::reference::{self, Reference, Scope};
+use crate::registry::resolve::select;
 use crate::registry::yaml::scalar;
 use crate::registry::{self, Outcome, kind::Kind, load::Loaded, model::Registry};
 use std::collections::BTreeMap;
@@ -160,34 +162,39 @@ impl<'a> Session<'a> {
     /// The asset (and version, if the reference names one) `reference` means here.
     pub fn resolve(&self, ui: &Ui, reference: &str) -> Result<(Kind, String, Option<String>), u8> {
         let (_, registry) = self.checked();
-        let stages: Vec<String> = registry
-            .assets
-            .values()
-            .flat_map(|a| a.stages.keys().cloned())
-            .collect();
-        let text = reference.trim_start_matches("azureml:");
-        let (asset_part, selector) = match text.split_once('@') {
-            Some((a, s)) => (a, Some(s)),
-            None => (text, None),
+        let selectors = registry.selectors();
+        let scope = Scope {
+            registry: Some(registry.name.as_str()).filter(|n| !n.is_empty()),
+            stages: &selectors,
         };
-        let Some((folder, name)) = asset_part.split_once('/') else {
-            return Err(ui.fail(format_args!(
-                "`{reference}` is not a reference: write `models/<name>@<version>`"
-            )));
+        // Without `@` it is the whole asset (for `deprecate`); parsed as `@latest`.
+        let bare = !reference.contains('@');
+        let text = match bare {
+            true => format!("{reference}@latest"),
+            false => reference.to_string(),
         };
-        let Some(kind) = Kind::from_folder(folder) else {
-            return Err(ui.fail(format_args!(
-                "`{folder}` is not a kind: models, components, environments or data"
-            )));
+        let (kind, name, selector) = match reference::parse(&text, scope) {
+            Ok(Reference::Local {
+                kind,
+                name,
+                selector,
+            }) => (kind, name, selector),
+            Ok(Reference::External(r)) => {
+                return Err(ui.fail(format_args!(
+                    "`{r}` is not in this registry: only its own versions can change here"
+                )));
+            }
+            Err(why) => return Err(ui.fail(format_args!("`{reference}`: {why}"))),
         };
-        let Some(asset) = registry.assets.get(&(kind, name.to_string())) else {
+        let asset_part = format!("{}/{name}", kind.folder());
+        let Some(asset) = registry.assets.get(&(kind, name.clone())) else {
             let ids: Vec<String> = registry
                 .assets
                 .values()
                 .map(|a| format!("{}/{}", a.kind.folder(), a.name))
                 .collect();
             let known: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let hint = crate::registry::decode::nearest(asset_part, &known)
+            let hint = crate::registry::decode::nearest(&asset_part, &known)
                 .map(|n| format!("; did you mean `{n}`?"))
                 .unwrap_or_default();
             ui.fail(format_args!(
@@ -195,21 +202,18 @@ impl<'a> Session<'a> {
             ));
             return Err(EXIT_NOT_FOUND);
         };
-        let version = match selector {
-            None => None,
-            Some("latest") => asset.latest.clone(),
-            Some(s) if asset.versions.iter().any(|v| v == s) => Some(s.to_string()),
-            Some(s) if stages.iter().any(|x| x == s) => asset.stages.get(s).cloned(),
-            Some(_) => None,
-        };
-        if let (Some(s), None) = (selector, &version) {
+        if bare {
+            return Ok((kind, name, None));
+        }
+        let Some(version) = select(asset, &selector) else {
+            let asked = text.rsplit_once('@').map_or("", |(_, s)| s);
             ui.fail(format_args!(
-                "`{asset_part}` has no version `{s}`; its versions: {}",
+                "`{asset_part}` has no version `{asked}`; its versions: {}",
                 asset.versions.join(", ")
             ));
             return Err(EXIT_NOT_FOUND);
-        }
-        Ok((kind, name.to_string(), version))
+        };
+        Ok((kind, name, Some(version)))
     }
 
     /// `reference` must name one version.

@@ -53,4 +53,9 @@ impl Registry {
     pub fn version_count(&self) -> usize {
         self.assets.values().map(|a| a.versions.len()).sum()
     }
+
+    /// Stages, then labels: every name `@<name>` may take.
+    pub fn selectors(&self) -> Vec<String> {
+        self.stages.iter().chain(&self.labels).cloned().collect()
+    }
 }

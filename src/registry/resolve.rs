@@ -331,16 +331,18 @@ fn near_miss_registry(text: &Text, scope: Scope) -> Option<Diagnostic> {
 /// Pin a reference into this registry to `(kind, name, version)`; `None` for external or
 /// unresolvable references (the latter were reported by `resolve`).
 pub fn pin(registry: &Registry, text: &str) -> Option<VersionId> {
+    let selectors = registry.selectors();
     let scope = Scope {
         registry: Some(registry.name.as_str()).filter(|n| !n.is_empty()),
-        stages: &registry.stages,
+        stages: &selectors,
     };
     let (kind, name, selector) = reference::local(text, scope)?;
     let version = select(registry.assets.get(&(kind, name.clone()))?, &selector)?;
     Some((kind, name, version))
 }
 
-fn select(asset: &Asset, selector: &Selector) -> Option<String> {
+/// The version of `asset` that `selector` names, if there is one.
+pub fn select(asset: &Asset, selector: &Selector) -> Option<String> {
     match selector {
         Selector::Version(v) => asset.versions.iter().find(|x| *x == v).cloned(),
         Selector::Latest => asset.latest.clone(),
