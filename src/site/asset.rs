@@ -1,18 +1,29 @@
 //! The page of one asset: stages and the workspaces behind them, versions with digests and key
-//! metrics, the promotion timeline, metric charts.
+//! metrics, the promotion timeline, metric charts. Versions and timeline are split in pages of
+//! [`ASSET_PAGE`] entries (newest first), so that an asset's pages stay small however many
+//! versions it has.
 
 use super::Site;
 use super::charts::metrics;
+use super::charts::ASSET_WINDOW;
 use super::links::{
-    asset_href, browse_href, compare_href, is_web, kind_folder, short_digest, short_ref,
-    title_case, version_href,
+    asset_href, browse_href, chunks, compare_href, is_web, kind_folder, page_href, pager,
+    short_digest, short_ref, title_case, version_href,
 };
 use super::svg::fmt_value;
 use crate::publish::index::AssetDoc;
 use serde_json::Value;
 
+/// Versions, and timeline entries, on one page of an asset.
+pub(super) const ASSET_PAGE: usize = 100;
+
 impl Site<'_> {
-    pub(super) fn asset(&self, doc: &AssetDoc, charts: &[String]) -> Result<String, String> {
+    /// The asset's pages, as (path, HTML): the first at `<id>/index.html` with the charts.
+    pub(super) fn asset(
+        &self,
+        doc: &AssetDoc,
+        charts: &[String],
+    ) -> Result<Vec<(String, String)>, String> {
         let id = &doc.id;
         let stages: Vec<Value> = self
             .stages
@@ -61,22 +72,35 @@ impl Site<'_> {
                 "replaced_by": d.replaced_by.as_ref().map(|p| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) })),
             })
         });
-        let asset = serde_json::json!({
-            "id": id, "name": doc.name, "title": doc.display_name.clone().unwrap_or_else(|| doc.name.clone()),
-            "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind),
-            "description": doc.description, "owners": doc.owners,
-            "tags": doc.tags.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
-            "latest": doc.latest.as_ref().map(|v| serde_json::json!({ "version": v, "href": version_href(id, v) })),
-            "deprecated": deprecated, "stages": stages, "versions": versions,
-            "metric_columns": columns.iter().map(|(n, d)| format!("{n} · {}", short_ref(d))).collect::<Vec<_>>(),
-            "timeline": timeline, "charts": charts,
-            "compare_href": (doc.versions.len() > 1).then(|| compare_href(id)),
-        });
-        self.page(
-            "asset.html",
-            &asset_href(id),
-            serde_json::json!({ "asset": asset }),
-        )
+        let first = asset_href(id);
+        let (versions, timeline) = (chunks(&versions, ASSET_PAGE), chunks(&timeline, ASSET_PAGE));
+        let count = versions.len().max(timeline.len());
+        let mut pages = Vec::new();
+        for n in 1..=count {
+            let part = |split: &[&[Value]]| split.get(n - 1).map(|p| p.to_vec()).unwrap_or_default();
+            let asset = serde_json::json!({
+                "id": id, "name": doc.name, "title": doc.display_name.clone().unwrap_or_else(|| doc.name.clone()),
+                "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind),
+                "description": doc.description, "owners": doc.owners,
+                "tags": doc.tags.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
+                "latest": doc.latest.as_ref().map(|v| serde_json::json!({ "version": v, "href": version_href(id, v) })),
+                "deprecated": deprecated, "stages": stages, "versions": part(&versions),
+                "version_count": doc.order.len(),
+                "metric_columns": columns.iter().map(|(n, d)| format!("{n} · {}", short_ref(d))).collect::<Vec<_>>(),
+                "timeline": part(&timeline),
+                "charts": if n == 1 { charts } else { &[] },
+                "charts_span": (doc.order.len() > ASSET_WINDOW).then(|| format!("the newest {ASSET_WINDOW} versions")),
+                "compare_href": (doc.versions.len() > 1).then(|| compare_href(id)),
+            });
+            let href = page_href(&first, n);
+            let html = self.page(
+                "asset.html",
+                &href,
+                serde_json::json!({ "asset": asset, "pager": pager(&first, n, count) }),
+            )?;
+            pages.push((href, html));
+        }
+        Ok(pages)
     }
 }
 

@@ -1,7 +1,9 @@
-//! Facets (kind, stage, tag, license, task) and the browse page of each value: the site's
-//! navigation without JavaScript, and the filters of search.
+//! Facets (kind, stage, tag, license, task) and the browse pages of each value: the site's
+//! navigation without JavaScript, and the filters of search. Lists are split in pages of
+//! [`LIST_PAGE`] assets, and a facet with many values shows its [`FACET_OPTIONS`] most used in
+//! filters, with every value on its own split page: no page grows with the registry.
 
-use super::links::browse_href;
+use super::links::{browse_href, chunks, page_href, pager};
 use super::{AssetCard, Site};
 use crate::publish::index::AssetDoc;
 use serde_json::Value;
@@ -68,16 +70,39 @@ pub(super) fn facets(docs: &BTreeMap<String, AssetDoc>, stages: &[String]) -> Ve
     .collect()
 }
 
+/// Assets on one browse page.
+pub(super) const LIST_PAGE: usize = 100;
+
+/// Values of a facet offered in filters (the most used); the rest are on the facet's pages.
+pub(super) const FACET_OPTIONS: usize = 50;
+
+/// Values on one page of a facet's values.
+pub(super) const VALUES_PAGE: usize = 500;
+
+/// Where every value of a facet is listed.
+pub(super) fn values_href(facet: &str) -> String {
+    format!("browse/values-{facet}.html")
+}
+
+/// The filters: per facet, its most used values (by number of assets, then by value), sorted
+/// by value, and a link to all of them when there are more.
 pub(super) fn facets_view(facets: &[Facet]) -> Vec<Value> {
     facets
         .iter()
         .map(|f| {
-            let options: Vec<Value> = f
-                .values
-                .keys()
-                .map(|v| serde_json::json!({ "value": v, "label": value_label(&f.name, v), "href": browse_href(&f.name, v) }))
+            let mut top: Vec<(&String, usize)> =
+                f.values.iter().map(|(v, ids)| (v, ids.len())).collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            top.truncate(FACET_OPTIONS);
+            top.sort();
+            let options: Vec<Value> = top
+                .into_iter()
+                .map(|(v, _)| serde_json::json!({ "value": v, "label": value_label(&f.name, v), "href": browse_href(&f.name, v) }))
                 .collect();
-            serde_json::json!({ "name": f.name, "label": f.label, "options": options })
+            let more = (f.values.len() > FACET_OPTIONS).then(|| {
+                serde_json::json!({ "count": f.values.len(), "href": values_href(&f.name) })
+            });
+            serde_json::json!({ "name": f.name, "label": f.label, "options": options, "more": more })
         })
         .collect()
 }
@@ -91,7 +116,8 @@ pub(super) fn value_label(facet: &str, value: &str) -> String {
 }
 
 impl Site<'_> {
-    /// One page per facet value, listing its assets; their paths.
+    /// The pages of every facet value, listing its assets, and of every facet with more
+    /// values than the filters offer; their paths.
     pub(super) fn browse_pages(
         &self,
         facets: &[Facet],
@@ -101,16 +127,51 @@ impl Site<'_> {
         for f in facets {
             for (value, ids) in &f.values {
                 let title = format!("{}: {}", f.label, value_label(&f.name, value));
-                let assets: Vec<AssetCard> =
-                    ids.iter().map(|id| self.card(&self.docs[id])).collect();
-                let href = browse_href(&f.name, value);
-                let html = self.page(
-                    "list.html",
-                    &href,
-                    serde_json::json!({ "list": { "title": title, "assets": assets } }),
-                )?;
-                pages.push(put(href, html)?);
+                pages.extend(self.list_pages(&title, &browse_href(&f.name, value), ids, put)?);
             }
+            if f.values.len() > FACET_OPTIONS {
+                let values: Vec<(&String, usize)> =
+                    f.values.iter().map(|(v, ids)| (v, ids.len())).collect();
+                let first = values_href(&f.name);
+                let split = chunks(&values, VALUES_PAGE);
+                for (n, part) in split.iter().enumerate() {
+                    let items: Vec<Value> = part
+                        .iter()
+                        .map(|(v, count)| serde_json::json!({ "label": value_label(&f.name, v), "href": browse_href(&f.name, v), "count": count }))
+                        .collect();
+                    let href = page_href(&first, n + 1);
+                    let title = format!("{}: all {} values", f.label, f.values.len());
+                    let html = self.page(
+                        "list.html",
+                        &href,
+                        serde_json::json!({ "list": { "title": title, "assets": [], "values": items }, "pager": pager(&first, n + 1, split.len()) }),
+                    )?;
+                    pages.push(put(href, html)?);
+                }
+            }
+        }
+        Ok(pages)
+    }
+
+    /// A list of assets split in pages of [`LIST_PAGE`], the first at `first`; their paths.
+    pub(super) fn list_pages(
+        &self,
+        title: &str,
+        first: &str,
+        ids: &[String],
+        put: &(dyn Fn(String, String) -> Result<String, String> + Sync),
+    ) -> Result<Vec<String>, String> {
+        let split = chunks(ids, LIST_PAGE);
+        let mut pages = Vec::new();
+        for (n, part) in split.iter().enumerate() {
+            let assets: Vec<AssetCard> = part.iter().map(|id| self.card(&self.docs[id])).collect();
+            let href = page_href(first, n + 1);
+            let html = self.page(
+                "list.html",
+                &href,
+                serde_json::json!({ "list": { "title": title, "assets": assets, "total": ids.len() }, "pager": pager(first, n + 1, split.len()) }),
+            )?;
+            pages.push(put(href, html)?);
         }
         Ok(pages)
     }

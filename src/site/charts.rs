@@ -1,10 +1,28 @@
-//! Metrics out of lineage documents, and the lines of each metric's chart across versions.
+//! Metrics out of lineage documents, and the lines of each metric's chart across versions. A
+//! chart draws a bounded window of versions (a version's neighbours on its page, the newest on
+//! the asset's), so pages stay the same size however many versions an asset has.
 
 use super::links::{ref_label, short_ref};
 use super::svg::{self, Series};
 use crate::publish::index::{AssetDoc, VersionDoc};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::ops::Range;
+
+/// Versions a version page's charts draw: the version and its neighbours.
+pub(super) const VERSION_WINDOW: usize = 20;
+
+/// Versions the asset and compare pages' charts draw: the newest.
+pub(super) const ASSET_WINDOW: usize = 100;
+
+/// The window of `size` positions out of `len`: centred on `around`, else the last ones.
+pub(super) fn window(len: usize, around: Option<usize>, size: usize) -> Range<usize> {
+    let start = match around {
+        Some(i) => i.saturating_sub(size / 2).min(len.saturating_sub(size)),
+        None => len.saturating_sub(size),
+    };
+    start..(start + size).min(len)
+}
 
 pub(super) struct MetricRow {
     pub(super) name: String,
@@ -88,22 +106,55 @@ impl ChartData {
         ChartData(charts)
     }
 
-    /// The SVG charts, with `current` (a version) marked; metrics with one point get none.
+    /// The SVG charts of a window of versions: around `current` (marked) on a version's page,
+    /// the newest otherwise. Metrics with fewer than two points in the window get none.
     pub(super) fn draw(&self, doc: &AssetDoc, current: Option<&str>) -> Vec<String> {
-        let highlight = current.and_then(|c| doc.order.iter().position(|v| v == c));
+        let at = current.and_then(|c| doc.order.iter().position(|v| v == c));
+        let size = if current.is_some() {
+            VERSION_WINDOW
+        } else {
+            ASSET_WINDOW
+        };
+        let shown = window(doc.order.len(), at, size);
+        let highlight = at.map(|i| i - shown.start);
         self.0
             .iter()
             .enumerate()
-            .filter(|(_, (_, series))| {
-                series
+            .filter_map(|(i, (name, series))| {
+                let series: Vec<Series> = series
                     .iter()
-                    .map(|s| s.values.iter().flatten().count())
-                    .sum::<usize>()
-                    > 1
-            })
-            .map(|(i, (name, series))| {
-                svg::metric_chart(&format!("chart-{i}"), name, &doc.order, series, highlight)
+                    .map(|s| Series {
+                        label: s.label.clone(),
+                        values: s.values[shown.clone()].to_vec(),
+                    })
+                    .filter(|s| s.values.iter().any(Option::is_some))
+                    .collect();
+                let points: usize = series.iter().map(|s| s.values.iter().flatten().count()).sum();
+                (points > 1).then(|| {
+                    svg::metric_chart(
+                        &format!("chart-{i}"),
+                        name,
+                        &doc.order[shown.clone()],
+                        &series,
+                        highlight,
+                    )
+                })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn windows_stay_within_bounds_and_keep_their_size() {
+        assert_eq!(window(5, Some(2), 20), 0..5);
+        assert_eq!(window(100, Some(0), 20), 0..20);
+        assert_eq!(window(100, Some(50), 20), 40..60);
+        assert_eq!(window(100, Some(99), 20), 80..100);
+        assert_eq!(window(100, None, 20), 80..100);
+        assert_eq!(window(0, None, 20), 0..0);
     }
 }

@@ -147,15 +147,38 @@ pub(super) fn feeds(site: &Site, events: &[Event], out: &mut OutputSet) {
 
 /// `sitemap.xml`: every page, by its absolute URL under `base`.
 pub(super) fn sitemap(base: &str, pages: &[String], out: &mut OutputSet) {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
-    );
-    for u in pages {
-        xml.push_str(&format!(
-            "<url><loc>{}</loc></url>\n",
-            esc(&format!("{base}{u}"))
-        ));
+    let urlset = |pages: &[String]| {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+        );
+        for u in pages {
+            xml.push_str(&format!(
+                "<url><loc>{}</loc></url>\n",
+                esc(&format!("{base}{u}"))
+            ));
+        }
+        xml.push_str("</urlset>\n");
+        xml.into_bytes()
+    };
+    if pages.len() <= SITEMAP_URLS {
+        out.bytes("sitemap.xml", urlset(pages));
+        return;
     }
-    xml.push_str("</urlset>\n");
-    out.bytes("sitemap.xml", xml.into_bytes());
+    // Larger sites get a sitemap index over sitemaps of SITEMAP_URLS pages each.
+    let mut index = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    for (n, part) in pages.chunks(SITEMAP_URLS).enumerate() {
+        let path = format!("sitemap-{}.xml", n + 1);
+        index.push_str(&format!(
+            "<sitemap><loc>{}</loc></sitemap>\n",
+            esc(&format!("{base}{path}"))
+        ));
+        out.bytes(path, urlset(part));
+    }
+    index.push_str("</sitemapindex>\n");
+    out.bytes("sitemap.xml", index.into_bytes());
 }
+
+/// Pages in one sitemap (the protocol allows 50,000; this keeps each under 1 MB).
+pub(super) const SITEMAP_URLS: usize = 10_000;

@@ -25,7 +25,7 @@ use crate::publish::plan::Planned;
 use browse::{facets, facets_view};
 use charts::ChartData;
 use feeds::{events, feeds, sitemap};
-use links::{asset_href, browse_href, compare_href, root_of, singular, title_case, version_href};
+use links::{asset_href, browse_href, compare_href, root_of, singular, title_case};
 use rayon::prelude::*;
 use search::search_index;
 use serde::Serialize;
@@ -44,6 +44,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("list.html", include_str!("../../templates/list.html")),
     ("search.html", include_str!("../../templates/search.html")),
     ("404.html", include_str!("../../templates/404.html")),
+    ("pager.html", include_str!("../../templates/pager.html")),
+    ("matrix.html", include_str!("../../templates/matrix.html")),
+    ("workspaces.html", include_str!("../../templates/workspaces.html")),
 ];
 const CSS: &str = include_str!("../../templates/static/style.css");
 const JS: &str = include_str!("../../templates/static/search.js");
@@ -116,6 +119,9 @@ struct StageVersion {
     version: String,
 }
 
+/// Characters of an asset's description shown in lists; its page shows all of it.
+const CARD_DESCRIPTION: usize = 280;
+
 /// Everything pages need, computed once.
 struct Site<'a> {
     docs: &'a BTreeMap<String, AssetDoc>,
@@ -147,7 +153,7 @@ pub fn render(
     out.bytes(".nojekyll", Vec::new());
     let docs = &planned.docs;
     let facets = facets(docs, &planned.info.stages);
-    let search = search_index(docs, &planned.info.stages, &facets, &mut out);
+    search_index(docs, &planned.info.stages, &facets, &mut out);
     let kinds = ["models", "components", "environments", "data"]
         .iter()
         .filter(|k| docs.keys().any(|id| id.starts_with(&format!("{k}/"))))
@@ -169,7 +175,7 @@ pub fn render(
             css,
             js,
             icon,
-            search,
+            search: search::MANIFEST.to_string(),
             kinds,
         },
         tera,
@@ -194,21 +200,25 @@ pub fn render(
         .map(|(id, doc)| {
             let data = ChartData::of(doc);
             let charts = data.draw(doc, None);
-            let mut done = vec![put(asset_href(id), site.asset(doc, &charts)?)?];
+            let mut rendered = site.asset(doc, &charts)?;
             if doc.versions.len() > 1 {
-                done.push(put(compare_href(id), site.compare(doc, &charts)?)?);
+                rendered.push((compare_href(id), site.compare(doc, &charts)?));
             }
-            let versions: Vec<String> = doc
+            let mut done: Vec<String> = rendered
+                .into_iter()
+                .map(|(path, html)| put(path, html))
+                .collect::<Result<_, String>>()?;
+            let versions: Vec<Vec<String>> = doc
                 .versions
                 .par_iter()
                 .map(|(version, v)| {
-                    put(
-                        version_href(id, version),
-                        site.version(doc, version, v, &data)?,
-                    )
+                    site.version(doc, version, v, &data)?
+                        .into_iter()
+                        .map(|(path, html)| put(path, html))
+                        .collect::<Result<Vec<String>, String>>()
                 })
                 .collect::<Result<_, String>>()?;
-            done.extend(versions);
+            done.extend(versions.into_iter().flatten());
             Ok(done)
         })
         .collect();
@@ -216,6 +226,7 @@ pub fn render(
         pages.extend(r?);
     }
     pages.extend(site.browse_pages(&facets, &put)?);
+    pages.extend(site.matrix_pages(&put)?);
     let not_found_root = site.base_url.clone().unwrap_or_default();
     put(
         "404.html".into(),
@@ -255,7 +266,7 @@ impl Site<'_> {
         AssetCard {
             title: doc.id.clone(),
             href: asset_href(&doc.id),
-            description: doc.description.clone(),
+            description: doc.description.as_deref().map(|d| links::clip(d, CARD_DESCRIPTION)),
             latest: doc.latest.clone(),
             stages: ordered_stages(doc, &self.stages)
                 .map(|(s, v)| StageVersion {

@@ -1,14 +1,18 @@
 //! The search data: a manifest and content-hashed shards keyed by token prefix, so that a
-//! search downloads the manifest and one shard, however large the registry.
+//! search downloads the manifest and one shard, however large the registry. The manifest is at
+//! a fixed path ([`MANIFEST`]), so that the pages that name it do not change when it does.
 
 use super::browse::Facet;
-use super::links::{asset_href, browse_href};
+use super::links::asset_href;
 use super::ordered_stages;
 use crate::publish::hash;
 use crate::publish::index::AssetDoc;
 use crate::publish::output::OutputSet;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Where the search manifest is.
+pub(super) const MANIFEST: &str = "search/index.json";
 
 /// Words that name a kind: a search filter, never a shard key.
 pub(super) const KIND_WORDS: [&str; 7] = [
@@ -31,13 +35,13 @@ pub(super) const MAX_SHARD_KEY: usize = 8;
 pub(super) const COMMON_TOKEN_FLOOR: usize = 500;
 
 /// The search data: one shard per two-character token prefix, so that a search downloads the
-/// manifest and one shard, not the whole registry. Returns the manifest's path.
+/// manifest and one shard, not the whole registry.
 pub(super) fn search_index(
     docs: &BTreeMap<String, AssetDoc>,
     stages: &[String],
     facets: &[Facet],
     out: &mut OutputSet,
-) -> String {
+) {
     // Facet values per asset, inverted once (not looked up per asset: that is quadratic).
     let mut facet_values: BTreeMap<&str, serde_json::Map<String, Value>> = BTreeMap::new();
     for facet in facets {
@@ -128,23 +132,10 @@ pub(super) fn search_index(
         manifest_shards.insert(key, Value::String(path.clone()));
         out.bytes(path, bytes);
     }
-    let browse: serde_json::Map<String, Value> = facets
-        .iter()
-        .flat_map(|f| {
-            f.values.keys().map(move |v| {
-                (
-                    format!("{}:{v}", f.name),
-                    Value::String(browse_href(&f.name, v)),
-                )
-            })
-        })
-        .collect();
     let manifest = hash::canonical_json(
-        &serde_json::json!({ "shards": manifest_shards, "browse": browse, "common": common }),
+        &serde_json::json!({ "shards": manifest_shards, "common": common }),
     );
-    let path = format!("search/index-{}.json", &hash::sha256(&manifest)[..16]);
-    out.bytes(path.clone(), manifest);
-    path
+    out.bytes(MANIFEST, manifest);
 }
 
 /// The entries with a token that starts with `prefix`, as one shard, or split by a longer
@@ -226,12 +217,13 @@ mod tests {
             docs.insert(id.clone(), doc(&id));
         }
         let mut out = OutputSet::default();
-        let manifest_path = search_index(&docs, &[], &[], &mut out);
+        search_index(&docs, &[], &[], &mut out);
+        let manifest_path = MANIFEST;
         let bytes = |p: &str| match &out.files[p] {
             Content::Bytes(b) => b.clone(),
             Content::File(_) => unreachable!(),
         };
-        let manifest: Value = serde_json::from_slice(&bytes(&manifest_path)).unwrap();
+        let manifest: Value = serde_json::from_slice(&bytes(manifest_path)).unwrap();
         let shards = manifest["shards"].as_object().unwrap();
         assert!(
             manifest["common"]
@@ -246,7 +238,7 @@ mod tests {
             .map(|p| bytes(p.as_str().unwrap()).len())
             .max()
             .unwrap();
-        let first_search = bytes(&manifest_path).len() + largest;
+        let first_search = bytes(manifest_path).len() + largest;
         assert!(
             first_search < 512 * 1024,
             "first search downloads {first_search} bytes"

@@ -1,11 +1,13 @@
 //! The page of one version: the sanitized card, spec facts per kind, files, copy-ready
 //! references, uses and used-by, lineage with its graph, parameters and metrics with deltas.
+//! A version used by many others names the first [`USED_BY_SHOWN`] and links to split pages
+//! listing all of them.
 
 use super::Site;
-use super::charts::{ChartData, metrics};
+use super::charts::{ChartData, VERSION_WINDOW, metrics, window};
 use super::links::{
-    asset_href, browse_href, human_size, is_web, kind_folder, plain, ref_label, root_of, short_ref,
-    signed, title_case, version_href,
+    asset_href, browse_href, chunks, human_size, is_web, kind_folder, page_href, pager, plain,
+    ref_label, root_of, short_ref, signed, title_case, version_href,
 };
 use super::svg::{self, GraphNode, fmt_value};
 use crate::publish::index::{AssetDoc, VersionDoc};
@@ -14,14 +16,27 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Versions that use this one, named on its page.
+pub(super) const USED_BY_SHOWN: usize = 50;
+
+/// Versions on one page of those that use a version.
+pub(super) const USED_BY_PAGE: usize = 1000;
+
+/// Where every version that uses `id@version` is listed.
+pub(super) fn used_by_href(id: &str, version: &str) -> String {
+    format!("{id}/{version}/used-by.html")
+}
+
 impl Site<'_> {
+    /// The version's page and, when many versions use it, the pages listing them; as
+    /// (path, HTML).
     pub(super) fn version(
         &self,
         doc: &AssetDoc,
         version: &str,
         v: &VersionDoc,
         charts: &ChartData,
-    ) -> Result<String, String> {
+    ) -> Result<Vec<(String, String)>, String> {
         let id = &doc.id;
         let dir = self.source.join(id).join(version);
         let card = v.card.as_ref().and_then(|_| {
@@ -74,12 +89,31 @@ impl Site<'_> {
             })
             .collect();
         let link = |p: &crate::publish::index::Pinned| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) });
-        let used_by: Vec<Value> = v
-            .used_by
-            .iter()
-            .filter_map(|u| u.rsplit_once('@'))
-            .map(|(uid, uv)| serde_json::json!({ "label": format!("{uid}@{uv}"), "href": version_href(uid, uv) }))
-            .collect();
+        let users = self.users(id, version, v);
+        let user = |u: &String| {
+            u.rsplit_once('@')
+                .map(|(uid, uv)| serde_json::json!({ "label": u, "href": version_href(uid, uv), "count": null }))
+        };
+        let used_by: Vec<Value> = users.iter().take(USED_BY_SHOWN).filter_map(user).collect();
+        let mut pages = Vec::new();
+        let all_users = (users.len() > USED_BY_SHOWN).then(|| {
+            serde_json::json!({ "count": users.len(), "href": used_by_href(id, version) })
+        });
+        if all_users.is_some() {
+            let first = used_by_href(id, version);
+            let split = chunks(users, USED_BY_PAGE);
+            let title = format!("What uses {id}@{version}");
+            for (n, part) in split.iter().enumerate() {
+                let items: Vec<Value> = part.iter().filter_map(user).collect();
+                let href = page_href(&first, n + 1);
+                let html = self.page(
+                    "list.html",
+                    &href,
+                    serde_json::json!({ "list": { "title": title, "assets": [], "values": items, "total": users.len() }, "pager": pager(&first, n + 1, split.len()) }),
+                )?;
+                pages.push((href, html));
+            }
+        }
         let lineage = v
             .lineage
             .as_ref()
@@ -92,13 +126,33 @@ impl Site<'_> {
             "refs": refs, "card": card, "card_facts": card_facts, "facts": facts, "ports": ports,
             "command": command, "conda": conda, "files": files,
             "references": v.references.iter().map(link).collect::<Vec<_>>(), "used_by": used_by,
+            "all_users": all_users,
             "lineage": lineage, "charts": charts.draw(doc, Some(version)),
+            "charts_span": self.chart_span(doc, version),
         });
-        self.page(
-            "version.html",
-            &version_href(id, version),
-            serde_json::json!({ "v": view }),
-        )
+        let href = version_href(id, version);
+        let html = self.page("version.html", &href, serde_json::json!({ "v": view }))?;
+        pages.insert(0, (href, html));
+        Ok(pages)
+    }
+
+    /// Every version that uses `id@version`, in order.
+    fn users<'v>(&self, _id: &str, _version: &str, v: &'v VersionDoc) -> &'v [String] {
+        &v.used_by
+    }
+
+    /// `versions 31 to 50` when a version's charts draw only some of the versions.
+    fn chart_span(&self, doc: &AssetDoc, version: &str) -> Option<String> {
+        let at = doc.order.iter().position(|o| o == version)?;
+        let shown = window(doc.order.len(), Some(at), VERSION_WINDOW);
+        (shown.len() < doc.order.len()).then(|| {
+            format!(
+                "versions {} to {} of {}",
+                doc.order[shown.start],
+                doc.order[shown.end - 1],
+                doc.order.len()
+            )
+        })
     }
 
     /// A front-matter value as items, each linked to its version page when it names a version

@@ -92,6 +92,15 @@
     });
     results.appendChild(ul);
   }
+  // The browse page of one filter value, from the option that offers it.
+  function browseHref(form, name, value) {
+    var select = form.querySelector("select[name=" + name + "]");
+    if (!select) return null;
+    for (var i = 0; i < select.options.length; i++) {
+      if (select.options[i].value === value) return select.options[i].getAttribute("data-href");
+    }
+    return null;
+  }
   function run(form) {
     var data = new FormData(form);
     var query = (data.get("q") || "").toString();
@@ -100,8 +109,9 @@
     ["kind", "stage", "tag", "license", "task"].forEach(function (k) { var v = data.get(k); if (v) filters[k] = v.toString(); });
     var names = Object.keys(filters);
     if (!words.length) {
-      if (names.length === 1 && manifest && manifest.browse[names[0] + ":" + filters[names[0]]]) {
-        window.location.href = root + manifest.browse[names[0] + ":" + filters[names[0]]];
+      var browse = names.length === 1 ? browseHref(form, names[0], filters[names[0]]) : null;
+      if (browse) {
+        window.location.href = root + browse;
       } else if (names.length && results) {
         results.textContent = "Type a word to search, or pick one filter to browse.";
       } else if (results) {

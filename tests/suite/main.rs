@@ -16,6 +16,7 @@ mod output;
 mod promote;
 mod publishing;
 mod pull;
+mod scale;
 mod serve;
 mod site;
 mod storage;

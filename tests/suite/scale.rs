@@ -1,0 +1,225 @@
+//! What keeps a large registry's site and index small: split pages, bounded windows, and
+//! rebuilds that rewrite only what shows a change. On synthetic registries written here, with
+//! the limits of the site (100 assets per list page, 20 matrix rows and 12 assets per kind on
+//! the home page, 50 users named on a version page, charts of 20 versions around a version).
+
+use crate::util::{run, tree};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+
+/// A registry of `models` assets with two versions each (a unique tag each, so the tag facet
+/// has more values than the filters offer), one model `deep` with `deep` versions, and an
+/// environment and a data asset every model version uses. Versions 1 are in dev, so every asset is in the
+/// workspace matrix.
+fn synthetic(dir: &Path, models: usize, deep: usize) {
+    let write = |rel: &str, text: &str| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "registry.yaml",
+        "name: scale\nstages: [dev, test, prod]\nworkspaces:\n  - { name: dev-eastus, stage: dev }\n",
+    );
+    write("environments/python/1/spec.yaml", "image: python:3.11-slim\n");
+    write("data/sample/1/spec.yaml", "type: uri_file\npath: sample.csv\n");
+    write("data/sample/1/sample.csv", "a,b\n1,2\n");
+    let version = |id: &str, v: usize, run: &str| {
+        write(
+            &format!("{id}/{v}/spec.yaml"),
+            &format!("path: model.json\ndescription: {id} {v}\ntags: {{ run: {run} }}\n"),
+        );
+        write(&format!("{id}/{v}/model.json"), &format!("{{\"v\": {v}}}\n"));
+        write(
+            &format!("{id}/{v}/lineage.yaml"),
+            &format!(
+                "environment: environments/python@1\ndata: [{{ ref: data/sample@1, role: training }}]\nmetrics:\n  - {{ name: auc, value: 0.{v:03}, data: data/sample@1 }}\n"
+            ),
+        );
+    };
+    for m in 0..models {
+        let id = format!("models/m{m:04}");
+        version(&id, 1, &format!("r{m}"));
+        version(&id, 2, &format!("r{m}"));
+        write(
+            &format!("{id}/asset.yaml"),
+            &format!("tags: {{ run: r{m} }}\n"),
+        );
+        write(
+            &format!("{id}/stages.yaml"),
+            "- { stage: dev, version: \"1\", by: bot, date: 2026-01-01 }\n",
+        );
+    }
+    for v in 1..=deep {
+        version("models/deep", v, "deep");
+    }
+}
+
+fn build(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let out = run(dir, &["build", "registry", "--out", "public"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    tree(&dir.join("public"))
+}
+
+/// The local links of an HTML page, resolved against its path.
+fn links(page: &str, html: &str) -> Vec<String> {
+    let base: Vec<&str> = page.split('/').collect();
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|l| !l.contains("://") && !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let mut parts: Vec<&str> = base[..base.len() - 1].to_vec();
+            for seg in l.split('#').next().unwrap().split('/') {
+                match seg {
+                    ".." => {
+                        parts.pop();
+                    }
+                    "." | "" => {}
+                    s => parts.push(s),
+                }
+            }
+            parts.join("/")
+        })
+        .collect()
+}
+
+fn page<'f>(files: &'f BTreeMap<String, Vec<u8>>, path: &str) -> &'f str {
+    std::str::from_utf8(files.get(path).unwrap_or_else(|| panic!("no {path}"))).unwrap()
+}
+
+#[test]
+fn large_registries_get_split_pages_every_asset_a_few_clicks_from_home() {
+    let t = tempfile::tempdir().unwrap();
+    synthetic(&t.path().join("registry"), 230, 130);
+    let files = build(t.path());
+    let home = page(&files, "index.html");
+    // The home page: 12 models, a link to all of them, 20 matrix rows and a link to all.
+    assert_eq!(home.matches("<li><a href=\"models/").count(), 12, "{home}");
+    assert!(home.contains("All 231 models</a>"), "{home}");
+    assert_eq!(home.matches("<tr><th scope=\"row\">").count(), 20);
+    assert!(home.contains("<a href=\"workspaces.html\">All 230 assets in a stage</a>"));
+    // 231 models: three list pages of 100, 100 and 31, each linking to the others.
+    let kind = links("index.html", home)
+        .into_iter()
+        .find(|l| l.starts_with("browse/kind-model-"))
+        .unwrap();
+    let second = kind.replace(".html", "-2.html");
+    let third = kind.replace(".html", "-3.html");
+    for (p, n) in [(&kind, 100), (&second, 100), (&third, 31)] {
+        let html = page(&files, p);
+        assert_eq!(html.matches("<li><a href=").count(), n, "{p}");
+        assert!(html.contains("<nav class=\"pager\""), "{p}");
+    }
+    assert!(!files.contains_key(&kind.replace(".html", "-4.html")));
+    // 230 tag values: the filters offer 50, and the values pages list all.
+    let select = home.split("<select name=\"tag\">").nth(1).unwrap();
+    let select = select.split("</select>").next().unwrap();
+    assert_eq!(select.matches("<option value=\"run=").count(), 50);
+    let values = page(&files, "browse/values-tag.html");
+    assert_eq!(values.matches("<li><a href=\"../browse/tag-run-").count(), 230);
+    // 130 versions of one model: two pages of versions, charts of 20 versions on a version's
+    // page and of the newest 100 on the asset's.
+    let deep = page(&files, "models/deep/index.html");
+    assert_eq!(deep.matches("<tr><th scope=\"row\"><a href=\"").count(), 100);
+    assert!(deep.contains("Metrics across the newest 100 versions"));
+    assert_eq!(
+        page(&files, "models/deep/index-2.html")
+            .matches("<tr><th scope=\"row\"><a href=\"")
+            .count(),
+        30
+    );
+    let middle = page(&files, "models/deep/60/index.html");
+    assert!(
+        middle.contains("This version among versions 50 to 69 of 130"),
+        "{middle}"
+    );
+    // 590 versions use the environment: 50 named on its page, all on one list page.
+    let env = page(&files, "environments/python/1/index.html");
+    assert_eq!(env.matches("<li>used by <a href=").count(), 50);
+    assert!(env.contains("All 590 versions that use it</a>"));
+    let users = page(&files, "environments/python/1/used-by.html");
+    assert_eq!(users.matches("<li><a href=\"../../../models/").count(), 590);
+    // Every asset page is at most two pages away from the home page.
+    let mut depth: BTreeMap<String, usize> = BTreeMap::from([("index.html".to_string(), 0)]);
+    let mut queue = VecDeque::from(["index.html".to_string()]);
+    while let Some(p) = queue.pop_front() {
+        let d = depth[&p];
+        if d == 3 || !p.ends_with(".html") || !files.contains_key(&p) {
+            continue;
+        }
+        for l in links(&p, page(&files, &p)) {
+            if !depth.contains_key(&l) {
+                depth.insert(l.clone(), d + 1);
+                queue.push_back(l);
+            }
+        }
+    }
+    let assets: BTreeSet<&String> = files
+        .keys()
+        .filter(|k| k.starts_with("models/") && k.matches('/').count() == 2)
+        .filter(|k| k.ends_with("/index.html"))
+        .collect();
+    assert_eq!(assets.len(), 231);
+    for a in assets {
+        assert!(depth.get(a).is_some_and(|d| *d <= 3), "{a} is not within three clicks");
+    }
+}
+
+/// Adding a version rewrites its asset's pages, its neighbours' pages (their charts), what it
+/// uses, the lists that show its asset, and the registry-wide pages; no page of another asset.
+#[test]
+fn adding_a_version_rewrites_only_the_pages_that_show_it() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    synthetic(&reg, 150, 40);
+    let before = build(t.path());
+    // A new version of one model, copied from its version 2.
+    let from = reg.join("models/m0042/2");
+    let to = reg.join("models/m0042/3");
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["spec.yaml", "model.json", "lineage.yaml"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+    let after = build(t.path());
+    let changed: BTreeSet<&String> = after
+        .keys()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .filter(|k| !k.starts_with("blobs/"))
+        .collect();
+    let expected = |p: &str| {
+        p.starts_with("models/m0042/")
+            || p.starts_with("assets/models/m0042")
+            || p == "compare/models/m0042.html"
+            || p.starts_with("environments/python/1/")
+            || p.starts_with("assets/environments/python")
+            || p.starts_with("data/sample/1/")
+            || p.starts_with("assets/data/sample")
+            || p.starts_with("bins/")
+            || p.starts_with("snapshots/")
+            || p.starts_with("search/")
+            || p.starts_with("browse/")
+            || [
+                "index.html",
+                "search.html",
+                "registry.json",
+                "feed.xml",
+                "feed.json",
+                ".mlreg-output.json",
+            ]
+            .contains(&p)
+    };
+    let unexpected: Vec<&&String> = changed.iter().filter(|p| !expected(p)).collect();
+    assert!(unexpected.is_empty(), "rewritten: {unexpected:?}");
+    // Of the lists, only the pages that show this asset changed: its kind's first page, its
+    // tag's page, the dev stage's first page.
+    let browse: Vec<&&String> = changed.iter().filter(|p| p.starts_with("browse/")).collect();
+    assert!(browse.len() <= 3, "{browse:?}");
+    assert!(changed.contains(&"models/m0042/3/index.html".to_string()));
+    assert!(changed.contains(&"models/m0042/2/index.html".to_string()));
+    // No other model's page, and not a page of the deep model.
+    assert!(!changed.iter().any(|p| p.starts_with("models/m0041/")));
+    assert!(!changed.iter().any(|p| p.starts_with("models/deep/")));
+    let pages = changed.iter().filter(|p| p.ends_with(".html")).count();
+    assert!(pages <= 12, "{pages} pages rewritten: {changed:?}");
+}
