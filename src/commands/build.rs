@@ -5,6 +5,7 @@ use super::{EXIT_MOVED_ON, Ui, emit, failed, registry_dir};
 use crate::cli::BuildArgs;
 use crate::client;
 use crate::diag::plural;
+use crate::publish::cache::Cache;
 use crate::publish::sign::{self, Signer};
 use crate::publish::{against, output, plan};
 use crate::registry;
@@ -54,7 +55,14 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     // The comparison needs a summary of the previous documents, not the documents: they can
     // go before planning, which holds as many again.
     let published = previous.map(|p| p.published());
-    let planned = plan::plan(&args.dir, &loaded, &registry);
+    // The output folder's build cache: hashes of unchanged large files, pages of unchanged
+    // assets. Only for a folder mlreg made; never trusted beyond what it can prove.
+    let cache = if owned {
+        Cache::load(&args.out)
+    } else {
+        Cache::default()
+    };
+    let planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
     if let (Some(published), Ok(planned)) = (&published, &planned) {
         outcome.report.extend(against::compare(
             published,
@@ -98,7 +106,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     // From here on the documents are all that is needed: free the manifests before rendering.
     drop((loaded, registry));
     let writer = match output::Writer::open(&args.out, args.force, started_with.as_deref()) {
-        Ok(w) => w,
+        Ok(w) => w.with_cache(cache),
         Err(e) => return refused(ui, e),
     };
     let written = writer
@@ -136,11 +144,12 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         writer.abandon();
         return ui.fail(e);
     }
+    let hashes = writer.cache().map_or(0, |(c, _)| c.hits());
     let stats = match writer.finish(signed.root, &planned.snapshot.path, keep) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),
     };
-    let summary = format!(
+    let mut summary = format!(
         "built {} into {}: serial {serial}; wrote {} ({}), {} unchanged, {} removed",
         outcome.subject,
         args.out.display(),
@@ -149,6 +158,18 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         stats.unchanged,
         stats.removed
     );
+    if stats.cached + hashes > 0 {
+        summary.push_str(&format!(
+            "; from the build cache: {}, {} {}",
+            plural(stats.cached, "page"),
+            hashes,
+            if hashes == 1 {
+                "file hash"
+            } else {
+                "file hashes"
+            }
+        ));
+    }
     emit(ui, &outcome.report, &args.report, &summary)
 }
 

@@ -7,6 +7,7 @@
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
 //! mlreg did not create is refused unless `force`.
 
+use crate::publish::cache::{self, Cache};
 use crate::publish::index::{self, AssetDoc, Bin, Snapshot};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +57,8 @@ pub struct Stats {
     pub bytes: u64,
     pub unchanged: usize,
     pub removed: usize,
+    /// Of the unchanged files, those the build cache vouched for (not rendered, not read).
+    pub cached: usize,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -162,6 +165,8 @@ pub struct Writer {
     memory: Option<Mutex<BTreeMap<String, Served>>>,
     /// Held while writing into an existing folder.
     _lock: Option<Lock>,
+    /// The folder's build cache, saved by [`Writer::finish`].
+    cache: Option<Cache>,
 }
 
 /// A file of a build held in memory: bytes, or a source file served from where it is.
@@ -184,6 +189,7 @@ impl Writer {
             stats: Mutex::default(),
             memory: Some(Mutex::default()),
             _lock: None,
+            cache: None,
         }
     }
 
@@ -278,7 +284,34 @@ impl Writer {
             stats: Mutex::default(),
             memory: None,
             _lock: lock,
+            cache: None,
         })
+    }
+
+    /// Use (and at the end save) the output folder's build cache.
+    pub fn with_cache(mut self, cache: Cache) -> Writer {
+        if self.memory.is_none() {
+            self.cache = Some(cache);
+        }
+        self
+    }
+
+    /// The build cache, and the folder the files are written into as the build goes (the
+    /// output folder, or for a new one its hidden sibling), for folder builds.
+    pub fn cache(&self) -> Option<(&Cache, &Path)> {
+        self.cache.as_ref().map(|c| (c, self.dir.as_path()))
+    }
+
+    /// A file this build produces that is already in the folder as it must be (the build
+    /// cache says so): kept, not written.
+    pub fn keep(&self, rel: &str) {
+        self.produced
+            .lock()
+            .expect("no panics while held")
+            .insert(rel.to_string());
+        let mut stats = self.stats.lock().expect("no panics while held");
+        stats.unchanged += 1;
+        stats.cached += 1;
     }
 
     /// Write one file of the build (never the root: see [`Writer::finish`]).
@@ -354,7 +387,8 @@ impl Writer {
 
     /// The root last; then the marker, the sweep of what none of the last `keep` builds (this
     /// one included) refers to, and for a new folder the rename into place.
-    pub fn finish(self, root: Vec<u8>, snapshot: &str, keep: usize) -> Result<Stats, Refused> {
+    pub fn finish(mut self, root: Vec<u8>, snapshot: &str, keep: usize) -> Result<Stats, Refused> {
+        let cache = self.cache.take();
         let written = if self.fresh {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
             None
@@ -405,6 +439,9 @@ impl Writer {
                     )),
                 });
             }
+        }
+        if let Some(cache) = cache {
+            cache.save(&self.out);
         }
         Ok(stats)
     }
@@ -510,6 +547,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 fn sweep(out: &Path, mut keep: BTreeSet<String>, snapshots: &[String]) -> Result<usize, String> {
     keep.insert(MARKER.to_string());
     keep.insert(LOCK.to_string());
+    keep.insert(cache::FILE.to_string());
     for snap in snapshots.iter().skip(1) {
         reachable(out, snap, &mut keep);
     }

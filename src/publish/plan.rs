@@ -2,6 +2,7 @@
 //! `docs/protocol.md`, as an [`OutputSet`]. Hashing streams and runs in parallel; nothing here
 //! writes (that is `output`'s job).
 
+use crate::publish::cache::Cache;
 use crate::publish::hash;
 use crate::publish::index::{
     self, AssetDoc, Bin, Card, Catalog, CatalogEntry, Deprecation, FileEntry, HistoryEntry, Pinned,
@@ -67,9 +68,19 @@ struct Made {
 }
 
 pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Planned, String> {
+    plan_with(source, loaded, registry, &Cache::default())
+}
+
+/// [`plan`], with the hashes of unchanged large files from a build cache.
+pub fn plan_with(
+    source: &Path,
+    loaded: &Loaded,
+    registry: &Registry,
+    cache: &Cache,
+) -> Result<Planned, String> {
     let mut set = OutputSet::default();
     let mut docs = BTreeMap::new();
-    let hashed = hash_versions(source, loaded)?;
+    let hashed = hash_versions(source, loaded, cache)?;
     let mut made = make_versions(loaded, registry, &hashed);
     let digests: BTreeMap<VersionId, String> = made
         .iter()
@@ -123,7 +134,8 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
                         .join(name)
                         .join(version)
                         .join("README.md");
-                    let (sha256, size) = hash::file(&path)
+                    let (sha256, size) = cache
+                        .hash_file(&path)
                         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
                     let blob = Ref {
                         path: format!("blobs/sha256/{sha256}"),
@@ -250,7 +262,11 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
 }
 
 /// Hash every shipped file of every version (in parallel, streaming) and compute digests.
-fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, Hashed>, String> {
+fn hash_versions(
+    source: &Path,
+    loaded: &Loaded,
+    cache: &Cache,
+) -> Result<BTreeMap<VersionId, Hashed>, String> {
     let jobs: Vec<(VersionId, &LoadedVersion)> = loaded
         .assets
         .iter()
@@ -275,7 +291,8 @@ fn hash_versions(source: &Path, loaded: &Loaded) -> Result<BTreeMap<VersionId, H
                 .into_par_iter()
                 .zip(sources.par_iter())
                 .map(|(path, from)| {
-                    let (sha256, size) = hash::file(from)
+                    let (sha256, size) = cache
+                        .hash_file(from)
                         .map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
                     Ok(FileEntry {
                         path,

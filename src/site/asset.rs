@@ -4,8 +4,8 @@
 //! versions it has.
 
 use super::Site;
-use super::charts::metrics;
 use super::charts::ASSET_WINDOW;
+use super::charts::metrics;
 use super::links::{
     asset_href, browse_href, chunks, compare_href, is_web, kind_folder, page_href, pager,
     short_digest, short_ref, title_case, version_href,
@@ -77,7 +77,8 @@ impl Site<'_> {
         let count = versions.len().max(timeline.len());
         let mut pages = Vec::new();
         for n in 1..=count {
-            let part = |split: &[&[Value]]| split.get(n - 1).map(|p| p.to_vec()).unwrap_or_default();
+            let part =
+                |split: &[&[Value]]| split.get(n - 1).map(|p| p.to_vec()).unwrap_or_default();
             let asset = serde_json::json!({
                 "id": id, "name": doc.name, "title": doc.display_name.clone().unwrap_or_else(|| doc.name.clone()),
                 "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind),

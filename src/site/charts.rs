@@ -129,7 +129,10 @@ impl ChartData {
                     })
                     .filter(|s| s.values.iter().any(Option::is_some))
                     .collect();
-                let points: usize = series.iter().map(|s| s.values.iter().flatten().count()).sum();
+                let points: usize = series
+                    .iter()
+                    .map(|s| s.values.iter().flatten().count())
+                    .sum();
                 (points > 1).then(|| {
                     svg::metric_chart(
                         &format!("chart-{i}"),

@@ -5,7 +5,9 @@
 
 use super::browse::{Facet, facets_view};
 use super::feeds::Event;
-use super::links::{asset_href, browse_href, chunks, page_href, pager, singular, title_case, version_href};
+use super::links::{
+    asset_href, browse_href, chunks, page_href, pager, singular, title_case, version_href,
+};
 use super::{AssetCard, Site};
 use crate::publish::index::AssetDoc;
 use serde_json::Value;
@@ -29,7 +31,11 @@ impl Site<'_> {
         let mut counts = Vec::new();
         for kind in ["models", "components", "environments", "data"] {
             let prefix = format!("{kind}/");
-            let count = self.docs.keys().filter(|id| id.starts_with(&prefix)).count();
+            let count = self
+                .docs
+                .keys()
+                .filter(|id| id.starts_with(&prefix))
+                .count();
             if count == 0 {
                 continue;
             }
@@ -49,7 +55,11 @@ impl Site<'_> {
             }));
         }
         let staged = self.staged();
-        let rows: Vec<Value> = staged.iter().take(HOME_MATRIX).map(|d| self.matrix_row(d)).collect();
+        let rows: Vec<Value> = staged
+            .iter()
+            .take(HOME_MATRIX)
+            .map(|d| self.matrix_row(d))
+            .collect();
         let versions: usize = self.docs.values().map(|d| d.versions.len()).sum();
         let home = serde_json::json!({
             "description": self.description,
@@ -74,7 +84,10 @@ impl Site<'_> {
 
     /// Assets with a version in some stage: the rows of the workspace matrix.
     fn staged(&self) -> Vec<&AssetDoc> {
-        self.docs.values().filter(|d| !d.stages.is_empty()).collect()
+        self.docs
+            .values()
+            .filter(|d| !d.stages.is_empty())
+            .collect()
     }
 
     fn matrix_row(&self, d: &AssetDoc) -> Value {

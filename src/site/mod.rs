@@ -18,10 +18,10 @@ mod search;
 pub mod svg;
 mod version;
 
-use crate::publish::hash;
 use crate::publish::index::AssetDoc;
 use crate::publish::output::{Content, OutputSet, Writer};
 use crate::publish::plan::Planned;
+use crate::publish::{cache, hash};
 use browse::{facets, facets_view};
 use charts::ChartData;
 use feeds::{events, feeds, sitemap};
@@ -46,7 +46,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("404.html", include_str!("../../templates/404.html")),
     ("pager.html", include_str!("../../templates/pager.html")),
     ("matrix.html", include_str!("../../templates/matrix.html")),
-    ("workspaces.html", include_str!("../../templates/workspaces.html")),
+    (
+        "workspaces.html",
+        include_str!("../../templates/workspaces.html"),
+    ),
 ];
 const CSS: &str = include_str!("../../templates/static/style.css");
 const JS: &str = include_str!("../../templates/static/search.js");
@@ -55,6 +58,13 @@ const ICON: &str = include_str!("../../templates/static/favicon.svg");
 /// Load the embedded templates, then the user's, which replace the defaults of the same name.
 pub fn templates(user: Option<&Path>) -> Result<tera::Tera, String> {
     let mut tera = tera::Tera::default();
+    tera.add_raw_templates(template_sources(user)?)
+        .map_err(|e| format!("templates: {e}"))?;
+    Ok(tera)
+}
+
+/// Every template by name: the embedded ones, then the user's.
+fn template_sources(user: Option<&Path>) -> Result<Vec<(String, String)>, String> {
     let mut all: Vec<(String, String)> = Vec::new();
     for (name, body) in TEMPLATES {
         all.push((format!("mlreg/{name}"), body.to_string()));
@@ -82,9 +92,7 @@ pub fn templates(user: Option<&Path>) -> Result<tera::Tera, String> {
             all.push((name, body));
         }
     }
-    tera.add_raw_templates(all)
-        .map_err(|e| format!("templates: {e}"))?;
-    Ok(tera)
+    Ok(all)
 }
 
 #[derive(Serialize, Clone)]
@@ -142,7 +150,10 @@ pub fn render(
     writer: &Writer,
     user_templates: Option<&Path>,
 ) -> Result<usize, String> {
-    let tera = templates(user_templates)?;
+    let sources = template_sources(user_templates)?;
+    let mut tera = tera::Tera::default();
+    tera.add_raw_templates(sources.clone())
+        .map_err(|e| format!("templates: {e}"))?;
     let css = format!("static/mlreg-{}.css", &hash::sha256(CSS.as_bytes())[..16]);
     let js = format!("static/search-{}.js", &hash::sha256(JS.as_bytes())[..16]);
     let icon = format!("static/icon-{}.svg", &hash::sha256(ICON.as_bytes())[..16]);
@@ -194,31 +205,26 @@ pub fn render(
         serde_json::json!({ "facets": facets_view(&facets) }),
     )?;
     pages.push(put("search.html".into(), search_page)?);
-    // Asset, compare and version pages are independent: render them in parallel.
+    // What every asset's pages are made from besides the asset's own documents.
+    let global = site.key(&sources);
+    // Asset, compare and version pages are independent: render them in parallel, except those
+    // the build cache says are in the folder as this build would make them.
     let per_asset: Vec<Result<Vec<String>, String>> = docs
         .par_iter()
         .map(|(id, doc)| {
-            let data = ChartData::of(doc);
-            let charts = data.draw(doc, None);
-            let mut rendered = site.asset(doc, &charts)?;
-            if doc.versions.len() > 1 {
-                rendered.push((compare_href(id), site.compare(doc, &charts)?));
+            let cached = writer
+                .cache()
+                .map(|(cache, dir)| (cache, dir, site.asset_key(&global, doc)));
+            if let Some((cache, dir, key)) = &cached
+                && let Some(paths) = cache.pages(dir, id, key)
+            {
+                paths.iter().for_each(|p| writer.keep(p));
+                return Ok(paths);
             }
-            let mut done: Vec<String> = rendered
-                .into_iter()
-                .map(|(path, html)| put(path, html))
-                .collect::<Result<_, String>>()?;
-            let versions: Vec<Vec<String>> = doc
-                .versions
-                .par_iter()
-                .map(|(version, v)| {
-                    site.version(doc, version, v, &data)?
-                        .into_iter()
-                        .map(|(path, html)| put(path, html))
-                        .collect::<Result<Vec<String>, String>>()
-                })
-                .collect::<Result<_, String>>()?;
-            done.extend(versions.into_iter().flatten());
+            let done = site.asset_pages(doc, &put)?;
+            if let Some((cache, dir, key)) = &cached {
+                cache.remember_pages(dir, id, key, &done);
+            }
             Ok(done)
         })
         .collect();
@@ -242,6 +248,60 @@ pub fn render(
 }
 
 impl Site<'_> {
+    /// Every page of one asset: its own, the compare page, its versions'; their paths.
+    fn asset_pages(
+        &self,
+        doc: &AssetDoc,
+        put: &(dyn Fn(String, String) -> Result<String, String> + Sync),
+    ) -> Result<Vec<String>, String> {
+        let data = ChartData::of(doc);
+        let charts = data.draw(doc, None);
+        let mut rendered = self.asset(doc, &charts)?;
+        if doc.versions.len() > 1 {
+            rendered.push((compare_href(&doc.id), self.compare(doc, &charts)?));
+        }
+        let mut done: Vec<String> = rendered
+            .into_iter()
+            .map(|(path, html)| put(path, html))
+            .collect::<Result<_, String>>()?;
+        let versions: Vec<Vec<String>> = doc
+            .versions
+            .par_iter()
+            .map(|(version, v)| {
+                self.version(doc, version, v, &data)?
+                    .into_iter()
+                    .map(|(path, html)| put(path, html))
+                    .collect::<Result<Vec<String>, String>>()
+            })
+            .collect::<Result<_, String>>()?;
+        done.extend(versions.into_iter().flatten());
+        Ok(done)
+    }
+
+    /// The key of what every asset's pages are made from besides the asset: the running
+    /// mlreg, the templates, and the site's settings.
+    fn key(&self, templates: &[(String, String)]) -> String {
+        let settings = serde_json::json!({
+            "view": self.view, "stages": self.stages, "registry": self.registry,
+            "base_url": self.base_url, "workspaces": self.workspaces,
+        });
+        let settings = hash::canonical_json(&settings);
+        let exe = cache::executable();
+        let mut parts: Vec<&[u8]> = vec![exe.as_bytes(), &settings];
+        for (name, body) in templates {
+            parts.extend([name.as_bytes(), body.as_bytes()]);
+        }
+        cache::key(parts)
+    }
+
+    /// The key of everything one asset's pages are made from: the site's key, the asset's
+    /// document, and what its cards link to in other assets.
+    fn asset_key(&self, global: &str, doc: &AssetDoc) -> String {
+        let bytes = crate::publish::index::to_bytes(doc);
+        let links = self.card_links(doc);
+        cache::key([global.as_bytes(), &bytes, links.as_bytes()])
+    }
+
     fn page(&self, template: &str, path: &str, extra: Value) -> Result<String, String> {
         self.page_with_root(template, &root_of(path), extra)
     }
@@ -266,7 +326,10 @@ impl Site<'_> {
         AssetCard {
             title: doc.id.clone(),
             href: asset_href(&doc.id),
-            description: doc.description.as_deref().map(|d| links::clip(d, CARD_DESCRIPTION)),
+            description: doc
+                .description
+                .as_deref()
+                .map(|d| links::clip(d, CARD_DESCRIPTION)),
             latest: doc.latest.clone(),
             stages: ordered_stages(doc, &self.stages)
                 .map(|(s, v)| StageVersion {

@@ -132,9 +132,8 @@ pub(super) fn search_index(
         manifest_shards.insert(key, Value::String(path.clone()));
         out.bytes(path, bytes);
     }
-    let manifest = hash::canonical_json(
-        &serde_json::json!({ "shards": manifest_shards, "common": common }),
-    );
+    let manifest =
+        hash::canonical_json(&serde_json::json!({ "shards": manifest_shards, "common": common }));
     out.bytes(MANIFEST, manifest);
 }
 

@@ -16,6 +16,17 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The card's front-matter keys shown as facts on a version's page.
+const CARD_FACTS: [&str; 7] = [
+    "license",
+    "pipeline_tag",
+    "library_name",
+    "language",
+    "datasets",
+    "base_model",
+    "tags",
+];
+
 /// Versions that use this one, named on its page.
 pub(super) const USED_BY_SHOWN: usize = 50;
 
@@ -59,7 +70,7 @@ impl Site<'_> {
             .card
             .as_ref()
             .map(|c| {
-                ["license", "pipeline_tag", "library_name", "language", "datasets", "base_model", "tags"]
+                CARD_FACTS
                     .iter()
                     .filter_map(|k| c.meta.get(*k).map(|val| serde_json::json!({ "label": k.replace('_', " "), "items": self.card_items(val) })))
                     .collect()
@@ -96,9 +107,9 @@ impl Site<'_> {
         };
         let used_by: Vec<Value> = users.iter().take(USED_BY_SHOWN).filter_map(user).collect();
         let mut pages = Vec::new();
-        let all_users = (users.len() > USED_BY_SHOWN).then(|| {
-            serde_json::json!({ "count": users.len(), "href": used_by_href(id, version) })
-        });
+        let all_users = (users.len() > USED_BY_SHOWN).then(
+            || serde_json::json!({ "count": users.len(), "href": used_by_href(id, version) }),
+        );
         if all_users.is_some() {
             let first = used_by_href(id, version);
             let split = chunks(users, USED_BY_PAGE);
@@ -153,6 +164,24 @@ impl Site<'_> {
                 doc.order.len()
             )
         })
+    }
+
+    /// The links of every version's card facts into other assets (`datasets: [data/x@1]`),
+    /// as text: a page that shows them changes when they resolve differently.
+    pub(super) fn card_links(&self, doc: &AssetDoc) -> String {
+        let mut out = String::new();
+        for v in doc.versions.values() {
+            let Some(card) = &v.card else { continue };
+            for k in CARD_FACTS {
+                if let Some(val) = card.meta.get(k) {
+                    for item in self.card_items(val) {
+                        out.push_str(&item.to_string());
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// A front-matter value as items, each linked to its version page when it names a version

@@ -21,15 +21,24 @@ fn synthetic(dir: &Path, models: usize, deep: usize) {
         "registry.yaml",
         "name: scale\nstages: [dev, test, prod]\nworkspaces:\n  - { name: dev-eastus, stage: dev }\n",
     );
-    write("environments/python/1/spec.yaml", "image: python:3.11-slim\n");
-    write("data/sample/1/spec.yaml", "type: uri_file\npath: sample.csv\n");
+    write(
+        "environments/python/1/spec.yaml",
+        "image: python:3.11-slim\n",
+    );
+    write(
+        "data/sample/1/spec.yaml",
+        "type: uri_file\npath: sample.csv\n",
+    );
     write("data/sample/1/sample.csv", "a,b\n1,2\n");
     let version = |id: &str, v: usize, run: &str| {
         write(
             &format!("{id}/{v}/spec.yaml"),
             &format!("path: model.json\ndescription: {id} {v}\ntags: {{ run: {run} }}\n"),
         );
-        write(&format!("{id}/{v}/model.json"), &format!("{{\"v\": {v}}}\n"));
+        write(
+            &format!("{id}/{v}/model.json"),
+            &format!("{{\"v\": {v}}}\n"),
+        );
         write(
             &format!("{id}/{v}/lineage.yaml"),
             &format!(
@@ -117,11 +126,17 @@ fn large_registries_get_split_pages_every_asset_a_few_clicks_from_home() {
     let select = select.split("</select>").next().unwrap();
     assert_eq!(select.matches("<option value=\"run=").count(), 50);
     let values = page(&files, "browse/values-tag.html");
-    assert_eq!(values.matches("<li><a href=\"../browse/tag-run-").count(), 230);
+    assert_eq!(
+        values.matches("<li><a href=\"../browse/tag-run-").count(),
+        230
+    );
     // 130 versions of one model: two pages of versions, charts of 20 versions on a version's
     // page and of the newest 100 on the asset's.
     let deep = page(&files, "models/deep/index.html");
-    assert_eq!(deep.matches("<tr><th scope=\"row\"><a href=\"").count(), 100);
+    assert_eq!(
+        deep.matches("<tr><th scope=\"row\"><a href=\"").count(),
+        100
+    );
     assert!(deep.contains("Metrics across the newest 100 versions"));
     assert_eq!(
         page(&files, "models/deep/index-2.html")
@@ -162,7 +177,10 @@ fn large_registries_get_split_pages_every_asset_a_few_clicks_from_home() {
         .collect();
     assert_eq!(assets.len(), 231);
     for a in assets {
-        assert!(depth.get(a).is_some_and(|d| *d <= 3), "{a} is not within three clicks");
+        assert!(
+            depth.get(a).is_some_and(|d| *d <= 3),
+            "{a} is not within three clicks"
+        );
     }
 }
 
@@ -213,7 +231,10 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
     assert!(unexpected.is_empty(), "rewritten: {unexpected:?}");
     // Of the lists, only the pages that show this asset changed: its kind's first page, its
     // tag's page, the dev stage's first page.
-    let browse: Vec<&&String> = changed.iter().filter(|p| p.starts_with("browse/")).collect();
+    let browse: Vec<&&String> = changed
+        .iter()
+        .filter(|p| p.starts_with("browse/"))
+        .collect();
     assert!(browse.len() <= 3, "{browse:?}");
     assert!(changed.contains(&"models/m0042/3/index.html".to_string()));
     assert!(changed.contains(&"models/m0042/2/index.html".to_string()));
@@ -222,4 +243,185 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
     assert!(!changed.iter().any(|p| p.starts_with("models/deep/")));
     let pages = changed.iter().filter(|p| p.ends_with(".html")).count();
     assert!(pages <= 12, "{pages} pages rewritten: {changed:?}");
+}
+
+/// The files of an incremental build equal a clean build's: every file the clean build has,
+/// byte for byte (the root up to its serial), and besides them only content-addressed files
+/// earlier builds keep.
+fn assert_same_site(incremental: &Path, clean: &Path, step: &str) {
+    let (a, b) = (tree(incremental), tree(clean));
+    let root = |files: &BTreeMap<String, Vec<u8>>| {
+        let mut r: serde_json::Value = serde_json::from_slice(&files["registry.json"]).unwrap();
+        r.as_object_mut().unwrap().remove("serial");
+        r
+    };
+    assert_eq!(root(&a), root(&b), "{step}: registry.json");
+    for (path, bytes) in &b {
+        if [".mlreg-output.json", ".mlreg-cache.json", "registry.json"].contains(&path.as_str()) {
+            continue;
+        }
+        assert!(
+            a.get(path) == Some(bytes),
+            "{step}: {path} differs from a clean build's"
+        );
+    }
+    for path in a.keys().filter(|p| !b.contains_key(*p)) {
+        let kept = ["blobs/", "snapshots/", "bins/", "usedby/", "catalog/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+            || (path.starts_with("assets/") && path.matches('/').count() == 3)
+            || path == ".mlreg-cache.json";
+        assert!(kept, "{step}: {path} is left over from an earlier build");
+    }
+}
+
+/// After each kind of edit (cards, front matter that links elsewhere, stage logs, asset and
+/// registry settings, templates, a new version, a large file, the cache itself or a page
+/// edited by hand), a rebuild with the build cache gives exactly what a clean build gives.
+#[test]
+fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    crate::util::copy_dir(&crate::util::repo().join("registry"), &reg);
+    let templates = t.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("version.html"),
+        "{% extends \"mlreg/version.html\" %}{% block title %}v {{ v.id }}{% endblock title %}",
+    )
+    .unwrap();
+    // A new model with a large file, whose hash the cache keeps.
+    let big = reg.join("models/big/1");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::write(big.join("spec.yaml"), "path: weights.bin\n").unwrap();
+    std::fs::write(big.join("weights.bin"), vec![7u8; 200 * 1024]).unwrap();
+    std::fs::write(big.join("README.md"), "# big\n\nA large file.\n").unwrap();
+    let build = |out: &str| {
+        let r = run(
+            t.path(),
+            &[
+                "build",
+                "registry",
+                "--out",
+                out,
+                "--templates",
+                "templates",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout + &r.stderr
+    };
+    let mut step = 0;
+    let mut check = |what: &str| -> String {
+        step += 1;
+        let summary = build("incremental");
+        let _ = std::fs::remove_dir_all(t.path().join("clean"));
+        build("clean");
+        assert_same_site(&t.path().join("incremental"), &t.path().join("clean"), what);
+        format!("{step}: {summary}")
+    };
+    check("first build");
+    let unchanged = check("unchanged");
+    assert!(
+        unchanged.contains("wrote 0 files") && unchanged.contains("from the build cache: "),
+        "{unchanged}"
+    );
+    let edit = |rel: &str, f: &dyn Fn(String) -> String| {
+        let path = reg.join(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, f(text)).unwrap();
+    };
+    edit("models/credit-default/3/README.md", &|s| {
+        s + "\nOne more line.\n"
+    });
+    check("a card's text");
+    edit("models/big/1/README.md", &|s| {
+        format!("---\ndatasets: [data/credit-sample@latest]\n---\n{s}")
+    });
+    check("a card's front matter linking to another asset");
+    edit("models/iris-classifier/stages.yaml", &|s| {
+        s + "- { stage: champion, version: \"1\", by: ana@contoso.example, date: 2026-11-29 }\n"
+    });
+    check("a label moved");
+    edit("environments/sklearn-1.5/asset.yaml", &|s| {
+        s.replace("The team's standard", "The standard")
+    });
+    check("an asset's description");
+    edit("models/credit-default/3/spec.yaml", &|s| {
+        s.replace("Logistic regression", "A logistic regression")
+    });
+    check("a published version's description");
+    edit("registry.yaml", &|s| {
+        s.replace("region: westeurope", "region: northeurope")
+    });
+    check("a workspace's region");
+    std::fs::write(
+        templates.join("version.html"),
+        "{% extends \"mlreg/version.html\" %}{% block title %}version {{ v.id }}{% endblock title %}",
+    )
+    .unwrap();
+    check("a template");
+    // A second version of the big model, which uses the data asset: its used-by list changes.
+    let second = reg.join("models/big/2");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::write(second.join("spec.yaml"), "path: weights.bin\n").unwrap();
+    std::fs::write(second.join("weights.bin"), vec![8u8; 200 * 1024]).unwrap();
+    std::fs::write(
+        second.join("lineage.yaml"),
+        "data: [{ ref: data/credit-sample@1, role: training }]\n",
+    )
+    .unwrap();
+    check("a new version");
+    // Stale caches: one from an earlier build, one that is not a cache, one cut short.
+    let cache = t.path().join("incremental/.mlreg-cache.json");
+    let good = std::fs::read(&cache).unwrap();
+    edit("models/credit-default/3/README.md", &|s| {
+        s + "\nAnd another.\n"
+    });
+    std::fs::write(&cache, &good).unwrap();
+    check("a cache from before the last edit");
+    for bad in [b"not a cache".to_vec(), good[..good.len() / 2].to_vec()] {
+        edit("models/credit-default/3/README.md", &|s| s + "\nAgain.\n");
+        std::fs::write(&cache, bad).unwrap();
+        check("a broken cache");
+    }
+    // A page edited by hand, to the same size, is made again.
+    let page = t
+        .path()
+        .join("incremental/models/credit-default/3/index.html");
+    let len = std::fs::metadata(&page).unwrap().len() as usize;
+    std::fs::write(&page, vec![b'x'; len]).unwrap();
+    check("a page edited by hand");
+    // Once the large files have settled, their hashes come from the cache...
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    check("settled");
+    let cached = check("large files cached");
+    assert!(cached.contains(", 2 file hashes"), "{cached}");
+    // ...until one changes, even to the same size with its old modification time: the build
+    // sees the published version changed.
+    let weights = big.join("weights.bin");
+    let modified = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    std::fs::write(&weights, vec![9u8; 200 * 1024]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let refused = run(
+        t.path(),
+        &[
+            "build",
+            "registry",
+            "--out",
+            "incremental",
+            "--templates",
+            "templates",
+        ],
+    );
+    let said = refused.stdout + &refused.stderr;
+    assert_eq!(refused.code, 1, "{said}");
+    assert!(said.contains("models/big@1"), "{said}");
+    std::fs::write(&weights, vec![7u8; 200 * 1024]).unwrap();
+    check("the large file restored");
 }

@@ -1,0 +1,269 @@
+//! The build cache, `.mlreg-cache.json` in the output folder: what lets a rebuild skip work
+//! it did before. Two parts:
+//!
+//! - **hashes** of large source files, keyed by path and the file's stamp (size, mtime,
+//!   ctime, inode, device): a file whose stamp is unchanged is not read again;
+//! - **pages** per asset: the key of everything its pages are made from (its asset document,
+//!   the site's templates and settings, the mlreg executable) and the stamp of each page
+//!   written; when the key is the same and every page is still there as written, the pages
+//!   are not rendered again.
+//!
+//! Correctness never depends on it: a cache that does not parse, whose checksum is wrong or
+//! whose format is another is ignored whole; an entry whose key or stamp differs is not used;
+//! a file modified in the same instant it was cached (same mtime tick) is not cached at all.
+//! The cache is written last, atomically, after the build it describes.
+
+use crate::publish::hash;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The cache file, in the output folder.
+pub const FILE: &str = ".mlreg-cache.json";
+
+/// Its format: another is ignored.
+const FORMAT: u32 = 1;
+
+/// Files smaller than this are read again rather than cached: a stat and a lookup cost about
+/// what reading a few pages does.
+pub const HASHED_FROM: u64 = 64 * 1024;
+
+/// How far from "now" a modification time must be before a stamp is trusted: a file written
+/// again within the same timestamp tick as it was hashed would otherwise look unchanged.
+const SETTLED: Duration = Duration::from_secs(2);
+
+/// What identifies a file's content without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    inode: u64,
+    device: u64,
+}
+
+impl Stamp {
+    pub fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        Some(Stamp::from_metadata(&m))
+    }
+
+    #[cfg(unix)]
+    fn from_metadata(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            size: m.len(),
+            mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            ctime_ns: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+            inode: m.ino(),
+            device: m.dev(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn from_metadata(m: &std::fs::Metadata) -> Stamp {
+        let ns = |t: std::io::Result<SystemTime>| {
+            t.ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128)
+        };
+        Stamp {
+            size: m.len(),
+            mtime_ns: ns(m.modified()),
+            ctime_ns: ns(m.created()),
+            inode: 0,
+            device: 0,
+        }
+    }
+
+    /// Modified long enough ago that a later write would show in the stamp.
+    fn settled(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        self.mtime_ns.max(self.ctime_ns) + (SETTLED.as_nanos() as i128) < now
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Hashed {
+    stamp: Stamp,
+    sha256: String,
+}
+
+/// The pages of one asset and what they were made from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pages {
+    key: String,
+    /// Path (relative to the output folder) and stamp of each page as written.
+    files: Vec<(String, Stamp)>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Body {
+    format: u32,
+    hashes: BTreeMap<String, Hashed>,
+    pages: BTreeMap<String, Pages>,
+}
+
+/// The cache a build reads (the previous build's) and the one it writes (its own), side by side.
+#[derive(Default)]
+pub struct Cache {
+    old: Body,
+    new: Mutex<Body>,
+    /// Files whose hash came from the cache.
+    hits: AtomicUsize,
+}
+
+impl Cache {
+    /// The cache of the output folder `out`, or an empty one when there is none, it does not
+    /// parse, its checksum is wrong or its format is another.
+    pub fn load(out: &Path) -> Cache {
+        let old = std::fs::read(out.join(FILE))
+            .ok()
+            .and_then(|bytes| verified(&bytes))
+            .filter(|b| b.format == FORMAT)
+            .unwrap_or_default();
+        Cache {
+            old,
+            ..Cache::default()
+        }
+    }
+
+    /// SHA-256 and size of a source file: from the cache when its stamp is the one cached,
+    /// else read (and cached when large and settled).
+    pub fn hash_file(&self, path: &Path) -> std::io::Result<(String, u64)> {
+        let key = path.to_string_lossy().into_owned();
+        let stamp = Stamp::of(path);
+        if let Some(stamp) = stamp
+            && let Some(h) = self.old.hashes.get(&key)
+            && h.stamp == stamp
+        {
+            self.remember_hash(key, h.clone());
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((h.sha256.clone(), stamp.size));
+        }
+        let (sha256, size) = hash::file(path)?;
+        // Cached only when the file did not change while it was read, and not just now.
+        if let Some(stamp) = stamp
+            && stamp.size >= HASHED_FROM
+            && stamp.size == size
+            && stamp.settled()
+            && Stamp::of(path) == Some(stamp)
+        {
+            self.remember_hash(
+                key,
+                Hashed {
+                    stamp,
+                    sha256: sha256.clone(),
+                },
+            );
+        }
+        Ok((sha256, size))
+    }
+
+    /// How many files' hashes came from the cache.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    fn remember_hash(&self, key: String, h: Hashed) {
+        self.new
+            .lock()
+            .expect("no panics while held")
+            .hashes
+            .insert(key, h);
+    }
+
+    /// The pages of `asset` made from `key`, if the previous build made them from the same key
+    /// and every one is still in `out` as it was written.
+    pub fn pages(&self, out: &Path, asset: &str, key: &str) -> Option<Vec<String>> {
+        let cached = self.old.pages.get(asset).filter(|p| p.key == key)?;
+        let intact = cached
+            .files
+            .iter()
+            .all(|(path, stamp)| Stamp::of(&out.join(path)) == Some(*stamp));
+        if !intact {
+            return None;
+        }
+        self.new
+            .lock()
+            .expect("no panics while held")
+            .pages
+            .insert(asset.to_string(), cached.clone());
+        Some(cached.files.iter().map(|(p, _)| p.clone()).collect())
+    }
+
+    /// Remember the pages of `asset` made from `key`, as they are now in `out`.
+    pub fn remember_pages(&self, out: &Path, asset: &str, key: &str, paths: &[String]) {
+        let files: Option<Vec<(String, Stamp)>> = paths
+            .iter()
+            .map(|p| Stamp::of(&out.join(p)).map(|s| (p.clone(), s)))
+            .collect();
+        // Pages are written by this build, so a later change by anyone moves their stamp: they
+        // are trusted at once (unlike source files, which the user may be editing meanwhile).
+        // A page that cannot be stamped is rendered again next time.
+        let Some(files) = files else {
+            return;
+        };
+        self.new.lock().expect("no panics while held").pages.insert(
+            asset.to_string(),
+            Pages {
+                key: key.to_string(),
+                files,
+            },
+        );
+    }
+
+    /// Write the new cache into `out` (temp file + rename). A failure only costs the next
+    /// build its shortcuts.
+    pub fn save(self, out: &Path) {
+        let mut body = self.new.into_inner().expect("no panics while held");
+        body.format = FORMAT;
+        let json = serde_json::to_vec(&body).expect("the cache serializes");
+        let mut bytes = hash::sha256(&json).into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&json);
+        let _ = crate::publish::output::atomic_write(&out.join(FILE), &bytes);
+    }
+}
+
+/// The body of a cache file: a line with the SHA-256 of the rest, then the rest.
+fn verified(bytes: &[u8]) -> Option<Body> {
+    let newline = bytes.iter().position(|b| *b == b'\n')?;
+    let (sum, json) = (&bytes[..newline], &bytes[newline + 1..]);
+    (sum == hash::sha256(json).as_bytes())
+        .then(|| serde_json::from_slice(json).ok())
+        .flatten()
+}
+
+/// A key over everything `parts` name, in order, each length-prefixed so that no two lists of
+/// parts give the same bytes.
+pub fn key<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hash::hex(&h.finalize())
+}
+
+/// What identifies the running mlreg: its version and its executable's stamp, so that pages
+/// made by another build of mlreg are made again.
+pub fn executable() -> String {
+    let exe = std::env::current_exe().ok().and_then(|p| {
+        let s = Stamp::of(&p)?;
+        Some(format!(
+            "{} {} {} {}",
+            p.display(),
+            s.size,
+            s.mtime_ns,
+            s.inode
+        ))
+    });
+    format!("{} {}", env!("CARGO_PKG_VERSION"), exe.unwrap_or_default())
+}
