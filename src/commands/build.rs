@@ -144,7 +144,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         writer.abandon();
         return ui.fail(e);
     }
-    let hashes = writer.cache().map_or(0, |(c, _)| c.hits());
+    let hashes = writer.cached_hashes();
     let stats = match writer.finish(signed.root, &planned.snapshot.path, keep) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),

@@ -167,7 +167,14 @@ pub struct Writer {
     _lock: Option<Lock>,
     /// The folder's build cache, saved by [`Writer::finish`].
     cache: Option<Cache>,
+    /// For builds into memory: the pages of the previous build, and those of this one.
+    pages: Option<(MemoryPages, Mutex<MemoryPages>)>,
 }
+
+/// The pages of each asset of an in-memory build, with the key they were made from: what
+/// lets `mlreg serve` render only the assets an edit touched.
+#[derive(Default)]
+pub struct MemoryPages(BTreeMap<String, (String, Vec<(String, Served)>)>);
 
 /// A file of a build held in memory: bytes, or a source file served from where it is.
 #[derive(Clone)]
@@ -190,7 +197,29 @@ impl Writer {
             memory: Some(Mutex::default()),
             _lock: None,
             cache: None,
+            pages: None,
         }
+    }
+
+    /// A writer into memory that reuses the pages of `previous` whose key is unchanged.
+    pub fn in_memory_after(previous: MemoryPages) -> Writer {
+        Writer {
+            pages: Some((previous, Mutex::default())),
+            ..Writer::in_memory()
+        }
+    }
+
+    /// The in-memory build, with its root, and its pages for the next build.
+    pub fn into_memory_and_pages(
+        mut self,
+        root: Vec<u8>,
+    ) -> (BTreeMap<String, Served>, MemoryPages) {
+        let pages = self
+            .pages
+            .take()
+            .map(|(_, new)| new.into_inner().expect("no panics while held"))
+            .unwrap_or_default();
+        (self.into_memory(root), pages)
     }
 
     /// The in-memory build, with its root.
@@ -285,6 +314,7 @@ impl Writer {
             memory: None,
             _lock: lock,
             cache: None,
+            pages: None,
         })
     }
 
@@ -296,15 +326,63 @@ impl Writer {
         self
     }
 
-    /// The build cache, and the folder the files are written into as the build goes (the
-    /// output folder, or for a new one its hidden sibling), for folder builds.
-    pub fn cache(&self) -> Option<(&Cache, &Path)> {
-        self.cache.as_ref().map(|c| (c, self.dir.as_path()))
+    /// How many files' hashes came from the build cache.
+    pub fn cached_hashes(&self) -> usize {
+        self.cache.as_ref().map_or(0, Cache::hits)
+    }
+
+    /// Whether this writer can reuse pages of an earlier build.
+    pub fn reuses_pages(&self) -> bool {
+        self.cache.is_some() || self.pages.is_some()
+    }
+
+    /// The pages of `asset` made from `key` by the previous build, if they are still as it
+    /// made them: kept (in the folder, or copied into this in-memory build); their paths.
+    pub fn reuse_pages(&self, asset: &str, key: &str) -> Option<Vec<String>> {
+        if let Some(cache) = &self.cache {
+            let paths = cache.pages(&self.dir, asset, key)?;
+            paths.iter().for_each(|p| self.keep(p));
+            return Some(paths);
+        }
+        let (old, new) = self.pages.as_ref()?;
+        let memory = self.memory.as_ref()?;
+        let (made_from, files) = old.0.get(asset).filter(|(k, _)| k == key)?;
+        let mut held = memory.lock().expect("no panics while held");
+        for (path, served) in files {
+            held.insert(path.clone(), served.clone());
+        }
+        new.lock()
+            .expect("no panics while held")
+            .0
+            .insert(asset.to_string(), (made_from.clone(), files.clone()));
+        Some(files.iter().map(|(p, _)| p.clone()).collect())
+    }
+
+    /// Remember that the pages `paths` of `asset`, just written, were made from `key`.
+    pub fn remember_pages(&self, asset: &str, key: &str, paths: &[String]) {
+        if let Some(cache) = &self.cache {
+            cache.remember_pages(&self.dir, asset, key, paths);
+            return;
+        }
+        let (Some((_, new)), Some(memory)) = (&self.pages, &self.memory) else {
+            return;
+        };
+        let held = memory.lock().expect("no panics while held");
+        let files: Option<Vec<(String, Served)>> = paths
+            .iter()
+            .map(|p| held.get(p).map(|s| (p.clone(), s.clone())))
+            .collect();
+        if let Some(files) = files {
+            new.lock()
+                .expect("no panics while held")
+                .0
+                .insert(asset.to_string(), (key.to_string(), files));
+        }
     }
 
     /// A file this build produces that is already in the folder as it must be (the build
     /// cache says so): kept, not written.
-    pub fn keep(&self, rel: &str) {
+    fn keep(&self, rel: &str) {
         self.produced
             .lock()
             .expect("no panics while held")

@@ -33,7 +33,7 @@ mod pool;
 mod respond;
 
 use crate::diag::{Severity, plural, summary};
-use crate::publish::output::{Served, Writer};
+use crate::publish::output::{MemoryPages, Served, Writer};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
@@ -108,7 +108,7 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let first = build(dir, templates, 1);
+    let (first, pages) = build(dir, templates, 1, MemoryPages::default());
     log(
         quiet,
         format_args!("built in {}: {}", elapsed(started), first.summary),
@@ -128,7 +128,7 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         );
         std::thread::Builder::new()
             .name("mlreg-watch".into())
-            .spawn(move || watch(&root, templates.as_deref(), &shared, quiet))
+            .spawn(move || watch(&root, templates.as_deref(), &shared, pages, quiet))
             .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     }
     let queue = pool::start(&shared, quiet)?;
@@ -142,8 +142,14 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
     pool::accept(&listener, &queue, &shared)
 }
 
-/// Check, plan and render into memory.
-fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
+/// Check, plan and render into memory, reusing the pages of assets whose key is the same as in
+/// the previous build (`pages`); with this build's pages for the next.
+fn build(
+    dir: &Path,
+    templates: Option<&Path>,
+    generation: u64,
+    pages: MemoryPages,
+) -> (Site, MemoryPages) {
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
     let mut outcome = crate::registry::check(dir, &display);
     let report = &outcome.report;
@@ -152,20 +158,30 @@ fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
         report.count(Severity::Warning),
     );
     if outcome.report.count(Severity::Error) > 0 {
-        return Site::failed(generation, &outcome.report.render_human(false), summary);
+        let site = Site::failed(generation, &outcome.report.render_human(false), summary);
+        return (site, pages);
     }
     let Some((loaded, registry)) = outcome.registry.take() else {
-        return Site::failed(generation, "no registry was read", summary);
+        return (
+            Site::failed(generation, "no registry was read", summary),
+            pages,
+        );
     };
-    let result = crate::publish::plan::plan(dir, &loaded, &registry).and_then(|planned| {
-        drop((loaded, registry));
-        let writer = Writer::in_memory();
-        writer.put_all(&planned.set)?;
-        crate::site::render(dir, &planned, &writer, templates)?;
-        Ok(writer.into_memory(planned.root(generation, None)))
-    });
-    match result {
-        Ok(files) => Site {
+    let planned = match crate::publish::plan::plan(dir, &loaded, &registry) {
+        Ok(p) => p,
+        Err(e) => {
+            let site = Site::failed(generation, &e, format!("the build failed: {e}"));
+            return (site, pages);
+        }
+    };
+    drop((loaded, registry));
+    let writer = Writer::in_memory_after(pages);
+    let result = writer
+        .put_all(&planned.set)
+        .and_then(|_| crate::site::render(dir, &planned, &writer, templates));
+    let (files, pages) = writer.into_memory_and_pages(planned.root(generation, None));
+    let site = match result {
+        Ok(_) => Site {
             generation,
             summary: format!("{summary}; {}", plural(files.len(), "file")),
             files: files
@@ -178,12 +194,19 @@ fn build(dir: &Path, templates: Option<&Path>, generation: u64) -> Site {
             errors: None,
         },
         Err(e) => Site::failed(generation, &e, format!("the build failed: {e}")),
-    }
+    };
+    (site, pages)
 }
 
 /// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
 /// log what changed, how long the rebuild took and what it found.
-fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared, quiet: bool) {
+fn watch(
+    dir: &Path,
+    templates: Option<&Path>,
+    shared: &Shared,
+    mut pages: MemoryPages,
+    quiet: bool,
+) {
     let mut last = fingerprint(dir, templates);
     loop {
         std::thread::sleep(Duration::from_millis(300));
@@ -195,7 +218,9 @@ fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared, quiet: bool) {
         last = now;
         let started = Instant::now();
         let generation = shared.site.lock().expect("no panics while held").generation + 1;
-        let site = Arc::new(build(dir, templates, generation));
+        let (site, next) = build(dir, templates, generation, pages);
+        pages = next;
+        let site = Arc::new(site);
         log(
             quiet,
             format_args!(

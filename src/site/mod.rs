@@ -212,18 +212,15 @@ pub fn render(
     let per_asset: Vec<Result<Vec<String>, String>> = docs
         .par_iter()
         .map(|(id, doc)| {
-            let cached = writer
-                .cache()
-                .map(|(cache, dir)| (cache, dir, site.asset_key(&global, doc)));
-            if let Some((cache, dir, key)) = &cached
-                && let Some(paths) = cache.pages(dir, id, key)
+            let key = writer.reuses_pages().then(|| site.asset_key(&global, doc));
+            if let Some(key) = &key
+                && let Some(paths) = writer.reuse_pages(id, key)
             {
-                paths.iter().for_each(|p| writer.keep(p));
                 return Ok(paths);
             }
             let done = site.asset_pages(doc, &put)?;
-            if let Some((cache, dir, key)) = &cached {
-                cache.remember_pages(dir, id, key, &done);
+            if let Some(key) = &key {
+                writer.remember_pages(id, key, &done);
             }
             Ok(done)
         })

@@ -224,6 +224,7 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
                 "feed.xml",
                 "feed.json",
                 ".mlreg-output.json",
+                ".mlreg-cache.json",
             ]
             .contains(&p)
     };
