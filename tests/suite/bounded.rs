@@ -169,6 +169,18 @@ fn a_version_used_by_thousands_keeps_its_document_small() {
     );
     assert!(shown.stdout.is_empty(), "{}", shown.stdout);
     assert!(crate::util::verify_published(&public).is_err());
+    // The walk that reads a previous build (and that gc and publish share) checks pages too.
+    let against = run(
+        t.path(),
+        &["build", "registry", "--out", "next", "--against", "public"],
+    );
+    assert_eq!(against.code, 2, "{}", against.stdout);
+    assert!(
+        against.stderr.contains(pages[1]["path"].as_str().unwrap()),
+        "{}",
+        against.stderr
+    );
+    assert!(!t.path().join("next").exists());
 }
 
 /// A bin entry says of its asset what `list` shows, without the asset document: here the
