@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 /// The largest `registry.json` a client accepts.
 pub const MAX_ROOT: u64 = 1 << 20;
 
-/// The largest document a client accepts: a catalog of 100,000 assets fits well within it.
+/// The largest document a client accepts. Published documents stay far below it (a bin, an
+/// asset document, a used-by page: none grows with the registry); it bounds what a broken or
+/// hostile source can make a client read.
 pub const MAX_DOCUMENT: u64 = 64 << 20;
 
 /// Why a resolution failed: what was asked for does not exist, or the registry could not be
@@ -644,10 +646,11 @@ fn redirect(from: &str, location: &str) -> Result<String, String> {
     Ok(to)
 }
 
-/// Walk the protocol from `snapshot` down: every path it reaches (snapshot, catalog, bins, asset
-/// documents, specs, cards, blobs) goes into `paths`, each document read verified. A document
-/// already in `paths` is not read again, so walking several snapshots shares what they share;
-/// each asset document read is handed to `each` with the id its bin gives it.
+/// Walk the protocol from `snapshot` down: every path it reaches (snapshot, bins, asset
+/// documents, used-by pages, specs, cards, blobs) goes into `paths`, each document read
+/// verified. A document already in `paths` is not read again, so walking several snapshots
+/// shares what they share; each asset document read is handed to `each` with the id its bin
+/// gives it.
 pub fn walk(
     source: &Source,
     snapshot: &Ref,
@@ -658,18 +661,22 @@ pub fn walk(
         return Ok(());
     }
     let snap: index::Snapshot = source.document(snapshot)?;
-    paths.insert(snap.catalog.path.clone());
     for bin_ref in snap.bins.values() {
         if !paths.insert(bin_ref.path.clone()) {
             continue;
         }
         let bin: index::Bin = source.document(bin_ref)?;
-        for (id, doc_ref) in &bin.assets {
-            if !paths.insert(doc_ref.path.clone()) {
+        for (id, entry) in &bin.assets {
+            if !paths.insert(entry.doc.path.clone()) {
                 continue;
             }
-            let doc: index::AssetDoc = source.document(doc_ref)?;
+            let doc: index::AssetDoc = source.document(&entry.doc)?;
             for v in doc.versions.values() {
+                for page in &v.used_by_pages {
+                    if paths.insert(page.path.clone()) {
+                        source.document::<index::UsedByPage>(page)?;
+                    }
+                }
                 paths.insert(v.spec_file.path.clone());
                 paths.extend(v.files.iter().map(|f| f.blob.clone()));
                 if let Some(card) = &v.card {
@@ -680,6 +687,31 @@ pub fn walk(
         }
     }
     Ok(())
+}
+
+/// Every asset of `snapshot` with its bin entry, sorted by id: every bin read with `bin` (the
+/// protocol has no one document that lists the registry). An id in a bin other than its own is
+/// refused: no resolution would find it there.
+pub fn listing(
+    snapshot: &index::Snapshot,
+    mut bin: impl FnMut(&Ref) -> Result<index::Bin, Failure>,
+) -> Result<std::collections::BTreeMap<String, index::BinEntry>, Failure> {
+    let mut all = std::collections::BTreeMap::new();
+    for (name, bin_ref) in &snapshot.bins {
+        for (id, entry) in bin(bin_ref)?.assets {
+            if index::bin_of(&id) != *name {
+                return Err(Failure::Broken(format!(
+                    "{}: lists `{}`, which belongs in bin {}, not {}: the index was altered",
+                    bin_ref.path,
+                    escape(&id),
+                    index::bin_of(&id),
+                    escape(name)
+                )));
+            }
+            all.insert(id, entry);
+        }
+    }
+    Ok(all)
 }
 
 /// Parse `registry.json`, refusing an unknown major `api_version`.

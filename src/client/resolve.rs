@@ -4,7 +4,7 @@
 
 use super::cache::{Cache, CachedRoot};
 use super::{Failure, Source};
-use crate::publish::index::{AssetDoc, Bin, Catalog, Ref, Root, Snapshot, VersionDoc};
+use crate::publish::index::{AssetDoc, Bin, Ref, Root, Snapshot, VersionDoc};
 use crate::registry::reference::{self, Reference, Scope, Selector};
 
 pub struct Client {
@@ -259,13 +259,17 @@ impl Client {
         let registry = &root.registry.name;
         let snapshot: Snapshot = self.document(&root.snapshot, first)?;
         let doc_ref = match snapshot.bins.get(&crate::publish::index::bin_of(id)) {
-            Some(bin_ref) => self.document::<Bin>(bin_ref, first)?.assets.remove(id),
+            Some(bin_ref) => self
+                .document::<Bin>(bin_ref, first)?
+                .assets
+                .remove(id)
+                .map(|entry| entry.doc),
             None => None,
         };
         let Some(doc_ref) = doc_ref else {
-            // Only now, on the way out, is the catalog worth a fetch: for the hint.
-            let catalog: Catalog = self.document(&snapshot.catalog, first)?;
-            let ids: Vec<&str> = catalog.assets.iter().map(|a| a.id.as_str()).collect();
+            // Only now, on the way out, is every bin worth a fetch: for the hint.
+            let listed = super::listing(&snapshot, |r| Ok(self.document(r, first)?))?;
+            let ids: Vec<&str> = listed.keys().map(String::as_str).collect();
             return Err(Failure::NotFound(format!(
                 "registry {registry} has no asset `{id}`{}",
                 hint(id, &ids)

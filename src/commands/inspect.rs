@@ -4,8 +4,8 @@
 //! not-found hints `resolve` gives; and the views of a version the three commands print
 //! (metrics per dataset, lineage facts, aligned columns).
 //!
-//! Both sources are read through the same path (root → snapshot → catalog or bin → asset
-//! document), so a folder and its build give the same answers. Everything read is untrusted
+//! Both sources are read through the same path (root → snapshot → bins → asset document →
+//! used-by pages), so a folder and its build give the same answers. Everything read is untrusted
 //! text: human output passes it through [`escape`].
 
 use super::resolve::{STALL, TOTAL, client_for, escaped, print_notes};
@@ -13,7 +13,9 @@ use super::{EXIT_ERRORS, Ui};
 use crate::cli::ReadFrom;
 use crate::client::{self, Failure, escape};
 use crate::diag::Severity;
-use crate::publish::index::{AssetDoc, Bin, Catalog, Ref, RegistryInfo, Snapshot, VersionDoc};
+use crate::publish::index::{
+    AssetDoc, Bin, BinEntry, Ref, RegistryInfo, Snapshot, UsedByPage, VersionDoc,
+};
 use crate::publish::output::{Content, OutputSet};
 use crate::publish::plan;
 use crate::registry::{
@@ -155,23 +157,64 @@ impl Reader {
         }
     }
 
-    /// The catalog: every asset, sorted by id.
-    pub(super) fn catalog(&self) -> Result<Catalog, Failure> {
-        let catalog = self.document(&self.snapshot.catalog)?;
+    /// Every asset with its bin entry, sorted by id: every bin read.
+    pub(super) fn listing(&self) -> Result<BTreeMap<String, BinEntry>, Failure> {
+        let listed = client::listing(&self.snapshot, |r| self.document(r))?;
         self.commit()?;
-        Ok(catalog)
+        Ok(listed)
+    }
+
+    /// Every version that uses `v` (of `id@version`), sorted: its document's list, or, when
+    /// that list is cut, the pages that hold all of it, checked against the count it gives.
+    pub(super) fn used_by(
+        &self,
+        id: &str,
+        version: &str,
+        v: &VersionDoc,
+    ) -> Result<Vec<String>, Failure> {
+        if v.used_by_pages.is_empty() {
+            return Ok(v.used_by.clone());
+        }
+        let mut all = Vec::new();
+        for page in &v.used_by_pages {
+            all.extend(self.document::<UsedByPage>(page)?.used_by);
+        }
+        let why = if all.len() as u64 != v.used_by_count {
+            Some(format!(
+                "list {} versions, not the {} its document counts",
+                all.len(),
+                v.used_by_count
+            ))
+        } else if !all.starts_with(&v.used_by) {
+            Some("do not start with the versions its document lists".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Failure::Broken(format!(
+                "{}@{}: its used-by pages {why}: the index was altered",
+                escape(id),
+                escape(version)
+            )));
+        }
+        self.commit()?;
+        Ok(all)
     }
 
     /// The asset document of `id` (`models/credit-default`), every version of it checked as a
     /// client checks what it fetched (digest, file names); not found names the nearest id.
     pub(super) fn asset(&self, id: &str) -> Result<AssetDoc, Failure> {
         let doc_ref = match self.snapshot.bins.get(&crate::publish::index::bin_of(id)) {
-            Some(bin_ref) => self.document::<Bin>(bin_ref)?.assets.remove(id),
+            Some(bin_ref) => self
+                .document::<Bin>(bin_ref)?
+                .assets
+                .remove(id)
+                .map(|entry| entry.doc),
             None => None,
         };
         let Some(doc_ref) = doc_ref else {
-            let catalog: Catalog = self.document(&self.snapshot.catalog)?;
-            let ids: Vec<&str> = catalog.assets.iter().map(|a| a.id.as_str()).collect();
+            let listed = client::listing(&self.snapshot, |r| self.document(r))?;
+            let ids: Vec<&str> = listed.keys().map(String::as_str).collect();
             return Err(Failure::NotFound(format!(
                 "registry {} has no asset `{id}`{}",
                 self.info.name,

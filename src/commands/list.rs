@@ -1,5 +1,5 @@
 //! `mlreg list [WHAT]`: the assets of a registry (every one, or one kind's) with their latest
-//! version, stages, number of versions and deprecation, from the catalog; or one asset's
+//! version, stages, number of versions and deprecation, from the bins; or one asset's
 //! versions with digest, stages, deprecation, key metrics and when their job ran, from its
 //! asset document. Reads a folder or a published registry alike (see `inspect`).
 
@@ -67,26 +67,24 @@ fn parse(what: &str) -> Result<What, String> {
     }
 }
 
-/// Every asset (of one kind folder), sorted by id, as the catalog lists them.
+/// Every asset (of one kind folder), sorted by id, as the bins list them.
 fn assets(reader: &Reader, folder: Option<&str>, json: bool) -> Result<String, Failure> {
-    let catalog = reader.catalog()?;
-    let mut entries: Vec<_> = catalog
-        .assets
+    let listed = reader.listing()?;
+    let entries: Vec<_> = listed
         .iter()
-        .filter(|a| folder.is_none_or(|f| a.id.split('/').next() == Some(f)))
+        .filter(|(id, _)| folder.is_none_or(|f| id.split('/').next() == Some(f)))
         .collect();
-    entries.sort_by(|a, b| a.id.cmp(&b.id));
     if json {
         let rows: Vec<Value> = entries
             .iter()
-            .map(|a| {
+            .map(|(id, a)| {
                 let stages: Vec<Value> = reader
                     .ordered(&a.stages)
                     .into_iter()
                     .map(|(s, v)| json!({"stage": s, "version": v}))
                     .collect();
                 json!({
-                    "id": a.id,
+                    "id": id,
                     "kind": a.kind,
                     "name": a.name,
                     "display_name": a.display_name,
@@ -104,7 +102,7 @@ fn assets(reader: &Reader, folder: Option<&str>, json: bool) -> Result<String, F
             .map(String::from)
             .to_vec(),
     ];
-    for a in entries {
+    for (_, a) in entries {
         let stages: Vec<String> = reader
             .ordered(&a.stages)
             .into_iter()

@@ -1,8 +1,9 @@
 //! `mlreg show REF`: one version of a registry folder or a published registry (see `inspect`):
 //! what it is (digest, Azure URI, stages, deprecation), its normalized spec, its files, its
 //! lineage with the pins of what it was made from, its metrics by metric and dataset, and
-//! what it uses and what uses it. `--json` is the version document with the version's
-//! identity and stages beside it.
+//! what it uses and what uses it (all of it: a long list is read from its used-by pages).
+//! `--json` is the version document, its `used_by` complete, with the version's identity and
+//! stages beside it.
 
 use super::inspect::{
     Metric, Picked, Reader, cell, columns, human_size, lineage_facts, metrics, pretty, short_data,
@@ -19,7 +20,10 @@ pub fn run(ui: &Ui, args: ShowArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let picked = match reader.pick(&args.reference) {
+    let picked = match reader.pick(&args.reference).and_then(|mut p| {
+        p.v.used_by = reader.used_by(&p.doc.id, &p.version, &p.v)?;
+        Ok(p)
+    }) {
         Ok(p) => p,
         Err(f) => return reader.fail(ui, f),
     };

@@ -74,11 +74,11 @@ pub fn collect(
         }
         Err(_) => BTreeMap::new(),
     };
-    // Each snapshot, bin and asset document the walks reached was read once.
+    // Each snapshot, bin, asset document and used-by page the walks reached was read once.
     let documents = named
         .iter()
         .filter(|p| {
-            ["snapshots/", "bins/", "assets/"]
+            ["snapshots/", "bins/", "assets/", "usedby/"]
                 .iter()
                 .any(|d| p.starts_with(d))
         })

@@ -116,20 +116,58 @@ pub struct WorkspaceInfo {
     pub mirror: Option<String>,
 }
 
-/// `snapshots/<sha256>.json`: the asset map, split into bins, and the catalog.
+/// `snapshots/<sha256>.json`: the asset map, split into bins. There is no listing of every
+/// asset beside the bins: a document that grows with the registry would be rewritten by every
+/// change (see `docs/protocol.md`).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
     pub api_version: String,
     /// Bin name (first two hex digits of `sha256(asset id)`) to bin document.
     pub bins: BTreeMap<String, Ref>,
-    pub catalog: Ref,
 }
 
-/// `bins/<sha256>.json`: asset id (`models/credit-default`) to its asset document.
+/// `bins/<sha256>.json`: the assets of one bin, by id (`models/credit-default`). Reading every
+/// bin lists the registry.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Bin {
     pub api_version: String,
-    pub assets: BTreeMap<String, Ref>,
+    pub assets: BTreeMap<String, BinEntry>,
+}
+
+/// One asset in its bin: its document, and what listing and search show of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BinEntry {
+    /// The asset document.
+    pub doc: Ref,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The asset's description, cut to at most 280 characters (ending with `…` when cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub latest: Option<String>,
+    pub stages: BTreeMap<String, String>,
+    /// How many versions the asset has.
+    pub versions: u64,
+    pub deprecated: bool,
+}
+
+/// The most characters of a description a bin entry holds: bins stay small however long
+/// descriptions are, and the asset document has the whole text. (The schema says the number.)
+pub const DESCRIPTION_MAX: usize = 280;
+
+/// `text` cut to at most [`DESCRIPTION_MAX`] characters, on a character boundary, ending
+/// with `…` when something was cut.
+pub fn summary(text: &str) -> String {
+    let mut starts = text.char_indices().map(|(i, _)| i);
+    // Where the last character kept ends, and whether one more would still follow it.
+    match (starts.nth(DESCRIPTION_MAX - 1), starts.next()) {
+        (Some(cut), Some(_)) => format!("{}…", &text[..cut]),
+        _ => text.to_string(),
+    }
 }
 
 /// The bin an asset id belongs to.
@@ -210,8 +248,15 @@ pub struct VersionDoc {
     pub card: Option<Card>,
     /// What this version's spec and lineage use, pinned.
     pub references: Vec<Pinned>,
-    /// `<id>@<version>` of every version whose spec or lineage uses this one.
+    /// `<id>@<version>` of the versions whose spec or lineage uses this one, sorted: all of
+    /// them, or the first 100 when there are more.
     pub used_by: Vec<String>,
+    /// How many versions use this one.
+    #[serde(default)]
+    pub used_by_count: u64,
+    /// When `used_by` is cut: the `usedby/` pages of the complete list, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by_pages: Vec<Ref>,
     /// Why this version is deprecated, if it is.
     pub deprecated: Option<String>,
 }
@@ -241,29 +286,21 @@ pub struct Pinned {
     pub digest: String,
 }
 
-/// `catalog/<sha256>.json`: a compact listing of every asset, for browsing and search.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct Catalog {
-    pub api_version: String,
-    pub assets: Vec<CatalogEntry>,
-}
+/// The most `used_by` entries a version document holds itself; the complete list of a version
+/// used by more is in its pages. (The schemas say the number.)
+pub const USED_BY_INLINE: usize = 100;
 
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-pub struct CatalogEntry {
-    pub id: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    pub latest: Option<String>,
-    pub stages: BTreeMap<String, String>,
-    pub versions: usize,
-    pub deprecated: bool,
-    pub doc: Ref,
+/// The most entries of one `usedby/` page. (The schema says the number.)
+pub const USED_BY_PAGE: usize = 5_000;
+
+/// `usedby/<sha256>.json`: one page of the complete, sorted list of what uses a version, for a
+/// version used by more than 100 others. Pages keep asset documents bounded however many
+/// versions use one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UsedByPage {
+    pub api_version: String,
+    /// At most 5,000 `<id>@<version>`, in the list's order.
+    pub used_by: Vec<String>,
 }
 
 /// A document's canonical bytes (sorted keys, compact): what is hashed and written.
@@ -287,7 +324,7 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("snapshot.schema.json", s::<Snapshot>()),
         ("bin.schema.json", s::<Bin>()),
         ("asset.schema.json", s::<AssetDoc>()),
-        ("catalog.schema.json", s::<Catalog>()),
+        ("usedby.schema.json", s::<UsedByPage>()),
     ]
 }
 
@@ -318,4 +355,57 @@ pub fn digest(
         "sha256:{}",
         crate::publish::hash::sha256(&crate::publish::hash::canonical_json(&doc))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_cut_long_descriptions_on_a_character_boundary() {
+        assert_eq!(summary(""), "");
+        // Exactly the limit, in two-byte characters: kept whole.
+        let full = "é".repeat(DESCRIPTION_MAX);
+        assert_eq!(summary(&full), full);
+        // One more: cut to the limit, the last character an ellipsis.
+        let cut = summary(&format!("{full}x"));
+        assert_eq!(cut, format!("{}…", "é".repeat(DESCRIPTION_MAX - 1)));
+        assert_eq!(cut.chars().count(), DESCRIPTION_MAX);
+        assert_eq!(
+            summary(&"ab".repeat(DESCRIPTION_MAX)),
+            format!("{}a…", "ab".repeat((DESCRIPTION_MAX - 2) / 2))
+        );
+    }
+
+    /// A version's digest covers its spec, lineage and files only: what uses it (and how that
+    /// list is paged) may grow without changing it.
+    #[test]
+    fn the_digest_does_not_cover_used_by() {
+        let v = |used_by: serde_json::Value| -> VersionDoc {
+            serde_json::from_value(serde_json::json!({
+                "digest": "", "spec": {"name": "e", "version": "1", "image": "python:3.11"},
+                "spec_file": {"path": "blobs/sha256/x", "sha256": "x", "size": 1},
+                "files": [], "lineage": null, "card": null, "references": [],
+                "used_by": used_by, "deprecated": null,
+            }))
+            .unwrap()
+        };
+        let few = v(serde_json::json!(["components/c@1"]));
+        let mut many = v(serde_json::json!(["components/c@1", "components/c@2"]));
+        many.used_by_count = 5_001;
+        many.used_by_pages = vec![Ref {
+            path: "usedby/y.json".into(),
+            sha256: "y".into(),
+            size: 2,
+        }];
+        let of = |v: &VersionDoc| digest(&v.spec, v.lineage.as_ref(), &v.files);
+        assert_eq!(of(&few), of(&many));
+        assert_eq!(
+            of(&few),
+            "sha256:".to_string()
+                + &crate::publish::hash::sha256(
+                    br#"{"files":[],"lineage":null,"spec":{"image":"python:3.11","name":"e","version":"1"}}"#
+                )
+        );
+    }
 }

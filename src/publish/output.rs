@@ -44,7 +44,7 @@ impl OutputSet {
 pub fn content_addressed(rel: &str) -> bool {
     let first = rel.split('/').next().unwrap_or("");
     match first {
-        "blobs" | "snapshots" | "bins" | "catalog" => true,
+        "blobs" | "snapshots" | "bins" | "usedby" => true,
         // assets/<kind>/<name>/<sha256>.json, not the convenience copy assets/<kind>/<name>.json
         "assets" => rel.split('/').count() == 4,
         _ => false,
@@ -664,7 +664,6 @@ fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
         return;
     };
     keep.insert(snapshot.to_string());
-    keep.insert(snap.catalog.path.clone());
     for bin_ref in snap.bins.values() {
         if !keep.insert(bin_ref.path.clone()) {
             continue;
@@ -672,15 +671,16 @@ fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
         let Some(bin) = read::<Bin>(out, &bin_ref.path) else {
             continue;
         };
-        for doc_ref in bin.assets.values() {
-            if !keep.insert(doc_ref.path.clone()) {
+        for entry in bin.assets.values() {
+            if !keep.insert(entry.doc.path.clone()) {
                 continue;
             }
-            let Some(doc) = read::<AssetDoc>(out, &doc_ref.path) else {
+            let Some(doc) = read::<AssetDoc>(out, &entry.doc.path) else {
                 continue;
             };
             for v in doc.versions.values() {
                 keep.insert(v.spec_file.path.clone());
+                keep.extend(v.used_by_pages.iter().map(|p| p.path.clone()));
                 keep.extend(v.files.iter().map(|f| f.blob.clone()));
                 if let Some(card) = &v.card {
                     keep.insert(card.blob.path.clone());

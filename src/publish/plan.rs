@@ -5,8 +5,8 @@
 use crate::publish::cache::Cache;
 use crate::publish::hash;
 use crate::publish::index::{
-    self, AssetDoc, Bin, Card, Catalog, CatalogEntry, Deprecation, FileEntry, HistoryEntry, Pinned,
-    Ref, RegistryInfo, Root, Snapshot, VersionDoc, WorkspaceInfo,
+    self, AssetDoc, Bin, BinEntry, Card, Deprecation, FileEntry, HistoryEntry, Pinned, Ref,
+    RegistryInfo, Root, Snapshot, UsedByPage, VersionDoc, WorkspaceInfo,
 };
 use crate::publish::output::OutputSet;
 use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
@@ -26,6 +26,9 @@ pub struct Planned {
     pub set: OutputSet,
     /// Every asset document, by id, for `--against` and for pages.
     pub docs: BTreeMap<String, AssetDoc>,
+    /// The complete `used_by` of every version whose document holds only its first entries,
+    /// by `<id>@<version>`: the pages' content, for pages of the site, without reading it back.
+    pub used_by: BTreeMap<String, Vec<String>>,
     pub snapshot: Ref,
     pub info: RegistryInfo,
 }
@@ -107,8 +110,8 @@ pub fn plan_with(
         }
     }
 
-    let mut catalog = Vec::new();
-    let mut bins: BTreeMap<String, BTreeMap<String, Ref>> = BTreeMap::new();
+    let mut cut = BTreeMap::new();
+    let mut bins: BTreeMap<String, BTreeMap<String, BinEntry>> = BTreeMap::new();
     for ((kind, name), la) in &loaded.assets {
         let asset = &registry.assets[&(*kind, name.clone())];
         let id = format!("{}/{name}", kind.folder());
@@ -153,6 +156,24 @@ pub fn plan_with(
             let mut used: Vec<String> = used_by.get(&vid).cloned().unwrap_or_default();
             used.sort();
             used.dedup();
+            let used_by_count = used.len() as u64;
+            // A version used by many keeps its document small: the first entries inline, the
+            // whole list in immutable pages.
+            let mut used_by_pages = Vec::new();
+            if used.len() > index::USED_BY_INLINE {
+                for page in used.chunks(index::USED_BY_PAGE) {
+                    let page = UsedByPage {
+                        api_version: index::API_VERSION.into(),
+                        used_by: page.to_vec(),
+                    };
+                    used_by_pages.push(document(&mut set, "usedby", &page));
+                }
+                let inline = used[..index::USED_BY_INLINE].to_vec();
+                cut.insert(
+                    format!("{id}@{version}"),
+                    std::mem::replace(&mut used, inline),
+                );
+            }
             versions.insert(
                 version.clone(),
                 VersionDoc {
@@ -164,6 +185,8 @@ pub fn plan_with(
                     card,
                     references: asset.references(version).iter().map(&pinned).collect(),
                     used_by: used,
+                    used_by_count,
+                    used_by_pages,
                     deprecated: la.deprecation(version).map(str::to_string),
                 },
             );
@@ -196,22 +219,21 @@ pub fn plan_with(
         let doc_ref = named(&bytes, |sha| format!("assets/{id}/{sha}.json"));
         set.bytes(format!("assets/{id}.json"), bytes.clone());
         set.bytes(doc_ref.path.clone(), bytes);
-        bins.entry(index::bin_of(&id))
-            .or_default()
-            .insert(id.clone(), doc_ref.clone());
-        catalog.push(CatalogEntry {
-            id: id.clone(),
+        let entry = BinEntry {
+            doc: doc_ref,
             kind: doc.kind.clone(),
             name: doc.name.clone(),
             display_name: doc.display_name.clone(),
-            description: doc.description.clone(),
+            description: doc.description.as_deref().map(index::summary),
             tags: doc.tags.clone(),
             latest: doc.latest.clone(),
             stages: doc.stages.clone(),
-            versions: doc.versions.len(),
+            versions: doc.versions.len() as u64,
             deprecated: doc.deprecated.is_some(),
-            doc: doc_ref,
-        });
+        };
+        bins.entry(index::bin_of(&id))
+            .or_default()
+            .insert(id.clone(), entry);
         docs.insert(id, doc);
     }
 
@@ -227,22 +249,12 @@ pub fn plan_with(
         );
         bin_refs.insert(bin, r);
     }
-    catalog.sort_by(|a, b| a.id.cmp(&b.id));
-    let catalog = document(
-        &mut set,
-        "catalog",
-        &Catalog {
-            api_version: index::API_VERSION.into(),
-            assets: catalog,
-        },
-    );
     let snapshot = document(
         &mut set,
         "snapshots",
         &Snapshot {
             api_version: index::API_VERSION.into(),
             bins: bin_refs,
-            catalog,
         },
     );
     for (name, schema) in index::schemas()
@@ -256,6 +268,7 @@ pub fn plan_with(
     Ok(Planned {
         set,
         docs,
+        used_by: cut,
         snapshot,
         info: registry_info(loaded, registry),
     })

@@ -32,7 +32,7 @@ const PART: u64 = 8 << 20;
 const LISTED: [&str; 7] = [
     "blobs/",
     "bins/",
-    "catalog/",
+    "usedby/",
     "snapshots/",
     "assets/",
     "static/",

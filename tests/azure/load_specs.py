@@ -30,8 +30,8 @@ def main():
     snapshot = read_json(public, root["snapshot"]["path"])
     failures, loaded = [], 0
     for bin_ref in snapshot["bins"].values():
-        for doc_ref in read_json(public, bin_ref["path"])["assets"].values():
-            doc = read_json(public, doc_ref["path"])
+        for entry in read_json(public, bin_ref["path"])["assets"].values():
+            doc = read_json(public, entry["doc"]["path"])
             for version, v in doc["versions"].items():
                 where = f"{doc['id']}@{version}"
                 with tempfile.TemporaryDirectory() as tmp:

@@ -58,7 +58,7 @@ fn a_person_finds_a_model_and_its_chart_in_chromium() {
         "{search:?}"
     );
     assert!(
-        !requests.iter().any(|r| r.starts_with("catalog/")),
-        "the site never needs the catalog"
+        !requests.iter().any(|r| r.starts_with("bins/")),
+        "the site never needs the index's bins"
     );
 }

@@ -87,8 +87,8 @@ fn an_unchanged_rebuild_writes_nothing_and_a_change_writes_only_what_changed() {
         "an unchanged rebuild touched files"
     );
 
-    // Change one card: a new card blob, asset document, bin, catalog, snapshot and root, and
-    // the version's page.
+    // Change one card: a new card blob, asset document (and its copy), bin, snapshot and root,
+    // and the version's page.
     let card = t.path().join("registry/models/credit-default/3/README.md");
     let text = std::fs::read_to_string(&card).unwrap();
     std::fs::write(
@@ -101,7 +101,7 @@ fn an_unchanged_rebuild_writes_nothing_and_a_change_writes_only_what_changed() {
     .unwrap();
     let changed = build(t.path(), &["registry"]);
     assert!(
-        changed.stdout.contains("serial 2; wrote 8 files"),
+        changed.stdout.contains("serial 2; wrote 7 files"),
         "{}",
         changed.stdout
     );
@@ -246,7 +246,7 @@ fn a_client_verifies_every_byte_and_resolves_an_asset_in_four_fetches() {
     let bin = json(&verified(
         &snapshot["bins"][&sha256_hex(id.as_bytes())[..2]],
     ));
-    let doc = json(&verified(&bin["assets"][id]));
+    let doc = json(&verified(&bin["assets"][id]["doc"]));
     assert_eq!(
         server.take_requests().len(),
         4,
@@ -256,19 +256,73 @@ fn a_client_verifies_every_byte_and_resolves_an_asset_in_four_fetches() {
     assert_eq!(doc["stages"]["test"], "3");
     assert_eq!(doc["latest"], "3");
 
+    // The snapshot names bins and nothing else: no document lists every asset.
+    assert_eq!(
+        snapshot.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["api_version", "bins"]
+    );
+
     // Every asset, every version, every file: sizes and hashes as promised.
     let mut blobs = 0;
+    let mut assets = Vec::new();
+    // What each version's references say uses it, and what its own document says.
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut used_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (bin_name, bin_ref) in snapshot["bins"].as_object().unwrap() {
         let bin = json(&verified(bin_ref));
-        for (id, doc_ref) in bin["assets"].as_object().unwrap() {
+        assert_eq!(bin["api_version"], "1.0");
+        for (id, entry) in bin["assets"].as_object().unwrap() {
             assert_eq!(
                 &sha256_hex(id.as_bytes())[..2],
                 bin_name,
                 "{id} is in the wrong bin"
             );
-            let doc = json(&verified(doc_ref));
+            assets.push(id.clone());
+            let doc = json(&verified(&entry["doc"]));
             assert_eq!(&doc["id"], id);
+            // The bin entry says of the asset what its document says.
+            assert_eq!(entry["kind"], doc["kind"], "{id}");
+            assert_eq!(entry["name"], doc["name"], "{id}");
+            assert_eq!(entry["latest"], doc["latest"], "{id}");
+            assert_eq!(entry["stages"], doc["stages"], "{id}");
+            assert_eq!(entry["tags"], doc["tags"], "{id}");
+            assert_eq!(entry["description"], doc["description"], "{id}");
+            assert_eq!(
+                entry["versions"].as_u64().unwrap() as usize,
+                doc["versions"].as_object().unwrap().len(),
+                "{id}"
+            );
+            assert_eq!(entry["deprecated"], !doc["deprecated"].is_null(), "{id}");
             for (version, v) in doc["versions"].as_object().unwrap() {
+                for r in v["references"].as_array().unwrap() {
+                    users
+                        .entry(format!(
+                            "{}@{}",
+                            r["id"].as_str().unwrap(),
+                            r["version"].as_str().unwrap()
+                        ))
+                        .or_default()
+                        .push(format!("{id}@{version}"));
+                }
+                let mut all: Vec<String> = serde_json::from_value(v["used_by"].clone()).unwrap();
+                if let Some(pages) = v["used_by_pages"].as_array() {
+                    all.clear();
+                    for page in pages {
+                        let page = json(&verified(page));
+                        assert_eq!(page["api_version"], "1.0");
+                        all.extend(
+                            serde_json::from_value::<Vec<String>>(page["used_by"].clone()).unwrap(),
+                        );
+                    }
+                }
+                assert_eq!(
+                    v["used_by_count"].as_u64().unwrap() as usize,
+                    all.len(),
+                    "{id}@{version}"
+                );
+                if !all.is_empty() {
+                    used_by.insert(format!("{id}@{version}"), all);
+                }
                 verified(&v["spec_file"]);
                 let mut listed = Vec::new();
                 for f in v["files"].as_array().unwrap() {
@@ -306,7 +360,16 @@ fn a_client_verifies_every_byte_and_resolves_an_asset_in_four_fetches() {
         }
     }
     assert!(blobs > 30, "{blobs} blobs");
-    verified(&snapshot["catalog"]);
+    assert_eq!(assets.len(), 12, "{assets:?}");
+    // `used_by` is exactly the versions whose references name a version, sorted.
+    for list in users.values_mut() {
+        list.sort();
+    }
+    assert_eq!(used_by, users);
+    assert!(
+        used_by["environments/sklearn-1.5@2"].len() >= 4,
+        "{used_by:?}"
+    );
 }
 
 #[test]
@@ -331,22 +394,14 @@ fn the_built_sample_matches_its_published_schemas() {
     check(&schema("registry.schema.json"), &root, "registry.json");
     let snapshot = read(root["snapshot"]["path"].as_str().unwrap());
     check(&schema("snapshot.schema.json"), &snapshot, "snapshot");
-    check(
-        &schema("catalog.schema.json"),
-        &read(snapshot["catalog"]["path"].as_str().unwrap()),
-        "catalog",
-    );
     let (bin_schema, asset_schema) = (schema("bin.schema.json"), schema("asset.schema.json"));
     let mut docs = 0;
     for r in snapshot["bins"].as_object().unwrap().values() {
         let bin = read(r["path"].as_str().unwrap());
         check(&bin_schema, &bin, "bin");
-        for d in bin["assets"].as_object().unwrap().values() {
-            check(
-                &asset_schema,
-                &read(d["path"].as_str().unwrap()),
-                d["path"].as_str().unwrap(),
-            );
+        for e in bin["assets"].as_object().unwrap().values() {
+            let path = e["doc"]["path"].as_str().unwrap();
+            check(&asset_schema, &read(path), path);
             docs += 1;
         }
     }

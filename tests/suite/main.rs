@@ -4,6 +4,7 @@
 mod adversarial;
 mod authoring;
 mod azure;
+mod bounded;
 mod browser;
 mod build;
 mod cli;

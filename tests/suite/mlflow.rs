@@ -207,8 +207,8 @@ fn asset_doc(public: &Path, asset: &str) -> Value {
     let snapshot = read(root["snapshot"]["path"].as_str().unwrap());
     for bin in snapshot["bins"].as_object().unwrap().values() {
         let bin = read(bin["path"].as_str().unwrap());
-        if let Some(doc) = bin["assets"].get(asset) {
-            return read(doc["path"].as_str().unwrap());
+        if let Some(entry) = bin["assets"].get(asset) {
+            return read(entry["doc"]["path"].as_str().unwrap());
         }
     }
     panic!("{asset} is not published");

@@ -1029,7 +1029,7 @@ fn sizes_that_would_overflow_are_refused_without_a_panic() {
         .map(|(k, r)| (k.clone(), read(r["path"].as_str().unwrap())))
         .find(|(_, bin)| bin["assets"].get(id).is_some())
         .unwrap();
-    let mut doc = read(bin["assets"][id]["path"].as_str().unwrap());
+    let mut doc = read(bin["assets"][id]["doc"]["path"].as_str().unwrap());
     let v = &mut doc["versions"]["2"];
     v["files"][0]["size"] = serde_json::json!(u64::MAX);
     v["files"][1]["size"] = serde_json::json!(u64::MAX);
@@ -1041,7 +1041,7 @@ fn sizes_that_would_overflow_are_refused_without_a_panic() {
         lineage.as_ref(),
         &files
     ));
-    bin["assets"][id] = put("assets/models/credit-default", &doc);
+    bin["assets"][id]["doc"] = put("assets/models/credit-default", &doc);
     snapshot["bins"][&bin_name] = put("bins", &bin);
     root["snapshot"] = put("snapshots", &snapshot);
     root.as_object_mut().unwrap().remove("signatures");
@@ -1080,8 +1080,8 @@ fn asset_docs(public: &Path) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
     for bin_ref in snapshot["bins"].as_object().unwrap().values() {
         let bin = read(bin_ref["path"].as_str().unwrap());
-        for (id, doc_ref) in bin["assets"].as_object().unwrap() {
-            out.insert(id.clone(), read(doc_ref["path"].as_str().unwrap()));
+        for (id, entry) in bin["assets"].as_object().unwrap() {
+            out.insert(id.clone(), read(entry["doc"]["path"].as_str().unwrap()));
         }
     }
     out
@@ -1118,7 +1118,7 @@ fn tamper(public: &Path, edit: impl FnOnce(&mut BTreeMap<String, serde_json::Val
         let mut changed = false;
         for id in ids {
             if docs[&id] != before[&id] {
-                bin["assets"][&id] = put(&format!("assets/{id}"), &docs[&id]);
+                bin["assets"][&id]["doc"] = put(&format!("assets/{id}"), &docs[&id]);
                 changed = true;
             }
         }

@@ -398,8 +398,8 @@ pub fn npm(name: &str) -> PathBuf {
 }
 
 /// Walk a published folder as a client would, using nothing but the protocol: the root, its
-/// snapshot, every bin, every asset document, and every file, spec and card they name, each
-/// checked for size and sha256. The serial of the root, or what is wrong.
+/// snapshot, every bin, every asset document, and every used-by page, file, spec and card they
+/// name, each checked for size and sha256. The serial of the root, or what is wrong.
 pub fn verify_published(dir: &Path) -> Result<u64, String> {
     let read = |rel: &str| std::fs::read(dir.join(rel)).map_err(|e| format!("{rel}: {e}"));
     let verified = |r: &serde_json::Value| -> Result<Vec<u8>, String> {
@@ -418,13 +418,15 @@ pub fn verify_published(dir: &Path) -> Result<u64, String> {
     };
     let root = json(read("registry.json")?)?;
     let snapshot = json(verified(&root["snapshot"])?)?;
-    json(verified(&snapshot["catalog"])?)?;
     for bin_ref in snapshot["bins"].as_object().ok_or("no bins")?.values() {
         let bin = json(verified(bin_ref)?)?;
-        for doc_ref in bin["assets"].as_object().ok_or("no assets")?.values() {
-            let doc = json(verified(doc_ref)?)?;
+        for entry in bin["assets"].as_object().ok_or("no assets")?.values() {
+            let doc = json(verified(&entry["doc"])?)?;
             for v in doc["versions"].as_object().ok_or("no versions")?.values() {
                 verified(&v["spec_file"])?;
+                for page in v["used_by_pages"].as_array().into_iter().flatten() {
+                    json(verified(page)?)?;
+                }
                 if !v["card"].is_null() {
                     verified(&v["card"]["blob"])?;
                 }
