@@ -1,5 +1,7 @@
-//! The build cache, `.mlreg-cache.json` in the output folder: what lets a rebuild skip work
-//! it did before. Two parts:
+//! The build cache of an output folder: what lets a rebuild skip work it did before. It lives
+//! in the user's cache folder (`builds/` under the client's, see [`location`]), not in the
+//! output folder, whose bytes stay the same wherever and however they were built and which
+//! may be published as it is (the cache names local paths). Two parts:
 //!
 //! - **hashes** of large source files, keyed by path and the file's stamp (size, mtime,
 //!   ctime, inode, device): a file whose stamp is unchanged is not read again;
@@ -20,9 +22,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The cache file, in the output folder.
-pub const FILE: &str = ".mlreg-cache.json";
 
 /// Its format: another is ignored.
 const FORMAT: u32 = 1;
@@ -122,7 +121,7 @@ impl Cache {
     /// The cache of the output folder `out`, or an empty one when there is none, it does not
     /// parse, its checksum is wrong or its format is another.
     pub fn load(out: &Path) -> Cache {
-        let old = std::fs::read(out.join(FILE))
+        let old = std::fs::read(location(out))
             .ok()
             .and_then(|bytes| verified(&bytes))
             .filter(|b| b.format == FORMAT)
@@ -218,8 +217,8 @@ impl Cache {
         );
     }
 
-    /// Write the new cache into `out` (temp file + rename). A failure only costs the next
-    /// build its shortcuts.
+    /// Write the new cache of the output folder `out` (temp file + rename), unless it is what
+    /// is there. A failure only costs the next build its shortcuts.
     pub fn save(self, out: &Path) {
         let mut body = self.new.into_inner().expect("no panics while held");
         body.format = FORMAT;
@@ -227,8 +226,27 @@ impl Cache {
         let mut bytes = hash::sha256(&json).into_bytes();
         bytes.push(b'\n');
         bytes.extend_from_slice(&json);
-        let _ = crate::publish::output::atomic_write(&out.join(FILE), &bytes);
+        let path = location(out);
+        if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
+            return;
+        }
+        if let Some(dir) = path.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = crate::publish::output::atomic_write(&path, &bytes);
+        }
     }
+}
+
+/// Where the build cache of the output folder `out` is: `builds/<hash of its absolute
+/// path>.json` in the client's cache folder (`$MLREG_CACHE`, `$XDG_CACHE_HOME/mlreg` or
+/// `~/.cache/mlreg`).
+pub fn location(out: &Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    let name = hash::sha256(absolute.to_string_lossy().as_bytes());
+    crate::client::cache::Cache::default_dir()
+        .join("builds")
+        .join(format!("{}.json", &name[..32]))
 }
 
 /// The body of a cache file: a line with the SHA-256 of the rest, then the rest.

@@ -7,7 +7,7 @@
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
 //! mlreg did not create is refused unless `force`.
 
-use crate::publish::cache::{self, Cache};
+use crate::publish::cache::Cache;
 use crate::publish::index::{self, AssetDoc, Bin, Snapshot};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,25 +104,34 @@ pub const LOCK: &str = ".mlreg-lock";
 impl Lock {
     fn take(dir: &Path) -> Result<Lock, Refused> {
         let path = dir.join(LOCK);
+        // The lock appears with its pid already in it (written aside, then linked into place),
+        // so that a build killed while taking it never leaves a lock that names nobody.
+        let pid = std::process::id().to_string();
+        let aside = dir.join(format!("{LOCK}.{pid}"));
+        std::fs::write(&aside, &pid)
+            .map_err(|e| format!("cannot write `{}`: {e}", aside.display()))?;
+        let taken = Lock::link(&aside, &path);
+        let _ = std::fs::remove_file(&aside);
+        taken
+    }
+
+    fn link(aside: &Path, path: &Path) -> Result<Lock, Refused> {
+        let dir = path.parent().unwrap_or(Path::new("."));
         for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    f.write_all(std::process::id().to_string().as_bytes())
-                        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-                    return Ok(Lock { path });
+            match std::fs::hard_link(aside, path) {
+                Ok(()) => {
+                    return Ok(Lock {
+                        path: path.to_path_buf(),
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = std::fs::read_to_string(path).unwrap_or_default();
                     let alive = match holder.trim().parse::<u32>() {
                         Ok(pid) if Path::new("/proc").is_dir() => {
                             Path::new("/proc").join(pid.to_string()).exists()
                         }
                         // Without /proc to ask: a lock an hour old is a dead build's.
-                        _ => std::fs::metadata(&path)
+                        _ => std::fs::metadata(path)
                             .and_then(|m| m.modified())
                             .ok()
                             .and_then(|t| t.elapsed().ok())
@@ -135,7 +144,7 @@ impl Lock {
                             holder.trim()
                         )));
                     }
-                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(path);
                 }
                 Err(e) => return Err(format!("cannot lock `{}`: {e}", dir.display()).into()),
             }
@@ -625,7 +634,6 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 fn sweep(out: &Path, mut keep: BTreeSet<String>, snapshots: &[String]) -> Result<usize, String> {
     keep.insert(MARKER.to_string());
     keep.insert(LOCK.to_string());
-    keep.insert(cache::FILE.to_string());
     for snap in snapshots.iter().skip(1) {
         reachable(out, snap, &mut keep);
     }

@@ -133,6 +133,9 @@ const CARD_DESCRIPTION: usize = 280;
 /// Everything pages need, computed once.
 struct Site<'a> {
     docs: &'a BTreeMap<String, AssetDoc>,
+    /// The complete list of what uses a version, by `<id>@<version>`, where its document holds
+    /// only the first entries.
+    used_by: &'a BTreeMap<String, Vec<String>>,
     stages: Vec<String>,
     registry: String,
     base_url: Option<String>,
@@ -175,6 +178,7 @@ pub fn render(
         .collect();
     let site = Site {
         docs,
+        used_by: &planned.used_by,
         stages: planned.info.stages.clone(),
         registry: planned.info.name.clone(),
         base_url: planned.info.base_url.clone(),
@@ -296,7 +300,16 @@ impl Site<'_> {
     fn asset_key(&self, global: &str, doc: &AssetDoc) -> String {
         let bytes = crate::publish::index::to_bytes(doc);
         let links = self.card_links(doc);
-        cache::key([global.as_bytes(), &bytes, links.as_bytes()])
+        let mut parts: Vec<&[u8]> = vec![global.as_bytes(), &bytes, links.as_bytes()];
+        // The complete lists of users where the document holds only their first entries.
+        let users: Vec<&Vec<String>> = doc
+            .versions
+            .keys()
+            .filter_map(|v| self.used_by.get(&format!("{}@{v}", doc.id)))
+            .collect();
+        let users = serde_json::to_vec(&users).expect("lists serialize");
+        parts.push(&users);
+        cache::key(parts)
     }
 
     fn page(&self, template: &str, path: &str, extra: Value) -> Result<String, String> {

@@ -147,9 +147,12 @@ impl Site<'_> {
         Ok(pages)
     }
 
-    /// Every version that uses `id@version`, in order.
-    fn users<'v>(&self, _id: &str, _version: &str, v: &'v VersionDoc) -> &'v [String] {
-        &v.used_by
+    /// Every version that uses `id@version`, in order: the document's list, or the complete
+    /// one where the document holds only its first entries.
+    fn users<'v>(&'v self, id: &str, version: &str, v: &'v VersionDoc) -> &'v [String] {
+        self.used_by
+            .get(&format!("{id}@{version}"))
+            .map_or(&v.used_by, |all| all)
     }
 
     /// `versions 31 to 50` when a version's charts draw only some of the versions.

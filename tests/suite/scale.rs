@@ -3,7 +3,7 @@
 //! the limits of the site (100 assets per list page, 20 matrix rows and 12 assets per kind on
 //! the home page, 50 users named on a version page, charts of 20 versions around a version).
 
-use crate::util::{run, tree};
+use crate::util::{run, run_with, tree};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
@@ -214,6 +214,7 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
             || p.starts_with("data/sample/1/")
             || p.starts_with("assets/data/sample")
             || p.starts_with("bins/")
+            || p.starts_with("usedby/")
             || p.starts_with("snapshots/")
             || p.starts_with("search/")
             || p.starts_with("browse/")
@@ -224,7 +225,6 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
                 "feed.xml",
                 "feed.json",
                 ".mlreg-output.json",
-                ".mlreg-cache.json",
             ]
             .contains(&p)
     };
@@ -242,8 +242,28 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
     // No other model's page, and not a page of the deep model.
     assert!(!changed.iter().any(|p| p.starts_with("models/m0041/")));
     assert!(!changed.iter().any(|p| p.starts_with("models/deep/")));
-    let pages = changed.iter().filter(|p| p.ends_with(".html")).count();
-    assert!(pages <= 12, "{pages} pages rewritten: {changed:?}");
+    // Exactly these pages: the model's five, the two of each used version (its page and the
+    // list of its users), the three lists that show the model, and the home page.
+    let pages: BTreeSet<&str> = changed
+        .iter()
+        .filter(|p| p.ends_with(".html"))
+        .map(|p| p.as_str())
+        .filter(|p| !p.starts_with("browse/"))
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "compare/models/m0042.html",
+        "data/sample/1/index.html",
+        "data/sample/1/used-by.html",
+        "environments/python/1/index.html",
+        "environments/python/1/used-by.html",
+        "index.html",
+        "models/m0042/1/index.html",
+        "models/m0042/2/index.html",
+        "models/m0042/3/index.html",
+        "models/m0042/index.html",
+    ]
+    .into();
+    assert_eq!(pages, expected);
 }
 
 /// The files of an incremental build equal a clean build's: every file the clean build has,
@@ -258,7 +278,7 @@ fn assert_same_site(incremental: &Path, clean: &Path, step: &str) {
     };
     assert_eq!(root(&a), root(&b), "{step}: registry.json");
     for (path, bytes) in &b {
-        if [".mlreg-output.json", ".mlreg-cache.json", "registry.json"].contains(&path.as_str()) {
+        if [".mlreg-output.json", "registry.json"].contains(&path.as_str()) {
             continue;
         }
         assert!(
@@ -267,11 +287,10 @@ fn assert_same_site(incremental: &Path, clean: &Path, step: &str) {
         );
     }
     for path in a.keys().filter(|p| !b.contains_key(*p)) {
-        let kept = ["blobs/", "snapshots/", "bins/", "usedby/", "catalog/"]
+        let kept = ["blobs/", "snapshots/", "bins/", "usedby/"]
             .iter()
             .any(|p| path.starts_with(p))
-            || (path.starts_with("assets/") && path.matches('/').count() == 3)
-            || path == ".mlreg-cache.json";
+            || (path.starts_with("assets/") && path.matches('/').count() == 3);
         assert!(kept, "{step}: {path} is left over from an earlier build");
     }
 }
@@ -297,8 +316,11 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     std::fs::write(big.join("spec.yaml"), "path: weights.bin\n").unwrap();
     std::fs::write(big.join("weights.bin"), vec![7u8; 200 * 1024]).unwrap();
     std::fs::write(big.join("README.md"), "# big\n\nA large file.\n").unwrap();
+    // Each output folder with its own cache folder; the clean builds' is emptied each time.
+    let caches = t.path().join("caches");
     let build = |out: &str| {
-        let r = run(
+        let cache = caches.join(out);
+        let r = run_with(
             t.path(),
             &[
                 "build",
@@ -308,6 +330,8 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
                 "--templates",
                 "templates",
             ],
+            &[("MLREG_CACHE", cache.to_str().unwrap())],
+            std::time::Duration::from_secs(120),
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
         r.stdout + &r.stderr
@@ -317,6 +341,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
         step += 1;
         let summary = build("incremental");
         let _ = std::fs::remove_dir_all(t.path().join("clean"));
+        let _ = std::fs::remove_dir_all(caches.join("clean"));
         build("clean");
         assert_same_site(&t.path().join("incremental"), &t.path().join("clean"), what);
         format!("{step}: {summary}")
@@ -374,16 +399,21 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     .unwrap();
     check("a new version");
     // Stale caches: one from an earlier build, one that is not a cache, one cut short.
-    let cache = t.path().join("incremental/.mlreg-cache.json");
-    let good = std::fs::read(&cache).unwrap();
+    let builds: Vec<_> = std::fs::read_dir(caches.join("incremental/builds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    let cache = &builds[0];
+    let good = std::fs::read(cache).unwrap();
     edit("models/credit-default/3/README.md", &|s| {
         s + "\nAnd another.\n"
     });
-    std::fs::write(&cache, &good).unwrap();
+    std::fs::write(cache, &good).unwrap();
     check("a cache from before the last edit");
     for bad in [b"not a cache".to_vec(), good[..good.len() / 2].to_vec()] {
         edit("models/credit-default/3/README.md", &|s| s + "\nAgain.\n");
-        std::fs::write(&cache, bad).unwrap();
+        std::fs::write(cache, bad).unwrap();
         check("a broken cache");
     }
     // A page edited by hand, to the same size, is made again.
@@ -409,7 +439,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    let refused = run(
+    let refused = run_with(
         t.path(),
         &[
             "build",
@@ -419,6 +449,8 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
             "--templates",
             "templates",
         ],
+        &[("MLREG_CACHE", caches.join("incremental").to_str().unwrap())],
+        std::time::Duration::from_secs(120),
     );
     let said = refused.stdout + &refused.stderr;
     assert_eq!(refused.code, 1, "{said}");
