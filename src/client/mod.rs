@@ -661,33 +661,58 @@ pub fn walk(
         return Ok(());
     }
     let snap: index::Snapshot = source.document(snapshot)?;
-    for bin_ref in snap.bins.values() {
-        if !paths.insert(bin_ref.path.clone()) {
-            continue;
-        }
+    let bins: Vec<&Ref> = snap
+        .bins
+        .values()
+        .filter(|r| paths.insert(r.path.clone()))
+        .collect();
+    // Bins are independent: read (with their documents) in parallel from folders and over
+    // HTTP; object stores are read through one runtime, one request at a time.
+    let seen = &*paths;
+    let fetch = |bin_ref: &&Ref| -> Result<Vec<Reached>, String> {
         let bin: index::Bin = source.document(bin_ref)?;
-        for (id, entry) in &bin.assets {
-            if !paths.insert(entry.doc.path.clone()) {
+        let mut out = Vec::new();
+        for (id, entry) in bin.assets {
+            if seen.contains(&entry.doc.path) {
                 continue;
             }
             let doc: index::AssetDoc = source.document(&entry.doc)?;
+            let mut reached = vec![entry.doc.path.clone()];
             for v in doc.versions.values() {
                 for page in &v.used_by_pages {
-                    if paths.insert(page.path.clone()) {
+                    if !seen.contains(&page.path) {
                         source.document::<index::UsedByPage>(page)?;
+                        reached.push(page.path.clone());
                     }
                 }
-                paths.insert(v.spec_file.path.clone());
-                paths.extend(v.files.iter().map(|f| f.blob.clone()));
+                reached.push(v.spec_file.path.clone());
+                reached.extend(v.files.iter().map(|f| f.blob.clone()));
                 if let Some(card) = &v.card {
-                    paths.insert(card.blob.path.clone());
+                    reached.push(card.blob.path.clone());
                 }
             }
-            each(id, doc)?;
+            out.push((id, doc, reached));
+        }
+        Ok(out)
+    };
+    let fetched: Vec<Result<Vec<Reached>, String>> = match source {
+        Source::Object(_) => bins.iter().map(fetch).collect(),
+        _ => {
+            use rayon::prelude::*;
+            bins.par_iter().map(fetch).collect()
+        }
+    };
+    for bin in fetched {
+        for (id, doc, reached) in bin? {
+            paths.extend(reached);
+            each(&id, doc)?;
         }
     }
     Ok(())
 }
+
+/// An asset read by [`walk`]: its id, its document, and every path it reaches.
+type Reached = (String, index::AssetDoc, Vec<String>);
 
 /// Every asset of `snapshot` with its bin entry, sorted by id: every bin read with `bin` (the
 /// protocol has no one document that lists the registry). An id in a bin other than its own is

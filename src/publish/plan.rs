@@ -9,6 +9,7 @@ use crate::publish::index::{
     RegistryInfo, Root, Snapshot, UsedByPage, VersionDoc, WorkspaceInfo,
 };
 use crate::publish::output::OutputSet;
+use crate::registry::kind::Kind;
 use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
 use crate::registry::model::Registry;
 use crate::registry::model::VersionId;
@@ -84,7 +85,7 @@ pub fn plan_with(
     let mut set = OutputSet::default();
     let mut docs = BTreeMap::new();
     let hashed = hash_versions(source, loaded, cache)?;
-    let mut made = make_versions(loaded, registry, &hashed);
+    let made = make_versions(loaded, registry, &hashed);
     let digests: BTreeMap<VersionId, String> = made
         .iter()
         .map(|(id, m)| (id.clone(), m.digest.clone()))
@@ -110,9 +111,122 @@ pub fn plan_with(
         }
     }
 
+    // Each asset's documents are independent once every digest is known: made in parallel,
+    // each with the versions `made` holds for it (both maps are sorted by kind, name, version).
+    let mut made = made.into_iter().peekable();
+    let jobs: Vec<(&(Kind, String), &LoadedAsset, BTreeMap<String, Made>)> = loaded
+        .assets
+        .iter()
+        .map(|(key, la)| {
+            let mut mine = BTreeMap::new();
+            while let Some(((kind, name, version), _)) = made.peek() {
+                if (kind, name) != (&key.0, &key.1) {
+                    break;
+                }
+                let version = version.clone();
+                let (_, m) = made.next().expect("peeked");
+                mine.insert(version, m);
+            }
+            (key, la, mine)
+        })
+        .collect();
+    let context = Context {
+        source,
+        registry,
+        cache,
+        hashed: &hashed,
+        used_by: &used_by,
+        pinned: &pinned,
+    };
+    let assets: Vec<Result<AssetOut, String>> = jobs
+        .into_par_iter()
+        .map(|(key, la, made)| context.asset(key, la, made))
+        .collect();
     let mut cut = BTreeMap::new();
     let mut bins: BTreeMap<String, BTreeMap<String, BinEntry>> = BTreeMap::new();
-    for ((kind, name), la) in &loaded.assets {
+    for out in assets {
+        let out = out?;
+        set.files.extend(out.set.files);
+        cut.extend(out.cut);
+        bins.entry(index::bin_of(&out.doc.id))
+            .or_default()
+            .insert(out.doc.id.clone(), out.entry);
+        docs.insert(out.doc.id.clone(), out.doc);
+    }
+
+    let mut bin_refs = BTreeMap::new();
+    for (bin, assets) in bins {
+        let r = document(
+            &mut set,
+            "bins",
+            &Bin {
+                api_version: index::API_VERSION.into(),
+                assets,
+            },
+        );
+        bin_refs.insert(bin, r);
+    }
+    let snapshot = document(
+        &mut set,
+        "snapshots",
+        &Snapshot {
+            api_version: index::API_VERSION.into(),
+            bins: bin_refs,
+        },
+    );
+    for (name, schema) in index::schemas()
+        .into_iter()
+        .chain(crate::publish::schema::schemas())
+    {
+        let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
+        bytes.push(b'\n');
+        set.bytes(format!("schemas/{name}"), bytes);
+    }
+    Ok(Planned {
+        set,
+        docs,
+        used_by: cut,
+        snapshot,
+        info: registry_info(loaded, registry),
+    })
+}
+
+/// What every asset's documents are made from.
+struct Context<'a, P: Fn(&VersionId) -> Pinned> {
+    source: &'a Path,
+    registry: &'a Registry,
+    cache: &'a Cache,
+    hashed: &'a BTreeMap<VersionId, Hashed>,
+    used_by: &'a BTreeMap<VersionId, Vec<String>>,
+    pinned: &'a P,
+}
+
+/// One asset's documents and blobs, its entry in its bin, and the used-by lists it cut.
+struct AssetOut {
+    set: OutputSet,
+    cut: BTreeMap<String, Vec<String>>,
+    doc: AssetDoc,
+    entry: BinEntry,
+}
+
+impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
+    /// The asset document of `key`, with its versions' spec files, cards and used-by pages.
+    fn asset(
+        &self,
+        (kind, name): &(Kind, String),
+        la: &LoadedAsset,
+        mut made: BTreeMap<String, Made>,
+    ) -> Result<AssetOut, String> {
+        let Context {
+            source,
+            registry,
+            cache,
+            hashed,
+            used_by,
+            pinned,
+        } = *self;
+        let mut set = OutputSet::default();
+        let mut cut = BTreeMap::new();
         let asset = &registry.assets[&(*kind, name.clone())];
         let id = format!("{}/{name}", kind.folder());
         let mut versions = BTreeMap::new();
@@ -126,7 +240,7 @@ pub fn plan_with(
                 spec,
                 lineage,
                 digest,
-            } = made.remove(&vid).expect("every version is made");
+            } = made.remove(version).expect("every version is made");
             let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
@@ -183,7 +297,7 @@ pub fn plan_with(
                     files: h.files.clone(),
                     lineage,
                     card,
-                    references: asset.references(version).iter().map(&pinned).collect(),
+                    references: asset.references(version).iter().map(pinned).collect(),
                     used_by: used,
                     used_by_count,
                     used_by_pages,
@@ -231,47 +345,13 @@ pub fn plan_with(
             versions: doc.versions.len() as u64,
             deprecated: doc.deprecated.is_some(),
         };
-        bins.entry(index::bin_of(&id))
-            .or_default()
-            .insert(id.clone(), entry);
-        docs.insert(id, doc);
+        Ok(AssetOut {
+            set,
+            cut,
+            doc,
+            entry,
+        })
     }
-
-    let mut bin_refs = BTreeMap::new();
-    for (bin, assets) in bins {
-        let r = document(
-            &mut set,
-            "bins",
-            &Bin {
-                api_version: index::API_VERSION.into(),
-                assets,
-            },
-        );
-        bin_refs.insert(bin, r);
-    }
-    let snapshot = document(
-        &mut set,
-        "snapshots",
-        &Snapshot {
-            api_version: index::API_VERSION.into(),
-            bins: bin_refs,
-        },
-    );
-    for (name, schema) in index::schemas()
-        .into_iter()
-        .chain(crate::publish::schema::schemas())
-    {
-        let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
-        bytes.push(b'\n');
-        set.bytes(format!("schemas/{name}"), bytes);
-    }
-    Ok(Planned {
-        set,
-        docs,
-        used_by: cut,
-        snapshot,
-        info: registry_info(loaded, registry),
-    })
 }
 
 /// Hash every shipped file of every version (in parallel, streaming) and compute digests.
