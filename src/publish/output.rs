@@ -51,6 +51,15 @@ pub fn content_addressed(rel: &str) -> bool {
     }
 }
 
+/// Site files named by a hash of their bytes (style, script, icon, search shards): like
+/// content-addressed files, never changed in place. The search manifest, at a fixed path, is not.
+pub fn hash_named(rel: &str) -> bool {
+    (rel.starts_with("static/") || rel.starts_with("search/")) && rel != SEARCH_MANIFEST
+}
+
+/// The search manifest: the one file under `search/` that changes in place.
+pub const SEARCH_MANIFEST: &str = "search/index.json";
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub written: usize,

@@ -14,7 +14,7 @@
 use crate::client::object::{Connection, connect};
 use crate::publish::hash;
 use crate::publish::index;
-use crate::publish::output::{Refused, Served, content_addressed};
+use crate::publish::output::{Refused, Served, content_addressed, hash_named};
 use futures_util::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use std::collections::{BTreeMap, BTreeSet};
@@ -308,7 +308,6 @@ impl ObjectTarget {
             present.extend(self.list(dir)?.into_iter().map(|l| l.rel));
         }
         let published = self.manifest();
-        let hash_named = |rel: &str| rel.starts_with("static/") || rel.starts_with("search/");
         // Protocol order: blobs, immutable documents, hash-named files, then the rest.
         let rank = |rel: &str| match rel {
             r if r.starts_with("blobs/") => 0,

@@ -289,9 +289,7 @@ pub(super) fn etag(sha256: &str) -> String {
 
 /// Content-addressed paths never change; everything else is revalidated.
 fn immutable(path: &str) -> bool {
-    crate::publish::output::content_addressed(path)
-        || path.starts_with("static/")
-        || path.starts_with("search/")
+    crate::publish::output::content_addressed(path) || crate::publish::output::hash_named(path)
 }
 
 fn content_type(path: &str) -> &'static str {

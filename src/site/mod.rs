@@ -216,7 +216,9 @@ pub fn render(
     let per_asset: Vec<Result<Vec<String>, String>> = docs
         .par_iter()
         .map(|(id, doc)| {
-            let key = writer.reuses_pages().then(|| site.asset_key(&global, doc));
+            let key = writer
+                .reuses_pages()
+                .then(|| site.asset_key(&global, doc, &planned.set));
             if let Some(key) = &key
                 && let Some(paths) = writer.reuse_pages(id, key)
             {
@@ -297,8 +299,12 @@ impl Site<'_> {
 
     /// The key of everything one asset's pages are made from: the site's key, the asset's
     /// document, and what its cards link to in other assets.
-    fn asset_key(&self, global: &str, doc: &AssetDoc) -> String {
-        let bytes = crate::publish::index::to_bytes(doc);
+    fn asset_key(&self, global: &str, doc: &AssetDoc, set: &OutputSet) -> String {
+        // The document's bytes, as planned (serialized again only if they are not there).
+        let bytes = match set.files.get(&format!("assets/{}.json", doc.id)) {
+            Some(Content::Bytes(b)) => std::borrow::Cow::Borrowed(b.as_slice()),
+            _ => std::borrow::Cow::Owned(crate::publish::index::to_bytes(doc)),
+        };
         let links = self.card_links(doc);
         let mut parts: Vec<&[u8]> = vec![global.as_bytes(), &bytes, links.as_bytes()];
         // The complete lists of users where the document holds only their first entries.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where the search manifest is.
-pub(super) const MANIFEST: &str = "search/index.json";
+pub(super) const MANIFEST: &str = crate::publish::output::SEARCH_MANIFEST;
 
 /// Words that name a kind: a search filter, never a shard key.
 pub(super) const KIND_WORDS: [&str; 7] = [
