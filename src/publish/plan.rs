@@ -114,7 +114,7 @@ pub fn plan_with(
     // Each asset's documents are independent once every digest is known: made in parallel,
     // each with the versions `made` holds for it (both maps are sorted by kind, name, version).
     let mut made = made.into_iter().peekable();
-    let jobs: Vec<(&(Kind, String), &LoadedAsset, BTreeMap<String, Made>)> = loaded
+    let jobs: Vec<Job> = loaded
         .assets
         .iter()
         .map(|(key, la)| {
@@ -190,6 +190,9 @@ pub fn plan_with(
         info: registry_info(loaded, registry),
     })
 }
+
+/// One asset to make documents for: its key, what was loaded of it, its versions' [`Made`].
+type Job<'a> = (&'a (Kind, String), &'a LoadedAsset, BTreeMap<String, Made>);
 
 /// What every asset's documents are made from.
 struct Context<'a, P: Fn(&VersionId) -> Pinned> {
