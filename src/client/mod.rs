@@ -655,6 +655,18 @@ pub fn walk(
     source: &Source,
     snapshot: &Ref,
     paths: &mut std::collections::BTreeSet<String>,
+    each: impl FnMut(&str, index::AssetDoc) -> Result<(), String>,
+) -> Result<(), String> {
+    walk_where(source, snapshot, paths, &|_, _| true, each)
+}
+
+/// [`walk`], reading only the asset documents `wanted` picks by id and reference (the others,
+/// and what they reach, are left out of `paths`).
+pub fn walk_where(
+    source: &Source,
+    snapshot: &Ref,
+    paths: &mut std::collections::BTreeSet<String>,
+    wanted: &(dyn Fn(&str, &Ref) -> bool + Sync),
     mut each: impl FnMut(&str, index::AssetDoc) -> Result<(), String>,
 ) -> Result<(), String> {
     if !paths.insert(snapshot.path.clone()) {
@@ -673,7 +685,7 @@ pub fn walk(
         let bin: index::Bin = source.document(bin_ref)?;
         let mut out = Vec::new();
         for (id, entry) in bin.assets {
-            if seen.contains(&entry.doc.path) {
+            if seen.contains(&entry.doc.path) || !wanted(&id, &entry.doc) {
                 continue;
             }
             let doc: index::AssetDoc = source.document(&entry.doc)?;

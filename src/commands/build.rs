@@ -28,9 +28,6 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         Ok(b) => b,
         Err(e) => return ui.fail(e),
     };
-    // The previous build: `--against`, else the output folder when mlreg made it. Published
-    // versions keep their pins and their bytes, and the stage log only grows, whether or not
-    // the registry has other errors: every problem shows in one run.
     let owned = args.out.join(output::MARKER).is_file();
     // What the output folder held when this build started: it must still hold it when this
     // build is written, or another build came between.
@@ -39,22 +36,6 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         .ok()
         .filter(|_| owned)
         .map(|r| r.snapshot.path);
-    let previous = match &args.against {
-        Some(prev) => match load_previous(prev) {
-            Ok(p) => Some(p),
-            Err(e) => return ui.fail(e),
-        },
-        None if owned => against::load(&args.out.to_string_lossy()).ok(),
-        None => None,
-    };
-    if let Some(prev) = &previous {
-        outcome
-            .report
-            .extend(against::keep_pins(prev, &mut registry, &loaded));
-    }
-    // The comparison needs a summary of the previous documents, not the documents: they can
-    // go before planning, which holds as many again.
-    let published = previous.map(|p| p.published());
     // The output folder's build cache: hashes of unchanged large files, pages of unchanged
     // assets. Only for a folder mlreg made; never trusted beyond what it can prove.
     let cache = if owned {
@@ -62,7 +43,36 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     } else {
         Cache::default()
     };
-    let planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
+    let mut planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
+    // The previous build: `--against`, else the output folder when mlreg made it. Published
+    // versions keep their pins and their bytes, and the stage log only grows, whether or not
+    // the registry has other errors: every problem shows in one run. Only its asset documents
+    // that differ from this plan are read: an identical one has nothing to compare and no pin
+    // to keep.
+    let location = match &args.against {
+        Some(prev) => Some(prev.clone()),
+        None if owned => Some(args.out.to_string_lossy().into_owned()),
+        None => None,
+    };
+    let previous = match (&location, &planned) {
+        (Some(at), Ok(p)) => match against::load_changed(at, p) {
+            Ok(prev) => Some(prev),
+            Err(e) if args.against.is_some() => {
+                return ui.fail(format!("cannot read the previous build {at}: {e}"));
+            }
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    if let Some(prev) = &previous {
+        let kept = against::keep_pins(prev, &mut registry, &loaded);
+        if !kept.is_empty() {
+            // Pins went back to what was published: plan again with them.
+            planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
+        }
+        outcome.report.extend(kept);
+    }
+    let published = previous.map(|p| p.published());
     if let (Some(published), Ok(planned)) = (&published, &planned) {
         outcome.report.extend(against::compare(
             published,

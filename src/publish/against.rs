@@ -5,7 +5,8 @@
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::publish::hash;
-use crate::publish::index::{AssetDoc, HistoryEntry, VersionDoc};
+use crate::publish::index::{AssetDoc, HistoryEntry, Ref, VersionDoc};
+use crate::publish::plan::Planned;
 use crate::registry::decode::Text;
 use crate::registry::discover;
 use crate::registry::kind::Kind;
@@ -26,10 +27,29 @@ pub struct Previous {
 
 /// Read a previous build (folder or URL), verifying every document as a client does.
 pub fn load(location: &str) -> Result<Previous, String> {
+    load_where(location, &|_, _| true)
+}
+
+/// Read of a previous build only the asset documents that differ from `planned`'s (and those
+/// of assets it no longer has): an identical document has nothing to compare and no pin to
+/// keep. The rest is verified as [`load`] does; `paths` then holds only what was read.
+pub fn load_changed(location: &str, planned: &Planned) -> Result<Previous, String> {
+    load_where(location, &|id, doc| {
+        planned
+            .doc_paths
+            .get(id)
+            .is_none_or(|path| *path != doc.path)
+    })
+}
+
+fn load_where(
+    location: &str,
+    wanted: &(dyn Fn(&str, &Ref) -> bool + Sync),
+) -> Result<Previous, String> {
     let source = Source::open(location, std::time::Duration::from_secs(60))?;
     let root = source.root()?;
     let (mut assets, mut paths) = (BTreeMap::new(), BTreeSet::new());
-    crate::client::walk(&source, &root.snapshot, &mut paths, |id, doc| {
+    crate::client::walk_where(&source, &root.snapshot, &mut paths, wanted, |id, doc| {
         if doc.id != id {
             return Err(format!(
                 "{id}: its bin lists it as `{id}`, but its document holds `{}`",

@@ -30,6 +30,8 @@ pub struct Planned {
     /// The complete `used_by` of every version whose document holds only its first entries,
     /// by `<id>@<version>`: the pages' content, for pages of the site, without reading it back.
     pub used_by: BTreeMap<String, Vec<String>>,
+    /// Where each asset's document is (`assets/<id>/<sha256>.json`), by id.
+    pub doc_paths: BTreeMap<String, String>,
     pub snapshot: Ref,
     pub info: RegistryInfo,
 }
@@ -144,8 +146,10 @@ pub fn plan_with(
         .collect();
     let mut cut = BTreeMap::new();
     let mut bins: BTreeMap<String, BTreeMap<String, BinEntry>> = BTreeMap::new();
+    let mut doc_paths = BTreeMap::new();
     for out in assets {
         let out = out?;
+        doc_paths.insert(out.doc.id.clone(), out.entry.doc.path.clone());
         set.files.extend(out.set.files);
         cut.extend(out.cut);
         bins.entry(index::bin_of(&out.doc.id))
@@ -186,6 +190,7 @@ pub fn plan_with(
         set,
         docs,
         used_by: cut,
+        doc_paths,
         snapshot,
         info: registry_info(loaded, registry),
     })
