@@ -3,10 +3,13 @@
 //! Only names and file types are looked at here, never contents. Dot-files and dot-folders are
 //! skipped; anything else the layout of `docs/format.md` does not name is an error, so a typo
 //! like `modles/` is reported rather than silently ignored.
+//!
+//! [`discover`] walks the top of the registry; [`asset`] walks one asset folder, so that the
+//! asset folders, which hold nearly every file, are walked in parallel (by `load`).
 
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::registry::kind::Kind;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use walkdir::WalkDir;
@@ -18,13 +21,14 @@ pub const COMMON: &str = "common";
 #[derive(Debug, Default)]
 pub struct Layout {
     pub has_registry_yaml: bool,
-    pub assets: BTreeMap<(Kind, String), AssetDir>,
+    /// The asset folders, by kind and name; what is in each is for [`asset`] to find.
+    pub assets: BTreeSet<(Kind, String)>,
+    /// The registry folder's canonical path, which symlinks are checked against.
+    pub canon_root: PathBuf,
 }
 
 #[derive(Debug)]
 pub struct AssetDir {
-    pub kind: Kind,
-    pub name: String,
     pub has_asset_yaml: bool,
     pub has_stages_yaml: bool,
     pub versions: BTreeMap<String, VersionDir>,
@@ -48,16 +52,191 @@ pub fn shown(display: &str, rel: &str) -> Arc<str> {
     }
 }
 
+/// The top of the registry: `registry.yaml`, `common/` and which asset folders there are. The
+/// asset folders, where nearly all the files are, are walked by [`asset`], one per asset, so
+/// that they can be walked in parallel.
 pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layout {
-    let mut layout = Layout::default();
-    let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let walker = WalkDir::new(root)
+    let mut layout = Layout {
+        canon_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+        ..Layout::default()
+    };
+    let canon_root = layout.canon_root.clone();
+    walk(root, &canon_root, root, display, diags, |e, diags| {
+        match (e.parts, e.is_dir) {
+            (["registry.yaml"], false) => layout.has_registry_yaml = true,
+            (["README.md"], false) => {}
+            // Files versions share (`code: ../../../common/src`); what is in it is free-form.
+            ([COMMON, ..], _) => {}
+            ([top], is_dir) => {
+                if Kind::from_folder(top).is_some() && is_dir {
+                    return true;
+                }
+                let kinds: Vec<&str> = Kind::ALL
+                    .iter()
+                    .map(|k| k.folder())
+                    .chain(["registry.yaml", "README.md", COMMON])
+                    .collect();
+                let help = crate::registry::decode::nearest(top, &kinds)
+                    .map(|n| format!("did you mean `{n}`?"));
+                e.unexpected(
+                    diags,
+                    &format!(
+                        "`{top}` is not part of a registry (models/, components/, environments/, data/, common/, registry.yaml)"
+                    ),
+                    help,
+                );
+                return false;
+            }
+            ([top, name], true) => {
+                let kind = Kind::from_folder(top).expect("kind folders only");
+                layout.assets.insert((kind, name.to_string()));
+                // What is in it is for `asset` to walk.
+                return false;
+            }
+            ([top, _], false) => e.unexpected(
+                diags,
+                &format!("`{top}/` holds one folder per asset, not files"),
+                Some(format!("move it to {top}/<name>/<version>/")),
+            ),
+            _ => {}
+        }
+        true
+    });
+    let mut seen: BTreeMap<(Kind, String), &str> = BTreeMap::new();
+    for (kind, name) in &layout.assets {
+        if let Some(first) = seen.insert((*kind, name.to_lowercase()), name) {
+            let file = shown(display, &format!("{}/{name}", kind.folder()));
+            diags.push(
+                Diagnostic::new(
+                    codes::CASE_COLLISION,
+                    Some(Loc::file(&file)),
+                    format!(
+                        "{} `{name}` differs from `{first}` only by case",
+                        kind.singular()
+                    ),
+                )
+                .help("names are compared case-insensitively: rename one of them"),
+            );
+        }
+    }
+    layout
+}
+
+/// One asset folder of the layout: its manifests, its versions and every file in them.
+pub fn asset(
+    root: &Path,
+    layout: &Layout,
+    display: &str,
+    kind: Kind,
+    name: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> AssetDir {
+    let mut asset = AssetDir {
+        has_asset_yaml: false,
+        has_stages_yaml: false,
+        versions: BTreeMap::new(),
+    };
+    let dir = root.join(kind.folder()).join(name);
+    walk(
+        root,
+        &layout.canon_root,
+        &dir,
+        display,
+        diags,
+        |e, diags| {
+            match (e.parts, e.is_dir) {
+                (["asset.yaml"], false) => asset.has_asset_yaml = true,
+                (["stages.yaml"], false) => asset.has_stages_yaml = true,
+                ([version], true) => {
+                    asset
+                        .versions
+                        .insert(version.to_string(), VersionDir::default());
+                }
+                ([other], false) => {
+                    let top = kind.folder();
+                    let help = match *other {
+                        "spec.yaml" | "spec.yml" | "README.md" | "lineage.yaml" => Some(format!(
+                            "version files go in a version folder: {top}/{name}/<version>/{other}"
+                        )),
+                        _ => {
+                            crate::registry::decode::nearest(other, &["asset.yaml", "stages.yaml"])
+                                .map(|n| format!("did you mean `{n}`?"))
+                        }
+                    };
+                    e.unexpected(
+                    diags,
+                    &format!(
+                        "`{other}` does not belong in an asset folder (asset.yaml, stages.yaml and version folders do)"
+                    ),
+                    help,
+                );
+                }
+                ([version, rest @ ..], false) => {
+                    let Some(v) = asset.versions.get_mut(*version) else {
+                        return true;
+                    };
+                    let inner = rest.join("/");
+                    match inner.as_str() {
+                        "spec.yaml" => v.has_spec = true,
+                        "lineage.yaml" => v.has_lineage = true,
+                        "README.md" => v.has_card = true,
+                        _ => {}
+                    }
+                    v.files.push(inner);
+                }
+                _ => {}
+            }
+            true
+        },
+    );
+    version_collisions(&asset, display, kind, name, diags);
+    deceptive_names(&asset, display, kind, name, diags);
+    asset
+}
+
+/// An entry of a walk, for the layout to judge.
+struct Entry<'a> {
+    /// Its path below the folder walked, split at `/`.
+    parts: &'a [&'a str],
+    is_dir: bool,
+    /// As diagnostics show it.
+    file: Arc<str>,
+}
+
+impl Entry<'_> {
+    /// Report the entry as something that does not belong where it is.
+    fn unexpected(&self, diags: &mut Vec<Diagnostic>, why: &str, help: Option<String>) {
+        let mut d = Diagnostic::new(
+            codes::UNEXPECTED_FILE,
+            Some(Loc::file(&self.file)),
+            why.to_string(),
+        );
+        if let Some(h) = help {
+            d = d.help(h);
+        }
+        diags.push(d);
+    }
+}
+
+/// Walk the folder `dir` of the registry at `root` in name order, skipping dot-files. What
+/// cannot be read, names that are not UTF-8 and symlinks are reported here; every other entry
+/// goes to `visit`, which says whether to go into it (when it is a folder).
+fn walk(
+    root: &Path,
+    canon_root: &Path,
+    dir: &Path,
+    display: &str,
+    diags: &mut Vec<Diagnostic>,
+    mut visit: impl FnMut(&Entry, &mut Vec<Diagnostic>) -> bool,
+) {
+    let mut it = WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.'));
-    let mut it = walker;
+    // Where `dir` is below the root, as parts of `rel` to leave out of `Entry::parts`.
+    let skip = dir.strip_prefix(root).map_or(0, |d| d.components().count());
     while let Some(entry) = it.next() {
         let entry = match entry {
             Ok(e) => e,
@@ -94,134 +273,19 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         let parts: Vec<&str> = rel.split('/').collect();
         let file = shown(display, &rel);
         let ft = entry.file_type();
-        let is_dir = ft.is_dir();
-        let unexpected = |diags: &mut Vec<Diagnostic>, why: &str, help: Option<String>| {
-            let mut d = Diagnostic::new(
-                codes::UNEXPECTED_FILE,
-                Some(Loc::file(&file)),
-                why.to_string(),
-            );
-            if let Some(h) = help {
-                d = d.help(h);
-            }
-            diags.push(d);
-        };
         if ft.is_symlink() {
-            symlink(&canon_root, entry.path(), &parts, &file, diags);
+            symlink(canon_root, entry.path(), &parts, &file, diags);
             continue;
         }
-        match parts.as_slice() {
-            ["registry.yaml"] if !is_dir => layout.has_registry_yaml = true,
-            ["README.md"] if !is_dir => {}
-            // Files versions share (`code: ../../../common/src`); what is in it is free-form.
-            [COMMON] if is_dir => {}
-            [COMMON, ..] => {}
-            [top] => match (Kind::from_folder(top), is_dir) {
-                (Some(_), true) => {}
-                _ => {
-                    let kinds: Vec<&str> = Kind::ALL
-                        .iter()
-                        .map(|k| k.folder())
-                        .chain(["registry.yaml", "README.md", COMMON])
-                        .collect();
-                    let help = crate::registry::decode::nearest(top, &kinds)
-                        .map(|n| format!("did you mean `{n}`?"));
-                    unexpected(
-                        diags,
-                        &format!(
-                            "`{top}` is not part of a registry (models/, components/, environments/, data/, common/, registry.yaml)"
-                        ),
-                        help,
-                    );
-                    if is_dir {
-                        it.skip_current_dir();
-                    }
-                }
-            },
-            [top, name] => {
-                let kind = Kind::from_folder(top).expect("kind folders only");
-                if is_dir {
-                    layout.assets.insert(
-                        (kind, name.to_string()),
-                        AssetDir {
-                            kind,
-                            name: name.to_string(),
-                            has_asset_yaml: false,
-                            has_stages_yaml: false,
-                            versions: BTreeMap::new(),
-                        },
-                    );
-                } else {
-                    unexpected(
-                        diags,
-                        &format!("`{top}/` holds one folder per asset, not files"),
-                        Some(format!("move it to {top}/<name>/<version>/")),
-                    );
-                }
-            }
-            [top, name, item] => {
-                let kind = Kind::from_folder(top).expect("kind folders only");
-                let Some(asset) = layout.assets.get_mut(&(kind, name.to_string())) else {
-                    continue;
-                };
-                match (*item, is_dir) {
-                    ("asset.yaml", false) => asset.has_asset_yaml = true,
-                    ("stages.yaml", false) => asset.has_stages_yaml = true,
-                    (version, true) => {
-                        asset
-                            .versions
-                            .insert(version.to_string(), VersionDir::default());
-                    }
-                    (other, false) => {
-                        let help = match other {
-                            "spec.yaml" | "spec.yml" | "README.md" | "lineage.yaml" => {
-                                Some(format!(
-                                    "version files go in a version folder: {top}/{name}/<version>/{other}"
-                                ))
-                            }
-                            _ => crate::registry::decode::nearest(
-                                other,
-                                &["asset.yaml", "stages.yaml"],
-                            )
-                            .map(|n| format!("did you mean `{n}`?")),
-                        };
-                        unexpected(
-                            diags,
-                            &format!(
-                                "`{other}` does not belong in an asset folder (asset.yaml, stages.yaml and version folders do)"
-                            ),
-                            help,
-                        );
-                    }
-                }
-            }
-            [top, name, version, rest @ ..] => {
-                if is_dir {
-                    continue;
-                }
-                let kind = Kind::from_folder(top).expect("kind folders only");
-                let Some(v) = layout
-                    .assets
-                    .get_mut(&(kind, name.to_string()))
-                    .and_then(|a| a.versions.get_mut(*version))
-                else {
-                    continue;
-                };
-                let inner = rest.join("/");
-                match inner.as_str() {
-                    "spec.yaml" => v.has_spec = true,
-                    "lineage.yaml" => v.has_lineage = true,
-                    "README.md" => v.has_card = true,
-                    _ => {}
-                }
-                v.files.push(inner);
-            }
-            [] => {}
+        let e = Entry {
+            parts: &parts[skip.min(parts.len())..],
+            is_dir: ft.is_dir(),
+            file,
+        };
+        if !visit(&e, diags) && e.is_dir {
+            it.skip_current_dir();
         }
     }
-    collisions(&layout, display, diags);
-    deceptive_names(&layout, display, diags);
-    layout
 }
 
 /// A symlink in the tree: fine inside its version folder, an error when it leads out of it
@@ -269,34 +333,24 @@ fn symlink(
     }
 }
 
-/// Names that differ only by case collide on case-insensitive disks and in URLs.
-fn collisions(layout: &Layout, display: &str, diags: &mut Vec<Diagnostic>) {
-    let mut seen: BTreeMap<(Kind, String), &str> = BTreeMap::new();
-    for ((kind, name), asset) in &layout.assets {
-        if let Some(first) = seen.insert((*kind, name.to_lowercase()), name) {
-            let file = shown(display, &format!("{}/{name}", kind.folder()));
-            diags.push(
-                Diagnostic::new(
-                    codes::CASE_COLLISION,
-                    Some(Loc::file(&file)),
-                    format!(
-                        "{} `{name}` differs from `{first}` only by case",
-                        kind.singular()
-                    ),
-                )
-                .help("names are compared case-insensitively: rename one of them"),
-            );
-        }
-        let mut versions: BTreeMap<String, &str> = BTreeMap::new();
-        for version in asset.versions.keys() {
-            if let Some(first) = versions.insert(version.to_lowercase(), version) {
-                let file = shown(display, &format!("{}/{name}/{version}", kind.folder()));
-                diags.push(Diagnostic::new(
-                    codes::CASE_COLLISION,
-                    Some(Loc::file(&file)),
-                    format!("version `{version}` differs from `{first}` only by case"),
-                ));
-            }
+/// Versions that differ only by case collide on case-insensitive disks and in URLs (as asset
+/// names do, which `discover` checks).
+fn version_collisions(
+    asset: &AssetDir,
+    display: &str,
+    kind: Kind,
+    name: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut versions: BTreeMap<String, &str> = BTreeMap::new();
+    for version in asset.versions.keys() {
+        if let Some(first) = versions.insert(version.to_lowercase(), version) {
+            let file = shown(display, &format!("{}/{name}/{version}", kind.folder()));
+            diags.push(Diagnostic::new(
+                codes::CASE_COLLISION,
+                Some(Loc::file(&file)),
+                format!("version `{version}` differs from `{first}` only by case"),
+            ));
         }
     }
 }
@@ -310,50 +364,54 @@ fn is_bidi_control(c: char) -> bool {
 /// File names of a version that read as something they are not: bidirectional controls, or two
 /// names that differ only by confusable characters (Unicode's skeleton, UTS #39), such as a
 /// Cyrillic `а` for a Latin `a`.
-fn deceptive_names(layout: &Layout, display: &str, diags: &mut Vec<Diagnostic>) {
-    for ((kind, name), asset) in &layout.assets {
-        for (version, v) in &asset.versions {
-            let shown_file =
-                |f: &str| shown(display, &format!("{}/{name}/{version}/{f}", kind.folder()));
-            let mut skeletons: BTreeMap<String, &str> = BTreeMap::new();
-            for f in &v.files {
-                if let Some(c) = f.chars().find(|c| is_bidi_control(*c)) {
-                    // Shown escaped: printed as it is, the name would reorder the message too.
-                    let escaped: String = f
-                        .chars()
-                        .map(|c| match is_bidi_control(c) {
-                            true => format!("\\u{{{:04X}}}", c as u32),
-                            false => c.to_string(),
-                        })
-                        .collect();
-                    diags.push(
-                        Diagnostic::new(
-                            codes::BIDI_FILE_NAME,
-                            Some(Loc::file(&shown_file(&escaped))),
-                            format!(
-                                "this file name holds the bidirectional control U+{:04X}, so it displays as something other than it is",
-                                c as u32
-                            ),
-                        )
-                        .help("rename it without the control character"),
-                    );
-                }
-                let skeleton: String = unicode_security::skeleton(f).collect();
-                match skeletons.get(&skeleton) {
-                    Some(first) => diags.push(
-                        Diagnostic::new(
-                            codes::CONFUSABLE_FILE_NAMES,
-                            Some(Loc::file(&shown_file(f))),
-                            format!(
-                                "`{}` differs from `{first}` only by characters that look alike",
-                                f.escape_debug()
-                            ),
-                        )
-                        .help("rename one of them so that the names read differently"),
-                    ),
-                    None => {
-                        skeletons.insert(skeleton, f);
-                    }
+fn deceptive_names(
+    asset: &AssetDir,
+    display: &str,
+    kind: Kind,
+    name: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (version, v) in &asset.versions {
+        let shown_file =
+            |f: &str| shown(display, &format!("{}/{name}/{version}/{f}", kind.folder()));
+        let mut skeletons: BTreeMap<String, &str> = BTreeMap::new();
+        for f in &v.files {
+            if let Some(c) = f.chars().find(|c| is_bidi_control(*c)) {
+                // Shown escaped: printed as it is, the name would reorder the message too.
+                let escaped: String = f
+                    .chars()
+                    .map(|c| match is_bidi_control(c) {
+                        true => format!("\\u{{{:04X}}}", c as u32),
+                        false => c.to_string(),
+                    })
+                    .collect();
+                diags.push(
+                    Diagnostic::new(
+                        codes::BIDI_FILE_NAME,
+                        Some(Loc::file(&shown_file(&escaped))),
+                        format!(
+                            "this file name holds the bidirectional control U+{:04X}, so it displays as something other than it is",
+                            c as u32
+                        ),
+                    )
+                    .help("rename it without the control character"),
+                );
+            }
+            let skeleton: String = unicode_security::skeleton(f).collect();
+            match skeletons.get(&skeleton) {
+                Some(first) => diags.push(
+                    Diagnostic::new(
+                        codes::CONFUSABLE_FILE_NAMES,
+                        Some(Loc::file(&shown_file(f))),
+                        format!(
+                            "`{}` differs from `{first}` only by characters that look alike",
+                            f.escape_debug()
+                        ),
+                    )
+                    .help("rename one of them so that the names read differently"),
+                ),
+                None => {
+                    skeletons.insert(skeleton, f);
                 }
             }
         }

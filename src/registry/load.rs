@@ -183,8 +183,9 @@ impl Loader {
         let loaded: Vec<(Loader, LoadedAsset)> = layout
             .assets
             .par_iter()
-            .map(|((kind, name), dir)| {
+            .map(|(kind, name)| {
                 let mut sub = Loader::new(paths);
+                let dir = discover::asset(root, &layout, display, *kind, name, &mut sub.diags);
                 let asset = sub.load_asset(root, display, *kind, name, dir, scope);
                 (sub, asset)
             })
@@ -203,7 +204,7 @@ impl Loader {
         display: &str,
         kind: Kind,
         name: &str,
-        dir: &discover::AssetDir,
+        dir: discover::AssetDir,
         scope: Scope,
     ) -> LoadedAsset {
         let stages = scope.stages;
@@ -248,24 +249,24 @@ impl Loader {
             .flatten()
             .unwrap_or_default();
         let mut versions = BTreeMap::new();
-        for (version, vdir) in &dir.versions {
+        for (version, vdir) in dir.versions {
             let vrel = format!("{rel}/{version}");
             let vfile = discover::shown(display, &vrel);
-            if let Some(why) = names::version_problem(version) {
+            if let Some(why) = names::version_problem(&version) {
                 self.diags.push(Diagnostic::new(
                     codes::INVALID_VERSION,
                     Some(Loc::file(&vfile)),
                     why,
                 ));
-            } else if stages.iter().any(|s| s == version) {
+            } else if stages.contains(&version) {
                 self.diags.push(Diagnostic::new(
                     codes::VERSION_IS_LABEL,
                     Some(Loc::file(&vfile)),
                     format!("version `{version}` is spelled like the stage or label `{version}`, so `@{version}` would be ambiguous"),
                 ));
             }
-            let loaded = self.load_version(root, display, kind, name, version, vdir, scope);
-            versions.insert(version.clone(), loaded);
+            let loaded = self.load_version(root, display, kind, name, &version, vdir, scope);
+            versions.insert(version, loaded);
         }
         LoadedAsset {
             kind,
@@ -285,7 +286,7 @@ impl Loader {
         kind: Kind,
         name: &str,
         version: &str,
-        vdir: &discover::VersionDir,
+        vdir: discover::VersionDir,
         scope: Scope,
     ) -> LoadedVersion {
         let vrel = format!("{}/{name}/{version}", kind.folder());
@@ -382,7 +383,7 @@ impl Loader {
             lineage_json,
             card_meta,
             card_refs,
-            files: vdir.files.clone(),
+            files: vdir.files,
             shared,
         }
     }

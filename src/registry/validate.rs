@@ -450,21 +450,33 @@ pub fn local_path(
     }
     // Above the root there is no boundary to guard: only whether it is there.
     if up > 0 {
-        return exists_as(root, lp, rules, Checked { rel, abs, shared });
+        return exists_as(root, lp, rules, Checked { rel, abs, shared }, None);
     }
-    // Walk from the root so that a symlink anywhere on the way is seen.
-    let canon_root = root.canonicalize().map_err(|e| {
-        fail(
-            codes::READ_FAILED,
-            format!("cannot read the version folder: {e}"),
-        )
-    })?;
+    // Walk from the root so that a symlink anywhere on the way is seen. The root's canonical
+    // form is what a symlink's target must stay in; it costs a system call per folder of the
+    // root's path, so it is found only when a symlink (or a missing part) needs it.
+    let canon_root = || {
+        root.canonicalize().map_err(|e| {
+            fail(
+                codes::READ_FAILED,
+                format!("cannot read the version folder: {e}"),
+            )
+        })
+    };
+    if parts.is_empty() {
+        // The path is the root itself: whether it can be read is all there is to check.
+        canon_root()?;
+    }
     let mut at = root.to_path_buf();
+    // The last part's metadata, when it is no symlink: what `exists_as` would read again.
+    let mut last = None;
     for (i, part) in parts.iter().enumerate() {
         at.push(part);
         let meta = match std::fs::symlink_metadata(&at) {
             Ok(m) => m,
             Err(_) => {
+                // An unreadable version folder says so, rather than that its files are missing.
+                canon_root()?;
                 let shown = parts[..=i].join("/");
                 let mut d = fail(
                     codes::MISSING_PATH,
@@ -477,6 +489,7 @@ pub fn local_path(
             }
         };
         if meta.file_type().is_symlink() {
+            let canon_root = canon_root()?;
             let target = at.canonicalize();
             match target {
                 Ok(t) if t.starts_with(&canon_root) => {}
@@ -500,24 +513,31 @@ pub fn local_path(
                     ));
                 }
             }
+        } else if i + 1 == parts.len() {
+            last = Some(meta);
         }
     }
-    exists_as(root, lp, rules, Checked { rel, abs, shared })
+    exists_as(root, lp, rules, Checked { rel, abs, shared }, last)
 }
 
-/// The last step of `local_path`: the path is there and is what its field needs.
+/// The last step of `local_path`: the path is there and is what its field needs. `meta` is the
+/// path's metadata when the caller has it already.
 fn exists_as(
     root: &Path,
     lp: &LocalPath,
     rules: PathRules,
     checked: Checked,
+    meta: Option<std::fs::Metadata>,
 ) -> Result<Checked, Diagnostic> {
     let (rel, abs) = (&checked.rel, &checked.abs);
     let p = lp.path.value.as_str();
     let field = &lp.field;
     let fail = |code, msg: String| Diagnostic::new(code, Some(lp.path.loc.clone()), msg);
-    let meta = std::fs::metadata(abs)
-        .map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?;
+    let meta = match meta {
+        Some(m) => m,
+        None => std::fs::metadata(abs)
+            .map_err(|e| fail(codes::MISSING_PATH, format!("`{field}` `{p}`: {e}")))?,
+    };
     let want_dir = |what: &str| -> Result<(), Diagnostic> {
         if meta.is_dir() {
             Ok(())
