@@ -3,20 +3,28 @@
 
 Each version has a spec, a lineage.yaml with metrics on two data assets, a ~3 KB card with
 front matter (the size performance.md compares Hugo and Zola on), a small model file and a
-log. Versions are spread over assets of 10 versions each, every asset with a stage log.
-Deterministic: the same N gives the same bytes.
+log. Versions are spread over assets of K versions each (10 unless --per-asset says otherwise),
+every asset with a stage log. Deterministic: the same N and K give the same bytes (and the default
+K the same bytes as before the option existed).
 
-usage: benches/synth.py N OUT_DIR
+usage: benches/synth.py [--per-asset K] N OUT_DIR
 """
+import argparse
+import datetime
 import os
 import random
-import sys
 
 
 def main():
-    n, out = int(sys.argv[1]), sys.argv[2]
+    parser = argparse.ArgumentParser(description="Write a synthetic registry of N model versions.")
+    parser.add_argument("--per-asset", type=int, default=10, metavar="K", help="versions per asset (default 10)")
+    parser.add_argument("n", type=int, metavar="N")
+    parser.add_argument("out", metavar="OUT_DIR")
+    args = parser.parse_args()
+    if args.per_asset < 1:
+        parser.error("--per-asset must be at least 1")
+    n, out, per_asset = args.n, args.out, args.per_asset
     rng = random.Random(n)
-    per_asset = 10
     os.makedirs(out, exist_ok=False)
     write(out, "registry.yaml", "name: synthetic\nstages: [dev, test, prod]\npolicy:\n  require_lineage_from: test\n")
     write(out, "data/sample/1/spec.yaml", "type: uri_file\npath: sample.csv\n")
@@ -45,11 +53,16 @@ def main():
             write(out, f"{d}/README.md", (
                 f"---\nlicense: mit\ntags: [synthetic, t{a % 7}]\n---\n\n# {name} version {v}\n\n"
                 f"AUC {auc}. {filler}\n\n## Limitations\n\n{filler[:600]}\n"))
-            log.append(f'- {{ stage: dev, version: "{v}", by: bot, date: 2026-01-{v:02d} }}')
+            log.append(f'- {{ stage: dev, version: "{v}", by: bot, date: {day(v)} }}')
         if count >= 2:
-            log.append(f'- {{ stage: test, version: "{count - 1}", by: bot, date: 2026-01-{count:02d} }}')
-            log.append(f'- {{ stage: prod, version: "{count - 1}", by: bot, date: 2026-01-{count:02d} }}')
+            log.append(f'- {{ stage: test, version: "{count - 1}", by: bot, date: {day(count)} }}')
+            log.append(f'- {{ stage: prod, version: "{count - 1}", by: bot, date: {day(count)} }}')
         write(out, f"models/{name}/stages.yaml", "\n".join(log) + "\n")
+
+
+def day(v):
+    """The date of the v-th day of 2026 (2026-01-<v> up to 31, then on into February...)."""
+    return (datetime.date(2026, 1, 1) + datetime.timedelta(days=v - 1)).isoformat()
 
 
 def write(root, rel, text):
