@@ -188,11 +188,3 @@ pub(super) fn chunks<T>(items: &[T], size: usize) -> Vec<&[T]> {
     }
     items.chunks(size).collect()
 }
-
-/// At most `max` characters of `text`, with `…` when cut: descriptions in lists stay short.
-pub(super) fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", text[..end].trim_end()),
-        None => text.to_string(),
-    }
-}

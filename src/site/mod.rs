@@ -55,15 +55,8 @@ const CSS: &str = include_str!("../../templates/static/style.css");
 const JS: &str = include_str!("../../templates/static/search.js");
 const ICON: &str = include_str!("../../templates/static/favicon.svg");
 
-/// Load the embedded templates, then the user's, which replace the defaults of the same name.
-pub fn templates(user: Option<&Path>) -> Result<tera::Tera, String> {
-    let mut tera = tera::Tera::default();
-    tera.add_raw_templates(template_sources(user)?)
-        .map_err(|e| format!("templates: {e}"))?;
-    Ok(tera)
-}
-
-/// Every template by name: the embedded ones, then the user's.
+/// Every template by name: the embedded ones, then the user's, which replace the defaults of
+/// the same name.
 fn template_sources(user: Option<&Path>) -> Result<Vec<(String, String)>, String> {
     let mut all: Vec<(String, String)> = Vec::new();
     for (name, body) in TEMPLATES {
@@ -126,9 +119,6 @@ struct StageVersion {
     stage: String,
     version: String,
 }
-
-/// Characters of an asset's description shown in lists; its page shows all of it.
-const CARD_DESCRIPTION: usize = 280;
 
 /// Everything pages need, computed once.
 struct Site<'a> {
@@ -345,7 +335,7 @@ impl Site<'_> {
             description: doc
                 .description
                 .as_deref()
-                .map(|d| links::clip(d, CARD_DESCRIPTION)),
+                .map(crate::publish::index::summary),
             latest: doc.latest.clone(),
             stages: ordered_stages(doc, &self.stages)
                 .map(|(s, v)| StageVersion {
