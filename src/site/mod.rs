@@ -208,7 +208,7 @@ pub fn render(
         .map(|(id, doc)| {
             let key = writer
                 .reuses_pages()
-                .then(|| site.asset_key(&global, doc, &planned.set));
+                .then(|| site.asset_key(&global, doc, &planned.doc_paths));
             if let Some(key) = &key
                 && let Some(paths) = writer.reuse_pages(id, key)
             {
@@ -289,14 +289,21 @@ impl Site<'_> {
 
     /// The key of everything one asset's pages are made from: the site's key, the asset's
     /// document, and what its cards link to in other assets.
-    fn asset_key(&self, global: &str, doc: &AssetDoc, set: &OutputSet) -> String {
-        // The document's bytes, as planned (serialized again only if they are not there).
-        let bytes = match set.files.get(&format!("assets/{}.json", doc.id)) {
-            Some(Content::Bytes(b)) => std::borrow::Cow::Borrowed(b.as_slice()),
-            _ => std::borrow::Cow::Owned(crate::publish::index::to_bytes(doc)),
+    fn asset_key(
+        &self,
+        global: &str,
+        doc: &AssetDoc,
+        doc_paths: &BTreeMap<String, String>,
+    ) -> String {
+        // The document's content-addressed path names the SHA-256 of its bytes, as planned
+        // (hashed here only for a document the plan did not name).
+        let named = match doc_paths.get(&doc.id) {
+            Some(path) => path.clone(),
+            None => hash::sha256(&crate::publish::index::to_bytes(doc)),
         };
+        let bytes = named.as_bytes();
         let links = self.card_links(doc);
-        let mut parts: Vec<&[u8]> = vec![global.as_bytes(), &bytes, links.as_bytes()];
+        let mut parts: Vec<&[u8]> = vec![global.as_bytes(), bytes, links.as_bytes()];
         // The complete lists of users where the document holds only their first entries.
         let users: Vec<&Vec<String>> = doc
             .versions
