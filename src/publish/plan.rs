@@ -12,6 +12,7 @@ use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
 use crate::registry::model::Registry;
 use crate::registry::model::VersionId;
 use crate::registry::resolve::pin;
+use crate::registry::yaml::Json;
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -116,7 +117,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
             let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
-            let card = match (&lv.card_meta, lv.has_card) {
+            let card = match (lv.card_meta.as_ref().map(Json::value), lv.has_card) {
                 (Some(meta), true) => {
                     let path = source
                         .join(kind.folder())
@@ -131,10 +132,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
                         size,
                     };
                     set.file(blob.path.clone(), path);
-                    Some(Card {
-                        blob,
-                        meta: meta.clone(),
-                    })
+                    Some(Card { blob, meta })
                 }
                 _ => None,
             };
@@ -363,7 +361,7 @@ fn make_versions(
             let lineage = lv
                 .lineage_json
                 .as_ref()
-                .map(|l| pinned_lineage(l, pins, &pinned));
+                .map(|l| pinned_lineage(&l.value(), pins, &pinned));
             let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
             made.insert(
                 v,
@@ -389,8 +387,8 @@ fn normalized_spec(
 ) -> Value {
     let mut spec = lv
         .spec_json
-        .clone()
-        .unwrap_or_else(|| serde_json::json!({}));
+        .as_ref()
+        .map_or_else(|| serde_json::json!({}), Json::value);
     // Paths into the registry's common folder name the copy the version ships instead.
     let mut azure: BTreeMap<String, String> = lv
         .shared

@@ -15,7 +15,7 @@ use crate::registry::reference::Scope;
 use crate::registry::spec::pipeline::port_uses;
 use crate::registry::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
 use crate::registry::validate::{self, PathRules};
-use crate::registry::yaml::{self, Node, YamlErrorKind};
+use crate::registry::yaml::{self, Json, Node, YamlErrorKind};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,9 +44,9 @@ pub struct LoadedVersion {
     pub has_card: bool,
     /// spec.yaml and lineage.yaml as JSON, and the card's front matter (`{}` without one):
     /// what `build` publishes.
-    pub spec_json: Option<serde_json::Value>,
-    pub lineage_json: Option<serde_json::Value>,
-    pub card_meta: Option<serde_json::Value>,
+    pub spec_json: Option<Json>,
+    pub lineage_json: Option<Json>,
+    pub card_meta: Option<Json>,
     /// References to this registry in the card's front matter, with the kind each must name.
     pub card_refs: CardRefs,
     /// Every file in the version folder, relative to it, sorted.
@@ -296,7 +296,7 @@ impl Loader {
         let mut spec_json = None;
         if vdir.has_spec {
             if let Some((text, node)) = self.yaml(&vabs.join("spec.yaml"), &spec_file) {
-                spec_json = Some(node.to_json());
+                spec_json = Some(Json::of(&node));
                 let mut cx = Cx::new(spec_file.clone(), text, &mut self.diags);
                 spec = spec::decode(&mut cx, &node, kind, scope);
                 if let Some(s) = &spec {
@@ -344,7 +344,7 @@ impl Loader {
                     |cx, node| {
                         let l = manifest::lineage(cx, node);
                         job_times(cx, &l);
-                        (l, node.to_json())
+                        (l, Json::of(node))
                     },
                 )
             })
@@ -390,9 +390,9 @@ impl Loader {
 
     /// The card's optional YAML front matter, between `---` lines at the top, and the
     /// references to this registry it holds.
-    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> (Option<serde_json::Value>, CardRefs) {
+    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> (Option<Json>, CardRefs) {
         let Some((start, front)) = front_matter(text) else {
-            return (Some(serde_json::json!({})), Vec::new());
+            return (Some(Json::empty_map()), Vec::new());
         };
         match yaml::parse(front) {
             Ok(mut node) => {
@@ -400,9 +400,9 @@ impl Loader {
                 let mut cx = Cx::new(file.clone(), text.clone(), &mut self.diags);
                 let refs = manifest::card_meta(&mut cx, &node);
                 let meta = if node.is_null() {
-                    serde_json::json!({})
+                    Json::empty_map()
                 } else {
-                    node.to_json()
+                    Json::of(&node)
                 };
                 (Some(meta), refs)
             }

@@ -438,10 +438,7 @@ fn stage_log(
         }
         if a.kind == Kind::Model {
             // An empty lineage.yaml (`{}`, as `mlreg add` writes it to be filled in) is none.
-            let no_lineage = v
-                .lineage_json
-                .as_ref()
-                .is_none_or(|j| j.as_object().is_some_and(|o| o.is_empty()));
+            let no_lineage = v.lineage_json.as_ref().is_none_or(|j| j.is_empty_map());
             if lineage_from.is_some_and(|i| index >= i) && no_lineage {
                 diags.push(Diagnostic::new(
                     codes::POLICY_LINEAGE,
@@ -675,7 +672,8 @@ fn promotion_policy(
 /// The value of `metric` measured on data matching `pattern` (`data/<name>`, any version, or a
 /// prefix ending in `*`), the first listed in the version's lineage.
 pub fn measured(lv: &LoadedVersion, metric: &str, pattern: &str) -> Option<f64> {
-    let metrics = lv.lineage_json.as_ref()?.get("metrics")?.as_array()?;
+    let lineage = lv.lineage_json.as_ref()?.value();
+    let metrics = lineage.get("metrics")?.as_array()?;
     metrics.iter().find_map(|m| {
         let data = m.get("data")?.as_str()?;
         let asset = data.split('@').next().unwrap_or(data);
