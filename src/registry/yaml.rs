@@ -7,6 +7,8 @@
 //! tree themselves so that they can report *every* problem in a file, with its line and column,
 //! rather than serde's first one.
 
+mod direct;
+
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Budget, Options, Spanned};
 use std::fmt;
@@ -224,6 +226,8 @@ pub struct YamlError {
 pub const MAX_DEPTH: usize = 64;
 /// Nodes per document: the largest real component spec has a few hundred.
 pub const MAX_NODES: usize = 250_000;
+/// Bytes of scalar text per document.
+const MAX_SCALAR_BYTES: usize = 8 << 20;
 
 fn options() -> Options {
     let mut budget = Budget::default();
@@ -233,7 +237,7 @@ fn options() -> Options {
     budget.max_events = 4 * MAX_NODES;
     budget.max_aliases = 10_000;
     budget.max_anchors = 10_000;
-    budget.max_total_scalar_bytes = 8 << 20;
+    budget.max_total_scalar_bytes = MAX_SCALAR_BYTES;
     budget.max_documents = 1;
     let mut options = Options::default();
     options.budget = Some(budget);
@@ -248,6 +252,14 @@ fn options() -> Options {
 
 /// Parse one YAML document. An empty document is `Null`.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    match direct::parse(text) {
+        Some(node) => Ok(node),
+        None => parse_with_serde(text),
+    }
+}
+
+/// [`parse`] through serde-saphyr, which reads any YAML and says what is wrong with it.
+fn parse_with_serde(text: &str) -> Result<Node, YamlError> {
     let spanned: Result<Option<Spanned<Raw>>, _> =
         serde_saphyr::from_str_with_options(text, options());
     match spanned {
@@ -295,18 +307,25 @@ fn classify(text: &str, err: &serde_saphyr::Error) -> YamlError {
 
 fn pos_of(text: &str, loc: &serde_saphyr::Location) -> Pos {
     let span = loc.span();
-    let line = loc.line().max(1) as u32;
-    let col = loc.column().max(1) as u32;
-    let offset = span
-        .byte_offset()
-        .map(|o| o as usize)
-        .unwrap_or_else(|| offset_of(text, line, col));
-    let len = span.byte_len().map(|l| l as usize).unwrap_or(0);
+    pos_at(
+        text,
+        loc.line() as usize,
+        loc.column() as usize,
+        span.byte_offset().map(|o| o as usize),
+        span.byte_len().map(|l| l as usize),
+    )
+}
+
+/// The position at 1-based `line` and `col`, with the byte offset and length when known.
+fn pos_at(text: &str, line: usize, col: usize, offset: Option<usize>, len: Option<usize>) -> Pos {
+    let line = line.max(1) as u32;
+    let col = col.max(1) as u32;
+    let offset = offset.unwrap_or_else(|| offset_of(text, line, col));
     Pos {
         line,
         col,
         offset: offset.min(text.len()),
-        len,
+        len: len.unwrap_or(0),
     }
 }
 
@@ -338,16 +357,12 @@ enum Raw {
 
 fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
     let pos = pos_of(text, &raw.referenced);
-    let plain = is_plain(text, pos.offset);
     let value = match raw.value {
         Raw::Null => Value::Null,
         Raw::Bool(b) => Value::Bool(b),
         Raw::Int(i) => Value::Int(i),
         Raw::Float(f) => Value::Float(f),
-        Raw::Str(s) => match yaml11_bool(&s).filter(|_| plain) {
-            Some(b) => Value::Bool(b),
-            None => Value::Str(s),
-        },
+        Raw::Str(s) => Value::Str(s),
         Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| root_node(text, n)).collect()),
         Raw::Map(entries) => Value::Map(
             entries
@@ -355,6 +370,20 @@ fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
                 .map(|(k, v)| (root_node(text, k), root_node(text, v)))
                 .collect(),
         ),
+    };
+    located(text, pos, value)
+}
+
+/// The node of `value`, written at `pos` of `text`: a plain scalar that Azure's loader reads as
+/// a boolean (see `yaml11_bool`) is one.
+fn located(text: &str, pos: Pos, value: Value) -> Node {
+    let plain = is_plain(text, pos.offset);
+    let value = match value {
+        Value::Str(s) if plain => match yaml11_bool(&s) {
+            Some(b) => Value::Bool(b),
+            None => Value::Str(s),
+        },
+        value => value,
     };
     Node { value, pos, plain }
 }
