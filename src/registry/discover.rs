@@ -9,9 +9,10 @@
 
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::registry::kind::Kind;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use walkdir::WalkDir;
 
 /// The top-level folder of files that versions share; a version that names something in it
@@ -199,8 +200,9 @@ struct Entry<'a> {
     /// Its path below the folder walked, split at `/`.
     parts: &'a [&'a str],
     is_dir: bool,
-    /// As diagnostics show it.
-    file: Arc<str>,
+    /// Its path below the registry folder, and how that folder is shown.
+    rel: &'a str,
+    display: &'a str,
 }
 
 impl Entry<'_> {
@@ -208,7 +210,7 @@ impl Entry<'_> {
     fn unexpected(&self, diags: &mut Vec<Diagnostic>, why: &str, help: Option<String>) {
         let mut d = Diagnostic::new(
             codes::UNEXPECTED_FILE,
-            Some(Loc::file(&self.file)),
+            Some(Loc::file(&shown(self.display, self.rel))),
             why.to_string(),
         );
         if let Some(h) = help {
@@ -255,7 +257,10 @@ fn walk(
             }
         };
         let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let Some(rel) = rel_path.to_str().map(|s| s.replace('\\', "/")) else {
+        let Some(rel) = rel_path.to_str().map(|s| match s.contains('\\') {
+            true => Cow::Owned(s.replace('\\', "/")),
+            false => Cow::Borrowed(s),
+        }) else {
             let file = shown(display, &rel_path.to_string_lossy());
             diags.push(
                 Diagnostic::new(
@@ -271,16 +276,17 @@ fn walk(
             continue;
         };
         let parts: Vec<&str> = rel.split('/').collect();
-        let file = shown(display, &rel);
         let ft = entry.file_type();
         if ft.is_symlink() {
+            let file = shown(display, &rel);
             symlink(canon_root, entry.path(), &parts, &file, diags);
             continue;
         }
         let e = Entry {
             parts: &parts[skip.min(parts.len())..],
             is_dir: ft.is_dir(),
-            file,
+            rel: &rel,
+            display,
         };
         if !visit(&e, diags) && e.is_dir {
             it.skip_current_dir();
@@ -397,7 +403,7 @@ fn deceptive_names(
                     .help("rename it without the control character"),
                 );
             }
-            let skeleton: String = unicode_security::skeleton(f).collect();
+            let skeleton = skeleton(f);
             match skeletons.get(&skeleton) {
                 Some(first) => diags.push(
                     Diagnostic::new(
@@ -414,6 +420,63 @@ fn deceptive_names(
                     skeletons.insert(skeleton, f);
                 }
             }
+        }
+    }
+}
+
+/// A file name's skeleton (UTS #39): what it looks like. An ASCII name's is its characters'
+/// one after the other, which a table holds: the general way (normalize, then map each
+/// character) takes a microsecond a name, and a large registry has a million names, nearly all
+/// ASCII.
+fn skeleton(name: &str) -> String {
+    static ASCII: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..128u8)
+            .map(|c| unicode_security::skeleton(&char::from(c).to_string()).collect())
+            .collect()
+    });
+    if !name.is_ascii() {
+        return unicode_security::skeleton(name).collect();
+    }
+    name.bytes()
+        .map(|b| ASCII[usize::from(b)].as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skeleton;
+
+    fn general(s: &str) -> String {
+        unicode_security::skeleton(s).collect()
+    }
+
+    #[test]
+    fn ascii_skeletons_are_their_characters_one_after_the_other() {
+        for a in 0..128u8 {
+            for b in 0..128u8 {
+                let s = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(skeleton(&s), general(&s), "{s:?}");
+            }
+        }
+        for s in [
+            "model/weights.json",
+            "rn",
+            "m",
+            "l1I|",
+            "0O",
+            "a`b",
+            "x--y",
+            "",
+            "é1",
+        ] {
+            assert_eq!(skeleton(s), general(s), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skeletons_are_unicode_securitys(s in "[ -~]{0,12}|\\PC{0,6}") {
+            proptest::prop_assert_eq!(skeleton(&s), general(&s));
         }
     }
 }
