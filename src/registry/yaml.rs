@@ -535,6 +535,17 @@ mod tests {
     }
 
     #[test]
+    fn comments_are_not_counted() {
+        let comments = "  # a comment\n".repeat(100);
+        for text in [
+            format!("a:\n{comments}  b: 1\n"),
+            format!("a: [\n{comments}  1]\n"),
+        ] {
+            assert!(parse(&text).is_ok() && parse_with_serde(&text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
     fn duplicate_keys_are_rejected_with_a_location() {
         let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(e.kind, YamlErrorKind::DuplicateKey, "{e:?}");
