@@ -9,6 +9,7 @@
 
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::registry::kind::Kind;
+use crate::registry::validate::Listing;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,24 @@ pub struct VersionDir {
     pub has_card: bool,
     /// Every file in the folder, relative to it, `/`-separated, sorted.
     pub files: Vec<String>,
+    /// Those of `files` not to be taken at the listing's word: not regular files (FIFOs,
+    /// sockets, devices, which are never opened without a look), or named with a backslash,
+    /// which `files` shows as a `/`.
+    pub special: Vec<String>,
+}
+
+impl VersionDir {
+    /// Whether `name` is listed as a regular file.
+    pub fn regular(&self, name: &str) -> bool {
+        !self.special.iter().any(|f| f == name)
+    }
+
+    pub fn listing(&self) -> Listing<'_> {
+        Listing {
+            files: &self.files,
+            special: &self.special,
+        }
+    }
 }
 
 /// The display path of `rel` inside the registry shown as `display`.
@@ -183,6 +202,9 @@ pub fn asset(
                         "README.md" => v.has_card = true,
                         _ => {}
                     }
+                    if !e.is_file || e.backslash {
+                        v.special.push(inner.clone());
+                    }
                     v.files.push(inner);
                 }
                 _ => {}
@@ -200,6 +222,10 @@ struct Entry<'a> {
     /// Its path below the folder walked, split at `/`.
     parts: &'a [&'a str],
     is_dir: bool,
+    /// A regular file.
+    is_file: bool,
+    /// Its name holds a backslash, which `parts` and `rel` show as a `/`.
+    backslash: bool,
     /// Its path below the registry folder, and how that folder is shown.
     rel: &'a str,
     display: &'a str,
@@ -285,6 +311,8 @@ fn walk(
         let e = Entry {
             parts: &parts[skip.min(parts.len())..],
             is_dir: ft.is_dir(),
+            is_file: ft.is_file(),
+            backslash: matches!(rel, Cow::Owned(_)),
             rel: &rel,
             display,
         };

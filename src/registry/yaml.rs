@@ -541,7 +541,10 @@ mod tests {
             format!("a:\n{comments}  b: 1\n"),
             format!("a: [\n{comments}  1]\n"),
         ] {
-            assert!(parse(&text).is_ok() && parse_with_serde(&text).is_ok(), "{text}");
+            assert!(
+                parse(&text).is_ok() && parse_with_serde(&text).is_ok(),
+                "{text}"
+            );
         }
     }
 
