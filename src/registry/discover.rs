@@ -81,15 +81,32 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
         ..Layout::default()
     };
     let canon_root = layout.canon_root.clone();
+    let assets = &mut layout.assets;
+    let mut has_registry_yaml = false;
     walk(root, &canon_root, root, display, diags, |e, diags| {
         match (e.parts, e.is_dir) {
-            (["registry.yaml"], false) => layout.has_registry_yaml = true,
+            (["registry.yaml"], false) => has_registry_yaml = true,
             (["README.md"], false) => {}
             // Files versions share (`code: ../../../common/src`); what is in it is free-form.
             ([COMMON, ..], _) => {}
             ([top], is_dir) => {
-                if Kind::from_folder(top).is_some() && is_dir {
-                    return true;
+                if let Some(kind) = Kind::from_folder(top).filter(|_| is_dir) {
+                    let dir = root.join(top);
+                    list(root, &canon_root, &dir, display, diags, |e, diags| {
+                        match e.is_dir {
+                            true => {
+                                assets.insert((kind, e.parts[0].to_string()));
+                            }
+                            false => e.unexpected(
+                                diags,
+                                &format!("`{top}/` holds one folder per asset, not files"),
+                                Some(format!("move it to {top}/<name>/<version>/")),
+                            ),
+                        }
+                        // What is in an asset folder is for `asset` to walk.
+                        false
+                    });
+                    return false;
                 }
                 let kinds: Vec<&str> = Kind::ALL
                     .iter()
@@ -107,24 +124,23 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
                 );
                 return false;
             }
-            ([top, name], true) => {
-                let kind = Kind::from_folder(top).expect("kind folders only");
-                layout.assets.insert((kind, name.to_string()));
-                // What is in it is for `asset` to walk.
-                return false;
-            }
-            ([top, _], false) => e.unexpected(
-                diags,
-                &format!("`{top}/` holds one folder per asset, not files"),
-                Some(format!("move it to {top}/<name>/<version>/")),
-            ),
             _ => {}
         }
         true
     });
+    layout.has_registry_yaml = has_registry_yaml;
+    layout
+}
+
+/// Asset names that differ only by case, which collide on case-insensitive disks and in URLs.
+pub fn collisions<'a>(
+    assets: impl Iterator<Item = (Kind, &'a str)>,
+    display: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut seen: BTreeMap<(Kind, String), &str> = BTreeMap::new();
-    for (kind, name) in &layout.assets {
-        if let Some(first) = seen.insert((*kind, name.to_lowercase()), name) {
+    for (kind, name) in assets {
+        if let Some(first) = seen.insert((kind, name.to_lowercase()), name) {
             let file = shown(display, &format!("{}/{name}", kind.folder()));
             diags.push(
                 Diagnostic::new(
@@ -139,10 +155,10 @@ pub fn discover(root: &Path, display: &str, diags: &mut Vec<Diagnostic>) -> Layo
             );
         }
     }
-    layout
 }
 
 /// One asset folder of the layout: its manifests, its versions and every file in them.
+/// `None` when the folder cannot be read (which is reported).
 pub fn asset(
     root: &Path,
     layout: &Layout,
@@ -150,14 +166,14 @@ pub fn asset(
     kind: Kind,
     name: &str,
     diags: &mut Vec<Diagnostic>,
-) -> AssetDir {
+) -> Option<AssetDir> {
     let mut asset = AssetDir {
         has_asset_yaml: false,
         has_stages_yaml: false,
         versions: BTreeMap::new(),
     };
     let dir = root.join(kind.folder()).join(name);
-    walk(
+    let read = walk(
         root,
         &layout.canon_root,
         &dir,
@@ -212,9 +228,12 @@ pub fn asset(
             true
         },
     );
+    if !read {
+        return None;
+    }
     version_collisions(&asset, display, kind, name, diags);
     deceptive_names(&asset, display, kind, name, diags);
-    asset
+    Some(asset)
 }
 
 /// An entry of a walk, for the layout to judge.
@@ -248,7 +267,8 @@ impl Entry<'_> {
 
 /// Walk the folder `dir` of the registry at `root` in name order, skipping dot-files. What
 /// cannot be read, names that are not UTF-8 and symlinks are reported here; every other entry
-/// goes to `visit`, which says whether to go into it (when it is a folder).
+/// goes to `visit`, which says whether to go into it (when it is a folder). Whether `dir`
+/// itself could be read.
 fn walk(
     root: &Path,
     canon_root: &Path,
@@ -256,70 +276,153 @@ fn walk(
     display: &str,
     diags: &mut Vec<Diagnostic>,
     mut visit: impl FnMut(&Entry, &mut Vec<Diagnostic>) -> bool,
-) {
+) -> bool {
     let mut it = WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.'));
-    // Where `dir` is below the root, as parts of `rel` to leave out of `Entry::parts`.
-    let skip = dir.strip_prefix(root).map_or(0, |d| d.components().count());
+    let skip = depth(root, dir);
+    let mut read = true;
     while let Some(entry) = it.next() {
+        match entry {
+            Ok(e) => {
+                let (path, ft) = (e.path(), e.file_type());
+                if !judge(root, canon_root, skip, path, ft, display, diags, &mut visit)
+                    && ft.is_dir()
+                {
+                    it.skip_current_dir();
+                }
+            }
+            Err(err) => {
+                read &= err.depth() > 0;
+                read_failed(root, display, err.path(), &err, diags);
+            }
+        }
+    }
+    read
+}
+
+/// The entries of the folder `dir`, judged as `walk` judges them, without going into any:
+/// walkdir reads a folder before it yields it, and the asset folders of a kind folder are
+/// each walked by `asset`, in parallel.
+fn list(
+    root: &Path,
+    canon_root: &Path,
+    dir: &Path,
+    display: &str,
+    diags: &mut Vec<Diagnostic>,
+    mut visit: impl FnMut(&Entry, &mut Vec<Diagnostic>) -> bool,
+) {
+    // Errors as walkdir words them.
+    let failed = |path: &Path, err: std::io::Error| {
+        format!("IO error for operation on {}: {err}", path.display())
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => return read_failed(root, display, Some(dir), failed(dir, err), diags),
+    };
+    let mut entries: Vec<_> = entries.collect();
+    // In walkdir's order: errors first, then by name.
+    entries.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => a.file_name().cmp(&b.file_name()),
+        (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+        (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Less,
+    });
+    let skip = depth(root, dir);
+    for entry in entries {
         let entry = match entry {
+            Ok(e) if e.file_name().to_string_lossy().starts_with('.') => continue,
             Ok(e) => e,
             Err(err) => {
-                let rel = err
-                    .path()
-                    .and_then(|p| p.strip_prefix(root).ok())
-                    .map(|p| p.to_string_lossy().into_owned());
-                let file = shown(display, &rel.unwrap_or_default());
-                diags.push(Diagnostic::new(
-                    codes::READ_FAILED,
-                    Some(Loc::file(&file)),
-                    format!("cannot read: {err}"),
-                ));
+                read_failed(root, display, None, err, diags);
                 continue;
             }
         };
-        let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let Some(rel) = rel_path.to_str().map(|s| match s.contains('\\') {
-            true => Cow::Owned(s.replace('\\', "/")),
-            false => Cow::Borrowed(s),
-        }) else {
-            let file = shown(display, &rel_path.to_string_lossy());
-            diags.push(
-                Diagnostic::new(
-                    codes::NOT_UTF8,
-                    Some(Loc::file(&file)),
-                    "this file name is not valid UTF-8",
-                )
-                .help("rename it: names are published as URLs"),
-            );
-            if entry.file_type().is_dir() {
-                it.skip_current_dir();
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(ft) => {
+                judge(
+                    root, canon_root, skip, &path, ft, display, diags, &mut visit,
+                );
             }
-            continue;
-        };
-        let parts: Vec<&str> = rel.split('/').collect();
-        let ft = entry.file_type();
-        if ft.is_symlink() {
-            let file = shown(display, &rel);
-            symlink(canon_root, entry.path(), &parts, &file, diags);
-            continue;
-        }
-        let e = Entry {
-            parts: &parts[skip.min(parts.len())..],
-            is_dir: ft.is_dir(),
-            is_file: ft.is_file(),
-            backslash: matches!(rel, Cow::Owned(_)),
-            rel: &rel,
-            display,
-        };
-        if !visit(&e, diags) && e.is_dir {
-            it.skip_current_dir();
+            Err(err) => read_failed(root, display, Some(&path), failed(&path, err), diags),
         }
     }
+}
+
+/// How many folders `dir` lies below `root`: the parts of an entry's path that `Entry::parts`
+/// leaves out.
+fn depth(root: &Path, dir: &Path) -> usize {
+    dir.strip_prefix(root).map_or(0, |d| d.components().count())
+}
+
+/// An entry (at `path`, when known) that could not be read.
+fn read_failed(
+    root: &Path,
+    display: &str,
+    path: Option<&Path>,
+    err: impl std::fmt::Display,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let rel = path
+        .and_then(|p| p.strip_prefix(root).ok())
+        .map(|p| p.to_string_lossy().into_owned());
+    let file = shown(display, &rel.unwrap_or_default());
+    diags.push(Diagnostic::new(
+        codes::READ_FAILED,
+        Some(Loc::file(&file)),
+        format!("cannot read: {err}"),
+    ));
+}
+
+/// One entry of a walk (`skip` parts of its path lead to the folder walked): a name that is
+/// not UTF-8 and a symlink are reported, anything else goes to `visit`. Whether to go into the
+/// entry, when it is a folder.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    root: &Path,
+    canon_root: &Path,
+    skip: usize,
+    path: &Path,
+    ft: std::fs::FileType,
+    display: &str,
+    diags: &mut Vec<Diagnostic>,
+    visit: &mut impl FnMut(&Entry, &mut Vec<Diagnostic>) -> bool,
+) -> bool {
+    let rel_path = path.strip_prefix(root).unwrap_or(path);
+    let Some(rel) = rel_path.to_str().map(|s| match s.contains('\\') {
+        true => Cow::Owned(s.replace('\\', "/")),
+        false => Cow::Borrowed(s),
+    }) else {
+        let file = shown(display, &rel_path.to_string_lossy());
+        diags.push(
+            Diagnostic::new(
+                codes::NOT_UTF8,
+                Some(Loc::file(&file)),
+                "this file name is not valid UTF-8",
+            )
+            .help("rename it: names are published as URLs"),
+        );
+        return false;
+    };
+    let parts: Vec<&str> = rel.split('/').collect();
+    if ft.is_symlink() {
+        let file = shown(display, &rel);
+        symlink(canon_root, path, &parts, &file, diags);
+        return true;
+    }
+    let e = Entry {
+        parts: &parts[skip.min(parts.len())..],
+        is_dir: ft.is_dir(),
+        is_file: ft.is_file(),
+        backslash: matches!(rel, Cow::Owned(_)),
+        rel: &rel,
+        display,
+    };
+    visit(&e, diags)
 }
 
 /// A symlink in the tree: fine inside its version folder, an error when it leads out of it

@@ -205,21 +205,25 @@ impl Loader {
         // Assets are independent: load them in parallel, each into its own Loader, and merge
         // in the layout's (sorted) order so that the result does not depend on scheduling.
         let paths = self.paths;
-        let loaded: Vec<(Loader, LoadedAsset)> = layout
+        let loaded: Vec<(Loader, Option<LoadedAsset>)> = layout
             .assets
             .par_iter()
             .map(|(kind, name)| {
                 let mut sub = Loader::new(paths);
-                let dir = discover::asset(root, &layout, display, *kind, name, &mut sub.diags);
-                let asset = sub.load_asset(root, display, *kind, name, dir, scope);
+                let asset = discover::asset(root, &layout, display, *kind, name, &mut sub.diags)
+                    .map(|dir| sub.load_asset(root, display, *kind, name, dir, scope));
                 (sub, asset)
             })
             .collect();
         let mut assets = BTreeMap::new();
         for (sub, asset) in loaded {
             self.diags.extend(sub.diags);
-            assets.insert((asset.kind, asset.name.clone()), asset);
+            if let Some(asset) = asset {
+                assets.insert((asset.kind, asset.name.clone()), asset);
+            }
         }
+        let names = assets.keys().map(|(kind, name)| (*kind, name.as_str()));
+        discover::collisions(names, display, &mut self.diags);
         Loaded { config, assets }
     }
 
