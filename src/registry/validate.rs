@@ -1,6 +1,7 @@
 //! Rules on one manifest that need more than its decoding: `registry.yaml` as a whole (names,
 //! stages, workspaces, policy, URLs), and the local paths of a spec on disk (they exist as what
-//! they must be, stay inside the version folder, and pass through no symlink out of it).
+//! they must be, stay inside the version folder, and pass through no symlink out of it), or in
+//! the version folder's [`Listing`], where that can tell.
 //!
 //! Nothing here looks at another manifest; that is `resolve`'s job. Rules inside a component
 //! (bindings, parameters) are part of decoding it, in `spec::bindings`.

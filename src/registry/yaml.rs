@@ -5,7 +5,10 @@
 //! expansion, scalar bytes). Duplicate keys, alias bombs, absurd nesting and malformed YAML come
 //! back as one located [`YamlError`] instead of a panic or unbounded work. Later stages walk the
 //! tree themselves so that they can report *every* problem in a file, with its line and column,
-//! rather than serde's first one.
+//! rather than serde's first one. Plain documents, nearly all of them, are read straight from
+//! the parser's events by `direct`, to the same tree, sooner.
+//!
+//! [`Json`] keeps a tree as the JSON text `build` publishes.
 
 mod direct;
 
