@@ -50,10 +50,14 @@ pub fn run(ui: &Ui, args: CheckArgs) -> u8 {
         }
         registry::settle(report, &outcome.lints);
     }
-    emit(
+    let code = emit(
         ui,
         &outcome.report,
         &args.report,
         &format!("checked {}", outcome.subject),
-    )
+    );
+    // The process ends next: freeing a large registry's allocations one by one
+    // would only delay that (by a quarter of a second at 100,000 versions).
+    std::mem::forget(outcome);
+    code
 }

@@ -303,9 +303,7 @@ fn metrics_of(loaded: &Loaded, kind: Kind, name: &str, version: &str) -> Metrics
         .get(&(kind, name.to_string()))
         .and_then(|a| a.versions.get(version))
         .and_then(|v| v.lineage_json.as_ref())
-        .and_then(|l| l.get("metrics"))
-        .and_then(|m| m.as_array())
-        .cloned()
+        .and_then(|l| l.value().get("metrics")?.as_array().cloned())
         .unwrap_or_default();
     let mut out = BTreeMap::new();
     for m in metrics {

@@ -342,7 +342,7 @@ fn published_pins(
         lineage(l, &mut out);
     }
     if let Some(written) = &lv.spec_json {
-        spec(written, &old.spec, scope, &mut out);
+        spec(&written.value(), &old.spec, scope, &mut out);
     }
     out
 }

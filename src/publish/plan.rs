@@ -14,6 +14,7 @@ use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
 use crate::registry::model::Registry;
 use crate::registry::model::VersionId;
 use crate::registry::resolve::pin;
+use crate::registry::yaml::Json;
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -252,7 +253,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
-            let card = match (&lv.card_meta, lv.has_card) {
+            let card = match (lv.card_meta.as_ref().map(Json::value), lv.has_card) {
                 (Some(meta), true) => {
                     let path = source
                         .join(kind.folder())
@@ -268,10 +269,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
                         size,
                     };
                     set.file(blob.path.clone(), path);
-                    Some(Card {
-                        blob,
-                        meta: meta.clone(),
-                    })
+                    Some(Card { blob, meta })
                 }
                 _ => None,
             };
@@ -481,7 +479,7 @@ fn make_versions(
             let lineage = lv
                 .lineage_json
                 .as_ref()
-                .map(|l| pinned_lineage(l, pins, &pinned));
+                .map(|l| pinned_lineage(&l.value(), pins, &pinned));
             let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
             made.insert(
                 v,
@@ -507,8 +505,8 @@ fn normalized_spec(
 ) -> Value {
     let mut spec = lv
         .spec_json
-        .clone()
-        .unwrap_or_else(|| serde_json::json!({}));
+        .as_ref()
+        .map_or_else(|| serde_json::json!({}), Json::value);
     // Paths into the registry's common folder name the copy the version ships instead.
     let mut azure: BTreeMap<String, String> = lv
         .shared

@@ -15,22 +15,25 @@ pub fn read_bounded(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic>
     let loc = Some(Loc::file(file));
     // Never open a FIFO or device: opening a FIFO blocks until someone writes to it.
     match std::fs::metadata(abs) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => {
-            return Err(Diagnostic::new(
-                codes::READ_FAILED,
-                loc,
-                "not a regular file",
-            ));
-        }
-        Err(e) => {
-            return Err(Diagnostic::new(
-                codes::READ_FAILED,
-                loc,
-                format!("cannot read: {e}"),
-            ));
-        }
+        Ok(m) if m.is_file() => read_regular(abs, file),
+        Ok(_) => Err(Diagnostic::new(
+            codes::READ_FAILED,
+            loc,
+            "not a regular file",
+        )),
+        Err(e) => Err(Diagnostic::new(
+            codes::READ_FAILED,
+            loc,
+            format!("cannot read: {e}"),
+        )),
     }
+}
+
+/// [`read_bounded`] of a file known to be a regular file (its folder's listing has just said
+/// so): opened without looking at it first, a lookup of its whole path that a large registry's
+/// hundreds of thousands of manifests make costly.
+pub fn read_regular(abs: &Path, file: &Arc<str>) -> Result<Arc<str>, Diagnostic> {
+    let loc = Some(Loc::file(file));
     let f = std::fs::File::open(abs).map_err(|e| {
         Diagnostic::new(codes::READ_FAILED, loc.clone(), format!("cannot read: {e}"))
     })?;

@@ -7,15 +7,15 @@
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::registry::decode::{Cx, Text};
 use crate::registry::discover::{self, Layout};
-use crate::registry::files::{front_matter, read_bounded, shift};
+use crate::registry::files::{front_matter, read_bounded, read_regular, shift};
 use crate::registry::kind::{self, Kind};
 use crate::registry::manifest::{self, AssetMeta, Lineage, RegistryConfig, StageEntry};
 use crate::registry::names;
 use crate::registry::reference::Scope;
 use crate::registry::spec::pipeline::port_uses;
 use crate::registry::spec::{self, Expect, Interface, JobComponent, LocalPath, Spec};
-use crate::registry::validate::{self, PathRules};
-use crate::registry::yaml::{self, Node, YamlErrorKind};
+use crate::registry::validate::{self, Listing, PathRules};
+use crate::registry::yaml::{self, Json, Node, YamlErrorKind};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,9 +44,9 @@ pub struct LoadedVersion {
     pub has_card: bool,
     /// spec.yaml and lineage.yaml as JSON, and the card's front matter (`{}` without one):
     /// what `build` publishes.
-    pub spec_json: Option<serde_json::Value>,
-    pub lineage_json: Option<serde_json::Value>,
-    pub card_meta: Option<serde_json::Value>,
+    pub spec_json: Option<Json>,
+    pub lineage_json: Option<Json>,
+    pub card_meta: Option<Json>,
     /// References to this registry in the card's front matter, with the kind each must name.
     pub card_refs: CardRefs,
     /// Every file in the version folder, relative to it, sorted.
@@ -106,12 +106,29 @@ impl Loader {
 
     /// Read a text file with every guard: size limit, UTF-8, no NUL byte.
     pub fn read_text(&mut self, abs: &Path, file: &Arc<str>) -> Option<Arc<str>> {
-        read_bounded(abs, file).map_err(|d| self.diags.push(d)).ok()
+        self.read_listed(abs, file, false)
+    }
+
+    /// `read_text`, of a file its folder's walk `listed` as a regular file (or not): see
+    /// `files::read_regular`.
+    fn read_listed(&mut self, abs: &Path, file: &Arc<str>, listed: bool) -> Option<Arc<str>> {
+        let read = if listed { read_regular } else { read_bounded };
+        read(abs, file).map_err(|d| self.diags.push(d)).ok()
     }
 
     /// Read and parse a YAML file.
     pub fn yaml(&mut self, abs: &Path, file: &Arc<str>) -> Option<(Arc<str>, Node)> {
-        let text = self.read_text(abs, file)?;
+        self.yaml_listed(abs, file, false)
+    }
+
+    /// `yaml`, of a file its folder's walk `listed` as a regular file (or not).
+    fn yaml_listed(
+        &mut self,
+        abs: &Path,
+        file: &Arc<str>,
+        listed: bool,
+    ) -> Option<(Arc<str>, Node)> {
+        let text = self.read_listed(abs, file, listed)?;
         match yaml::parse(&text) {
             Ok(node) => Some((text, node)),
             Err(e) => {
@@ -134,16 +151,18 @@ impl Loader {
         }
     }
 
-    /// Read the YAML file `rel` of the registry and decode it with `decoder`.
+    /// Read the YAML file `rel` of the registry (`listed` as a regular file, or not) and
+    /// decode it with `decoder`.
     fn decode<T>(
         &mut self,
         root: &Path,
         display: &str,
         rel: &str,
+        listed: bool,
         decoder: impl FnOnce(&mut Cx, &Node) -> T,
     ) -> Option<T> {
         let file = discover::shown(display, rel);
-        let (text, node) = self.yaml(&root.join(rel), &file)?;
+        let (text, node) = self.yaml_listed(&root.join(rel), &file, listed)?;
         Some(decoder(&mut Cx::new(file, text, &mut self.diags), &node))
     }
 
@@ -151,8 +170,14 @@ impl Loader {
         let layout: Layout = discover::discover(root, display, &mut self.diags);
         let config_file = discover::shown(display, "registry.yaml");
         let config = if layout.has_registry_yaml {
-            self.decode(root, display, "registry.yaml", manifest::registry_config)
-                .flatten()
+            self.decode(
+                root,
+                display,
+                "registry.yaml",
+                false,
+                manifest::registry_config,
+            )
+            .flatten()
         } else {
             self.diags.push(
                 Diagnostic::new(
@@ -180,21 +205,25 @@ impl Loader {
         // Assets are independent: load them in parallel, each into its own Loader, and merge
         // in the layout's (sorted) order so that the result does not depend on scheduling.
         let paths = self.paths;
-        let loaded: Vec<(Loader, LoadedAsset)> = layout
+        let loaded: Vec<(Loader, Option<LoadedAsset>)> = layout
             .assets
             .par_iter()
             .map(|(kind, name)| {
                 let mut sub = Loader::new(paths);
-                let dir = discover::asset(root, &layout, display, *kind, name, &mut sub.diags);
-                let asset = sub.load_asset(root, display, *kind, name, dir, scope);
+                let asset = discover::asset(root, &layout, display, *kind, name, &mut sub.diags)
+                    .map(|dir| sub.load_asset(root, display, *kind, name, dir, scope));
                 (sub, asset)
             })
             .collect();
         let mut assets = BTreeMap::new();
         for (sub, asset) in loaded {
             self.diags.extend(sub.diags);
-            assets.insert((asset.kind, asset.name.clone()), asset);
+            if let Some(asset) = asset {
+                assets.insert((asset.kind, asset.name.clone()), asset);
+            }
         }
+        let names = assets.keys().map(|(kind, name)| (*kind, name.as_str()));
+        discover::collisions(names, display, &mut self.diags);
         Loaded { config, assets }
     }
 
@@ -231,6 +260,7 @@ impl Loader {
                     root,
                     display,
                     &format!("{rel}/asset.yaml"),
+                    false,
                     manifest::asset_meta,
                 )
             })
@@ -243,6 +273,7 @@ impl Loader {
                     root,
                     display,
                     &format!("{rel}/stages.yaml"),
+                    false,
                     manifest::stage_log,
                 )
             })
@@ -295,8 +326,11 @@ impl Loader {
         let mut spec = None;
         let mut spec_json = None;
         if vdir.has_spec {
-            if let Some((text, node)) = self.yaml(&vabs.join("spec.yaml"), &spec_file) {
-                spec_json = Some(node.to_json());
+            let listed = vdir.regular("spec.yaml");
+            if let Some((text, node)) =
+                self.yaml_listed(&vabs.join("spec.yaml"), &spec_file, listed)
+            {
+                spec_json = Some(Json::of(&node));
                 let mut cx = Cx::new(spec_file.clone(), text, &mut self.diags);
                 spec = spec::decode(&mut cx, &node, kind, scope);
                 if let Some(s) = &spec {
@@ -318,7 +352,17 @@ impl Loader {
             self.diags.push(d);
         }
         if let Some(s) = &spec {
-            self.spec_paths(&vabs, display, &vrel, s, "", scope, &mut Vec::new());
+            let listing = Some(vdir.listing());
+            self.spec_paths(
+                &vabs,
+                display,
+                &vrel,
+                s,
+                "",
+                listing,
+                scope,
+                &mut Vec::new(),
+            );
         }
         let shared = std::mem::take(&mut self.shared);
         if !shared.is_empty()
@@ -341,10 +385,11 @@ impl Loader {
                     root,
                     display,
                     &format!("{vrel}/lineage.yaml"),
+                    vdir.regular("lineage.yaml"),
                     |cx, node| {
                         let l = manifest::lineage(cx, node);
                         job_times(cx, &l);
-                        (l, node.to_json())
+                        (l, Json::of(node))
                     },
                 )
             })
@@ -362,7 +407,8 @@ impl Loader {
                     dockerfile: None,
                     under: None,
                 };
-                if let Err(d) = validate::local_path(&vabs, "", &lp, self.paths) {
+                let listing = Some(vdir.listing());
+                if let Err(d) = validate::local_path(&vabs, "", &lp, self.paths, listing) {
                     self.diags.push(d);
                 }
             }
@@ -370,7 +416,8 @@ impl Loader {
         let (mut card_meta, mut card_refs) = (None, Vec::new());
         if vdir.has_card {
             let file = discover::shown(display, &format!("{vrel}/README.md"));
-            if let Some(text) = self.read_text(&vabs.join("README.md"), &file) {
+            let listed = vdir.regular("README.md");
+            if let Some(text) = self.read_listed(&vabs.join("README.md"), &file, listed) {
                 (card_meta, card_refs) = self.card(&file, &text);
             }
         }
@@ -390,9 +437,9 @@ impl Loader {
 
     /// The card's optional YAML front matter, between `---` lines at the top, and the
     /// references to this registry it holds.
-    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> (Option<serde_json::Value>, CardRefs) {
+    fn card(&mut self, file: &Arc<str>, text: &Arc<str>) -> (Option<Json>, CardRefs) {
         let Some((start, front)) = front_matter(text) else {
-            return (Some(serde_json::json!({})), Vec::new());
+            return (Some(Json::empty_map()), Vec::new());
         };
         match yaml::parse(front) {
             Ok(mut node) => {
@@ -400,9 +447,9 @@ impl Loader {
                 let mut cx = Cx::new(file.clone(), text.clone(), &mut self.diags);
                 let refs = manifest::card_meta(&mut cx, &node);
                 let meta = if node.is_null() {
-                    serde_json::json!({})
+                    Json::empty_map()
                 } else {
-                    node.to_json()
+                    Json::of(&node)
                 };
                 (Some(meta), refs)
             }
@@ -434,12 +481,13 @@ impl Loader {
         vrel: &str,
         spec: &Spec,
         base: &str,
+        listing: Option<Listing>,
         scope: Scope,
         stack: &mut Vec<String>,
     ) {
         let mut nested: BTreeMap<String, Interface> = BTreeMap::new();
         for lp in &spec.paths {
-            let checked = match validate::local_path(vabs, base, lp, self.paths) {
+            let checked = match validate::local_path(vabs, base, lp, self.paths, listing) {
                 Ok(c) => c,
                 Err(d) => {
                     self.diags.push(d);
@@ -493,7 +541,16 @@ impl Loader {
                         .map_or("", |(d, _)| d)
                         .to_string();
                     stack.push(checked.rel.clone());
-                    self.spec_paths(vabs, display, vrel, &inner, &inner_base, scope, stack);
+                    self.spec_paths(
+                        vabs,
+                        display,
+                        vrel,
+                        &inner,
+                        &inner_base,
+                        listing,
+                        scope,
+                        stack,
+                    );
                     stack.pop();
                     if let Some(iface) = inner.interface {
                         nested.insert(lp.path.value.clone(), iface);

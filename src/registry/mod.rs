@@ -146,7 +146,16 @@ pub fn check_specs(files: &[String], kind: Option<Kind>, check_files: bool) -> O
             .unwrap_or(Path::new("."));
         let parent_shown = parent.to_string_lossy().into_owned();
         loader.paths.climb = depth_below_cwd(parent);
-        loader.spec_paths(parent, &parent_shown, "", &s, "", scope, &mut Vec::new());
+        loader.spec_paths(
+            parent,
+            &parent_shown,
+            "",
+            &s,
+            "",
+            None,
+            scope,
+            &mut Vec::new(),
+        );
     }
     let subject = plural(files.len(), "spec file");
     Outcome {

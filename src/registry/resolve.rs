@@ -11,6 +11,7 @@ use crate::registry::model::{Asset, Registry, VersionId};
 use crate::registry::reference::{self, Reference, Scope, Selector};
 use crate::registry::spec::JobComponent;
 use crate::registry::spec::pipeline::port_uses;
+use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,119 +34,53 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         crate::registry::validate::registry_config(c, diags);
         lints = crate::registry::validate::lint_levels(&c.lints, diags);
     }
-    let mut assets = BTreeMap::new();
-    for (key, a) in &loaded.assets {
-        let mut versions: Vec<String> = a.versions.keys().cloned().collect();
-        versions.sort_by(|x, y| version_cmp(x, y));
-        let latest = versions.iter().rev().find(|v| !is_prerelease(v)).cloned();
-        let current = stage_log(a, &stages, &labels, config, diags);
-        assets.insert(
-            key.clone(),
-            Asset {
+    // Assets are resolved in parallel, each with its own diagnostics, gathered in the assets'
+    // (sorted) order so that the result does not depend on scheduling.
+    let resolved: Vec<(Asset, Vec<Diagnostic>)> = loaded
+        .assets
+        .par_iter()
+        .map(|(_, a)| {
+            let mut diags = Vec::new();
+            let mut versions: Vec<String> = a.versions.keys().cloned().collect();
+            versions.sort_by(|x, y| version_cmp(x, y));
+            let latest = versions.iter().rev().find(|v| !is_prerelease(v)).cloned();
+            let current = stage_log(a, &stages, &labels, config, &mut diags);
+            let asset = Asset {
                 kind: a.kind,
                 name: a.name.clone(),
                 versions,
                 latest,
                 stages: current,
                 pins: BTreeMap::new(),
-                lints: crate::registry::validate::lint_levels(&a.meta.lints, diags),
-            },
-        );
+                lints: crate::registry::validate::lint_levels(&a.meta.lints, &mut diags),
+            };
+            (asset, diags)
+        })
+        .collect();
+    let mut assets = BTreeMap::new();
+    for (asset, found) in resolved {
+        diags.extend(found);
+        assets.insert((asset.kind, asset.name.clone()), asset);
     }
     let scope = Scope {
         registry: Some(&name).filter(|n| !n.is_empty()).map(String::as_str),
         stages: &selectors,
     };
-    let mut edges: BTreeMap<VersionId, Vec<(VersionId, Loc)>> = BTreeMap::new();
-    for (key, a) in &loaded.assets {
-        for (version, v) in &a.versions {
-            let from: VersionId = (a.kind, a.name.clone(), version.clone());
-            // (reference, the kind it must name, whether using a deprecated version is worth a
-            // warning: yes in specs, which get deployed; no in lineage, which is history)
-            let mut refs: Vec<(&Text, Kind, bool)> = Vec::new();
-            if let Some(spec) = &v.spec {
-                refs.extend(spec.refs.iter().map(|r| (&r.text, r.kind, true)));
-            }
-            if let Some(l) = &v.lineage {
-                refs.extend(l.environment.iter().map(|t| (t, Kind::Environment, false)));
-                refs.extend(l.component.iter().map(|t| (t, Kind::Component, false)));
-                refs.extend(l.data.iter().map(|u| (&u.reference, Kind::Data, false)));
-                refs.extend(l.models.iter().map(|u| (&u.reference, Kind::Model, false)));
-                refs.extend(
-                    l.metrics
-                        .iter()
-                        .filter_map(|m| m.data.as_ref())
-                        .map(|t| (t, Kind::Data, false)),
-                );
-            }
-            let mut pins = BTreeMap::new();
-            for (text, kind, warn_deprecated) in refs {
-                if let Some(to) = lookup(text, kind, warn_deprecated, scope, &assets, loaded, diags)
-                {
-                    edges
-                        .entry(from.clone())
-                        .or_default()
-                        .push((to.clone(), text.loc.clone()));
-                    pins.insert(text.value.clone(), to);
-                }
-            }
-            // A card's `base_model` and `datasets` must name what exists; they describe the
-            // version rather than make it, so they are neither pinned nor part of the graph.
-            for (text, kind) in &v.card_refs {
-                lookup(text, *kind, false, scope, &assets, loaded, diags);
-            }
-            // Pipeline jobs that use a component of this registry: their ports must exist.
-            if let Some(spec) = &v.spec {
-                for (job, component) in &spec.jobs {
-                    let JobComponent::Reference(t) = component else {
-                        continue;
-                    };
-                    let local = reference::local(&t.value, scope).or_else(|| {
-                        short_local(t, Kind::Component, scope, &assets).and_then(Result::ok)
-                    });
-                    let Some((Kind::Component, name, selector)) = local else {
-                        continue;
-                    };
-                    let Some(target) = assets.get(&(Kind::Component, name.clone())) else {
-                        continue;
-                    };
-                    let Some(ver) = select(target, &selector) else {
-                        continue;
-                    };
-                    let iface = loaded.assets[&(Kind::Component, name)].versions[&ver]
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.interface.as_ref());
-                    if let Some(iface) = iface {
-                        diags.extend(port_uses(spec, job, iface));
-                    }
-                }
-            }
-            if let Some(asset) = assets.get_mut(key) {
-                asset.pins.insert(version.clone(), pins);
-            }
+    let graph = Graph::of(loaded);
+    let linked: Vec<Linked> = loaded
+        .assets
+        .par_iter()
+        .map(|(_, a)| link(a, scope, &assets, loaded, &graph))
+        .collect();
+    let mut edges = vec![Vec::new(); graph.ids.len()];
+    for (l, asset) in linked.into_iter().zip(assets.values_mut()) {
+        asset.pins = l.pins;
+        for (from, out) in l.edges {
+            edges[from] = out;
         }
-        if let Some(d) = &a.meta.deprecated
-            && let Some(r) = &d.replaced_by
-        {
-            lookup(r, a.kind, false, scope, &assets, loaded, diags);
-        }
-        for (version, _) in &a.meta.deprecated_versions {
-            if !a.versions.contains_key(&version.value) {
-                diags.push(Diagnostic::new(
-                    codes::STAGE_UNKNOWN_VERSION,
-                    Some(version.loc.clone()),
-                    format!(
-                        "`deprecated_versions` names version `{}`, which {} `{}` does not have",
-                        version.value,
-                        a.kind.singular(),
-                        a.name
-                    ),
-                ));
-            }
-        }
+        diags.extend(l.diags);
     }
-    cycles(&edges, diags);
+    cycles(&graph, &edges, diags);
     Registry {
         name,
         stages,
@@ -153,6 +88,143 @@ pub fn resolve(loaded: &Loaded, diags: &mut Vec<Diagnostic>) -> Registry {
         assets,
         lints,
     }
+}
+
+/// Every version of the registry, numbered in order, for the lineage graph.
+struct Graph<'a> {
+    ids: Vec<(Kind, &'a str, &'a str)>,
+}
+
+impl<'a> Graph<'a> {
+    fn of(loaded: &'a Loaded) -> Graph<'a> {
+        let ids = loaded
+            .assets
+            .values()
+            .flat_map(|a| {
+                a.versions
+                    .keys()
+                    .map(|v| (a.kind, a.name.as_str(), v.as_str()))
+            })
+            .collect();
+        Graph { ids }
+    }
+
+    /// The number of a version (`ids` is sorted, as the registry's maps are).
+    fn id(&self, (kind, name, version): &VersionId) -> Option<usize> {
+        self.ids
+            .binary_search(&(*kind, name.as_str(), version.as_str()))
+            .ok()
+    }
+}
+
+/// An asset's references, resolved.
+struct Linked<'a> {
+    /// Each version's pins (see `Asset::pins`).
+    pins: BTreeMap<String, BTreeMap<String, VersionId>>,
+    /// Each version's edges in the lineage graph, where the reference that makes each is.
+    edges: Vec<(usize, Vec<(usize, &'a Loc)>)>,
+    diags: Vec<Diagnostic>,
+}
+
+/// Resolve the references of one asset's versions and deprecation.
+fn link<'a>(
+    a: &'a LoadedAsset,
+    scope: Scope,
+    assets: &BTreeMap<(Kind, String), Asset>,
+    loaded: &Loaded,
+    graph: &Graph,
+) -> Linked<'a> {
+    let mut out = Linked {
+        pins: BTreeMap::new(),
+        edges: Vec::new(),
+        diags: Vec::new(),
+    };
+    let diags = &mut out.diags;
+    for (version, v) in &a.versions {
+        // (reference, the kind it must name, whether using a deprecated version is worth a
+        // warning: yes in specs, which get deployed; no in lineage, which is history)
+        let mut refs: Vec<(&Text, Kind, bool)> = Vec::new();
+        if let Some(spec) = &v.spec {
+            refs.extend(spec.refs.iter().map(|r| (&r.text, r.kind, true)));
+        }
+        if let Some(l) = &v.lineage {
+            refs.extend(l.environment.iter().map(|t| (t, Kind::Environment, false)));
+            refs.extend(l.component.iter().map(|t| (t, Kind::Component, false)));
+            refs.extend(l.data.iter().map(|u| (&u.reference, Kind::Data, false)));
+            refs.extend(l.models.iter().map(|u| (&u.reference, Kind::Model, false)));
+            refs.extend(
+                l.metrics
+                    .iter()
+                    .filter_map(|m| m.data.as_ref())
+                    .map(|t| (t, Kind::Data, false)),
+            );
+        }
+        let mut pins = BTreeMap::new();
+        let mut edges = Vec::new();
+        for (text, kind, warn_deprecated) in refs {
+            if let Some(to) = lookup(text, kind, warn_deprecated, scope, assets, loaded, diags) {
+                edges.extend(graph.id(&to).map(|to| (to, &text.loc)));
+                pins.insert(text.value.clone(), to);
+            }
+        }
+        if !edges.is_empty() {
+            let from = (a.kind, a.name.clone(), version.clone());
+            out.edges.extend(graph.id(&from).map(|from| (from, edges)));
+        }
+        // A card's `base_model` and `datasets` must name what exists; they describe the
+        // version rather than make it, so they are neither pinned nor part of the graph.
+        for (text, kind) in &v.card_refs {
+            lookup(text, *kind, false, scope, assets, loaded, diags);
+        }
+        // Pipeline jobs that use a component of this registry: their ports must exist.
+        if let Some(spec) = &v.spec {
+            for (job, component) in &spec.jobs {
+                let JobComponent::Reference(t) = component else {
+                    continue;
+                };
+                let local = reference::local(&t.value, scope).or_else(|| {
+                    short_local(t, Kind::Component, scope, assets).and_then(Result::ok)
+                });
+                let Some((Kind::Component, name, selector)) = local else {
+                    continue;
+                };
+                let Some(target) = assets.get(&(Kind::Component, name.clone())) else {
+                    continue;
+                };
+                let Some(ver) = select(target, &selector) else {
+                    continue;
+                };
+                let iface = loaded.assets[&(Kind::Component, name)].versions[&ver]
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.interface.as_ref());
+                if let Some(iface) = iface {
+                    diags.extend(port_uses(spec, job, iface));
+                }
+            }
+        }
+        out.pins.insert(version.clone(), pins);
+    }
+    if let Some(d) = &a.meta.deprecated
+        && let Some(r) = &d.replaced_by
+    {
+        lookup(r, a.kind, false, scope, assets, loaded, diags);
+    }
+    for (version, _) in &a.meta.deprecated_versions {
+        if !a.versions.contains_key(&version.value) {
+            diags.push(Diagnostic::new(
+                codes::STAGE_UNKNOWN_VERSION,
+                Some(version.loc.clone()),
+                format!(
+                    "`deprecated_versions` names version `{}`, which {} `{}` does not have",
+                    version.value,
+                    a.kind.singular(),
+                    a.name
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// Resolve one reference against the registry; report what does not resolve.
@@ -438,10 +510,7 @@ fn stage_log(
         }
         if a.kind == Kind::Model {
             // An empty lineage.yaml (`{}`, as `mlreg add` writes it to be filled in) is none.
-            let no_lineage = v
-                .lineage_json
-                .as_ref()
-                .is_none_or(|j| j.as_object().is_some_and(|o| o.is_empty()));
+            let no_lineage = v.lineage_json.as_ref().is_none_or(|j| j.is_empty_map());
             if lineage_from.is_some_and(|i| index >= i) && no_lineage {
                 diags.push(Diagnostic::new(
                     codes::POLICY_LINEAGE,
@@ -675,7 +744,8 @@ fn promotion_policy(
 /// The value of `metric` measured on data matching `pattern` (`data/<name>`, any version, or a
 /// prefix ending in `*`), the first listed in the version's lineage.
 pub fn measured(lv: &LoadedVersion, metric: &str, pattern: &str) -> Option<f64> {
-    let metrics = lv.lineage_json.as_ref()?.get("metrics")?.as_array()?;
+    let lineage = lv.lineage_json.as_ref()?.value();
+    let metrics = lineage.get("metrics")?.as_array()?;
     metrics.iter().find_map(|m| {
         let data = m.get("data")?.as_str()?;
         let asset = data.split('@').next().unwrap_or(data);
@@ -699,35 +769,38 @@ fn day(date: &str) -> Option<i64> {
 }
 
 /// Every cycle in the graph of pinned references, reported once at the reference closing it.
-fn cycles(edges: &BTreeMap<VersionId, Vec<(VersionId, Loc)>>, diags: &mut Vec<Diagnostic>) {
+fn cycles(graph: &Graph, edges: &[Vec<(usize, &Loc)>], diags: &mut Vec<Diagnostic>) {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Active,
         Done,
     }
-    let mut marks: BTreeMap<&VersionId, Mark> = BTreeMap::new();
-    let show = |v: &VersionId| format!("{}/{}@{}", v.0.folder(), v.1, v.2);
-    for start in edges.keys() {
-        if marks.contains_key(start) {
+    let mut marks: Vec<Option<Mark>> = vec![None; edges.len()];
+    let show = |v: usize| {
+        let (kind, name, version) = graph.ids[v];
+        format!("{}/{name}@{version}", kind.folder())
+    };
+    for start in (0..edges.len()).filter(|v| !edges[*v].is_empty()) {
+        if marks[start].is_some() {
             continue;
         }
         // Iterative DFS: (node, index of the next edge to follow).
-        let mut stack: Vec<(&VersionId, usize)> = vec![(start, 0)];
-        marks.insert(start, Mark::Active);
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Some(Mark::Active);
         while let Some((node, i)) = stack.last_mut() {
-            let out = edges.get(*node).map(Vec::as_slice).unwrap_or(&[]);
+            let out = &edges[*node];
             if *i >= out.len() {
-                marks.insert(*node, Mark::Done);
+                marks[*node] = Some(Mark::Done);
                 stack.pop();
                 continue;
             }
-            let (next, loc) = &out[*i];
+            let (next, loc) = out[*i];
             *i += 1;
-            match marks.get(next) {
+            match marks[next] {
                 Some(Mark::Active) => {
                     let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
                     let mut path: Vec<String> =
-                        stack[from..].iter().map(|(n, _)| show(n)).collect();
+                        stack[from..].iter().map(|(n, _)| show(*n)).collect();
                     path.push(show(next));
                     diags.push(Diagnostic::new(
                         codes::LINEAGE_CYCLE,
@@ -737,7 +810,7 @@ fn cycles(edges: &BTreeMap<VersionId, Vec<(VersionId, Loc)>>, diags: &mut Vec<Di
                 }
                 Some(Mark::Done) => {}
                 None => {
-                    marks.insert(next, Mark::Active);
+                    marks[next] = Some(Mark::Active);
                     stack.push((next, 0));
                 }
             }

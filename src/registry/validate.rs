@@ -1,6 +1,7 @@
 //! Rules on one manifest that need more than its decoding: `registry.yaml` as a whole (names,
 //! stages, workspaces, policy, URLs), and the local paths of a spec on disk (they exist as what
-//! they must be, stay inside the version folder, and pass through no symlink out of it).
+//! they must be, stay inside the version folder, and pass through no symlink out of it), or in
+//! the version folder's [`Listing`], where that can tell.
 //!
 //! Nothing here looks at another manifest; that is `resolve`'s job. Rules inside a component
 //! (bindings, parameters) are part of decoding it, in `spec::bindings`.
@@ -346,14 +347,54 @@ impl PathRules {
     };
 }
 
+/// The files of a version folder as its walk listed them (`discover::VersionDir`): a local
+/// path into the folder is checked against the listing, where it can tell, instead of on disk
+/// again (a system call per part of the path, for each path of each version).
+#[derive(Clone, Copy, Debug)]
+pub struct Listing<'a> {
+    /// Every file, relative to the folder, `/`-separated. Folders are those that hold a file;
+    /// none is a symlink, which the walk does not follow.
+    pub files: &'a [String],
+    /// Those not to be taken at the listing's word (FIFOs, devices, names with a backslash).
+    pub special: &'a [String],
+}
+
+impl Listing<'_> {
+    /// Whether the listing shows `rel` to be what `expect` needs. When it does not (missing,
+    /// a symlink, a special file, an empty folder, not what is needed), the disk is asked, and
+    /// says why.
+    fn shows(&self, rel: &str, expect: Expect) -> bool {
+        let listed = |f: &&String| !self.special.contains(f);
+        let file = |f: &str| self.files.iter().filter(listed).any(|x| x == f);
+        let dir = |d: &str| {
+            !d.is_empty()
+                && self
+                    .files
+                    .iter()
+                    .filter(listed)
+                    .any(|x| x.strip_prefix(d).is_some_and(|r| r.starts_with('/')))
+        };
+        match expect {
+            Expect::Any => file(rel) || dir(rel),
+            Expect::File | Expect::CondaFile | Expect::Component => file(rel),
+            Expect::Dir => dir(rel),
+            Expect::MlTable => dir(rel) && file(&format!("{rel}/MLTable")),
+            Expect::MlflowModel => dir(rel) && file(&format!("{rel}/MLmodel")),
+            Expect::BuildContext => false,
+        }
+    }
+}
+
 /// Check a local path written in a spec at `base` (a folder relative to `root`, the version
 /// folder): it climbs no further above `root` than `rules.climb`, passes through no symlink
-/// that leaves `root`, and, when `rules.exist`, exists as what `expect` says.
+/// that leaves `root`, and, when `rules.exist`, exists as what `expect` says (which `listing`,
+/// the root's files, may show).
 pub fn local_path(
     root: &Path,
     base: &str,
     lp: &LocalPath,
     rules: PathRules,
+    listing: Option<Listing>,
 ) -> Result<Checked, Diagnostic> {
     let p = lp.path.value.as_str();
     let field = &lp.field;
@@ -451,6 +492,9 @@ pub fn local_path(
     // Above the root there is no boundary to guard: only whether it is there.
     if up > 0 {
         return exists_as(root, lp, rules, Checked { rel, abs, shared }, None);
+    }
+    if listing.is_some_and(|l| l.shows(&rel, lp.expect)) {
+        return Ok(Checked { rel, abs, shared });
     }
     // Walk from the root so that a symlink anywhere on the way is seen. The root's canonical
     // form is what a symlink's target must stay in; it costs a system call per folder of the
@@ -593,7 +637,7 @@ fn exists_as(
                 dockerfile: None,
                 under: None,
             };
-            local_path(root, rel, &inner, rules)?;
+            local_path(root, rel, &inner, rules, None)?;
         }
     }
     Ok(checked)
@@ -608,4 +652,36 @@ fn nearest_sibling(missing: &Path) -> Option<String> {
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     crate::registry::decode::nearest(name, &refs).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Expect, Listing};
+
+    #[test]
+    fn a_listing_shows_regular_files_and_the_folders_holding_them_only() {
+        let files = [
+            "model/w.json",
+            "mlflow/MLmodel",
+            "fifo",
+            "odd/name",
+            "t/MLTable",
+        ]
+        .map(String::from);
+        let special = ["fifo", "odd/name"].map(String::from);
+        let listing = Listing {
+            files: &files,
+            special: &special,
+        };
+        let shows = |rel, expect| listing.shows(rel, expect);
+        assert!(shows("model/w.json", Expect::File) && shows("model/w.json", Expect::Any));
+        assert!(shows("model", Expect::Dir) && shows("model", Expect::Any));
+        assert!(shows("mlflow", Expect::MlflowModel) && shows("t", Expect::MlTable));
+        // Left to the disk: what is missing, not what is needed, special, or a build context.
+        assert!(!shows("model/x.json", Expect::File) && !shows("mod", Expect::Dir));
+        assert!(!shows("model", Expect::File) && !shows("model/w.json", Expect::Dir));
+        assert!(!shows("model", Expect::MlflowModel) && !shows("model", Expect::MlTable));
+        assert!(!shows("fifo", Expect::File) && !shows("odd", Expect::Dir));
+        assert!(!shows("", Expect::Any) && !shows("model", Expect::BuildContext));
+    }
 }

@@ -5,7 +5,12 @@
 //! expansion, scalar bytes). Duplicate keys, alias bombs, absurd nesting and malformed YAML come
 //! back as one located [`YamlError`] instead of a panic or unbounded work. Later stages walk the
 //! tree themselves so that they can report *every* problem in a file, with its line and column,
-//! rather than serde's first one.
+//! rather than serde's first one. Plain documents, nearly all of them, are read straight from
+//! the parser's events by `direct`, to the same tree, sooner.
+//!
+//! [`Json`] keeps a tree as the JSON text `build` publishes.
+
+mod direct;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Budget, Options, Spanned};
@@ -111,6 +116,71 @@ impl Node {
     }
 }
 
+/// A manifest as compact JSON text (`Node::to_json` serialized), for what `build` publishes:
+/// parsed back when it is used. As `serde_json::Value`s, whose every mapping is a B-tree, the
+/// manifests of 100,000 versions took 600 MB; as text, a tenth of that.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Json(Box<str>);
+
+impl Json {
+    /// `node.to_json()`, written as text without building the value.
+    pub fn of(node: &Node) -> Json {
+        Json(
+            serde_json::to_string(&AsJson(node))
+                .expect("YAML trees serialize as JSON")
+                .into_boxed_str(),
+        )
+    }
+
+    /// The JSON value: the same as `node.to_json()` for the node it was made of.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).expect("Json holds JSON text")
+    }
+
+    /// `{}`.
+    pub fn empty_map() -> Json {
+        Json(Box::from("{}"))
+    }
+
+    /// Whether the value is an empty mapping (`{}`).
+    pub fn is_empty_map(&self) -> bool {
+        &*self.0 == "{}"
+    }
+}
+
+/// A node serialized the way `Node::to_json` renders it. Mapping keys are written in the
+/// order of the file; a key written twice (`1` and `"1"`) is read back as `to_json` makes it,
+/// the last one winning.
+struct AsJson<'a>(&'a Node);
+
+impl serde::Serialize for AsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match &self.0.value {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::Str(t) => s.serialize_str(t),
+            Value::Seq(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&AsJson(item))?;
+                }
+                seq.end()
+            }
+            Value::Map(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(&k.scalar_text().unwrap_or_default(), &AsJson(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 /// YAML text of a JSON value, for the normalized specs `build` publishes. Strings that YAML
 /// would read as something else (`"3"`, `"true"`) come out quoted.
 pub fn to_yaml(value: &serde_json::Value) -> String {
@@ -159,6 +229,8 @@ pub struct YamlError {
 pub const MAX_DEPTH: usize = 64;
 /// Nodes per document: the largest real component spec has a few hundred.
 pub const MAX_NODES: usize = 250_000;
+/// Bytes of scalar text per document.
+const MAX_SCALAR_BYTES: usize = 8 << 20;
 
 fn options() -> Options {
     let mut budget = Budget::default();
@@ -168,7 +240,7 @@ fn options() -> Options {
     budget.max_events = 4 * MAX_NODES;
     budget.max_aliases = 10_000;
     budget.max_anchors = 10_000;
-    budget.max_total_scalar_bytes = 8 << 20;
+    budget.max_total_scalar_bytes = MAX_SCALAR_BYTES;
     budget.max_documents = 1;
     let mut options = Options::default();
     options.budget = Some(budget);
@@ -183,6 +255,14 @@ fn options() -> Options {
 
 /// Parse one YAML document. An empty document is `Null`.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    match direct::parse(text) {
+        Some(node) => Ok(node),
+        None => parse_with_serde(text),
+    }
+}
+
+/// [`parse`] through serde-saphyr, which reads any YAML and says what is wrong with it.
+fn parse_with_serde(text: &str) -> Result<Node, YamlError> {
     let spanned: Result<Option<Spanned<Raw>>, _> =
         serde_saphyr::from_str_with_options(text, options());
     match spanned {
@@ -230,18 +310,25 @@ fn classify(text: &str, err: &serde_saphyr::Error) -> YamlError {
 
 fn pos_of(text: &str, loc: &serde_saphyr::Location) -> Pos {
     let span = loc.span();
-    let line = loc.line().max(1) as u32;
-    let col = loc.column().max(1) as u32;
-    let offset = span
-        .byte_offset()
-        .map(|o| o as usize)
-        .unwrap_or_else(|| offset_of(text, line, col));
-    let len = span.byte_len().map(|l| l as usize).unwrap_or(0);
+    pos_at(
+        text,
+        loc.line() as usize,
+        loc.column() as usize,
+        span.byte_offset().map(|o| o as usize),
+        span.byte_len().map(|l| l as usize),
+    )
+}
+
+/// The position at 1-based `line` and `col`, with the byte offset and length when known.
+fn pos_at(text: &str, line: usize, col: usize, offset: Option<usize>, len: Option<usize>) -> Pos {
+    let line = line.max(1) as u32;
+    let col = col.max(1) as u32;
+    let offset = offset.unwrap_or_else(|| offset_of(text, line, col));
     Pos {
         line,
         col,
         offset: offset.min(text.len()),
-        len,
+        len: len.unwrap_or(0),
     }
 }
 
@@ -273,16 +360,12 @@ enum Raw {
 
 fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
     let pos = pos_of(text, &raw.referenced);
-    let plain = is_plain(text, pos.offset);
     let value = match raw.value {
         Raw::Null => Value::Null,
         Raw::Bool(b) => Value::Bool(b),
         Raw::Int(i) => Value::Int(i),
         Raw::Float(f) => Value::Float(f),
-        Raw::Str(s) => match yaml11_bool(&s).filter(|_| plain) {
-            Some(b) => Value::Bool(b),
-            None => Value::Str(s),
-        },
+        Raw::Str(s) => Value::Str(s),
         Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| root_node(text, n)).collect()),
         Raw::Map(entries) => Value::Map(
             entries
@@ -290,6 +373,20 @@ fn root_node(text: &str, raw: Spanned<Raw>) -> Node {
                 .map(|(k, v)| (root_node(text, k), root_node(text, v)))
                 .collect(),
         ),
+    };
+    located(text, pos, value)
+}
+
+/// The node of `value`, written at `pos` of `text`: a plain scalar that Azure's loader reads as
+/// a boolean (see `yaml11_bool`) is one.
+fn located(text: &str, pos: Pos, value: Value) -> Node {
+    let plain = is_plain(text, pos.offset);
+    let value = match value {
+        Value::Str(s) if plain => match yaml11_bool(&s) {
+            Some(b) => Value::Bool(b),
+            None => Value::Str(s),
+        },
+        value => value,
     };
     Node { value, pos, plain }
 }
@@ -428,6 +525,30 @@ mod tests {
         .unwrap();
         let text = to_yaml(&v);
         assert_eq!(parse(&text).unwrap().to_json(), v, "{text}");
+    }
+
+    #[test]
+    fn json_text_reads_back_as_to_json() {
+        let text = "a: 1\nb: [1.5, -2, 1e300, -0.0, 0.1, ~, true, \"x\\ty\"]\n1: one\n\"1\": two\nc: {d: {}}\ne: 18446744073709551615\n";
+        let node = parse(text).unwrap();
+        let json = Json::of(&node);
+        assert_eq!(json.value(), node.to_json(), "{json:?}");
+        assert!(!json.is_empty_map());
+        assert!(Json::of(&parse("{}").unwrap()).is_empty_map());
+    }
+
+    #[test]
+    fn comments_are_not_counted() {
+        let comments = "  # a comment\n".repeat(100);
+        for text in [
+            format!("a:\n{comments}  b: 1\n"),
+            format!("a: [\n{comments}  1]\n"),
+        ] {
+            assert!(
+                parse(&text).is_ok() && parse_with_serde(&text).is_ok(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Walk<'_> {
     }
 
     fn path(&mut self, lp: &LocalPath, base: &str, via: Option<&str>) {
-        let checked = match validate::local_path(self.root, base, lp, INPUT_PATHS) {
+        let checked = match validate::local_path(self.root, base, lp, INPUT_PATHS, None) {
             Ok(c) => c,
             Err(d) => {
                 self.loader.diags.push(d);
