@@ -36,7 +36,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         .ok()
         .filter(|_| owned)
         .map(|r| r.snapshot.path);
-    // The output folder's build cache: hashes of unchanged large files, pages of unchanged
+    // The output folder's build cache: hashes of unchanged source files, pages of unchanged
     // assets. Only for a folder mlreg made; never trusted beyond what it can prove.
     let cache = if owned {
         Cache::load(&args.out)

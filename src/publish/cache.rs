@@ -3,8 +3,9 @@
 //! output folder, whose bytes stay the same wherever and however they were built and which
 //! may be published as it is (the cache names local paths). Two parts:
 //!
-//! - **hashes** of large source files, keyed by path and the file's stamp (size, mtime,
-//!   ctime, inode, device): a file whose stamp is unchanged is not read again;
+//! - **hashes** of source files, keyed by path and the file's stamp (size, mtime, ctime,
+//!   inode, device): a file whose stamp is unchanged is not read again (a stat costs less
+//!   than an open and a read, even of a small file);
 //! - **pages** per asset: the key of everything its pages are made from (its asset document,
 //!   the site's templates and settings, the mlreg executable) and the stamp of each page
 //!   written; when the key is the same and every page is still there as written, the pages
@@ -24,24 +25,43 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Its format: another is ignored.
-const FORMAT: u32 = 1;
-
-/// Files smaller than this are read again rather than cached: a stat and a lookup cost about
-/// what reading a few pages does.
-pub const HASHED_FROM: u64 = 64 * 1024;
+const FORMAT: u32 = 2;
 
 /// How far from "now" a modification time must be before a stamp is trusted: a file written
 /// again within the same timestamp tick as it was hashed would otherwise look unchanged.
 const SETTLED: Duration = Duration::from_secs(2);
 
-/// What identifies a file's content without reading it.
+/// What identifies a file's content without reading it. Kept as an array: a cache holds one
+/// per source file and page, hundreds of thousands in a large registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StampArray", into = "StampArray")]
 pub struct Stamp {
     size: u64,
     mtime_ns: i128,
     ctime_ns: i128,
     inode: u64,
     device: u64,
+}
+
+/// A [`Stamp`] as it is stored: size, mtime and ctime in nanoseconds, inode, device.
+type StampArray = (u64, i128, i128, u64, u64);
+
+impl From<StampArray> for Stamp {
+    fn from((size, mtime_ns, ctime_ns, inode, device): StampArray) -> Stamp {
+        Stamp {
+            size,
+            mtime_ns,
+            ctime_ns,
+            inode,
+            device,
+        }
+    }
+}
+
+impl From<Stamp> for StampArray {
+    fn from(s: Stamp) -> StampArray {
+        (s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device)
+    }
 }
 
 impl Stamp {
@@ -133,7 +153,7 @@ impl Cache {
     }
 
     /// SHA-256 and size of a source file: from the cache when its stamp is the one cached,
-    /// else read (and cached when large and settled).
+    /// else read (and cached when settled).
     pub fn hash_file(&self, path: &Path) -> std::io::Result<(String, u64)> {
         let key = path.to_string_lossy().into_owned();
         let stamp = Stamp::of(path);
@@ -148,7 +168,6 @@ impl Cache {
         let (sha256, size) = hash::file(path)?;
         // Cached only when the file did not change while it was read, and not just now.
         if let Some(stamp) = stamp
-            && stamp.size >= HASHED_FROM
             && stamp.size == size
             && stamp.settled()
             && Stamp::of(path) == Some(stamp)

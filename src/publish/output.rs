@@ -20,8 +20,8 @@ pub const MARKER: &str = ".mlreg-output.json";
 
 pub enum Content {
     Bytes(Vec<u8>),
-    /// A file of the registry source, copied as it is.
-    File(PathBuf),
+    /// A file of the registry source, copied as it is, and its size when it was hashed.
+    File(PathBuf, u64),
 }
 
 /// Files a build produces, by path relative to the output folder.
@@ -35,8 +35,8 @@ impl OutputSet {
         self.files.insert(path.into(), Content::Bytes(bytes));
     }
 
-    pub fn file(&mut self, path: impl Into<String>, from: PathBuf) {
-        self.files.insert(path.into(), Content::File(from));
+    pub fn file(&mut self, path: impl Into<String>, from: PathBuf, size: u64) {
+        self.files.insert(path.into(), Content::File(from, size));
     }
 }
 
@@ -415,7 +415,7 @@ impl Writer {
         if let Some(memory) = &self.memory {
             let served = match content {
                 Content::Bytes(b) => Served::Bytes(std::sync::Arc::new(b.clone())),
-                Content::File(p) => Served::File(p.clone()),
+                Content::File(p, _) => Served::File(p.clone()),
             };
             memory
                 .lock()
@@ -448,7 +448,7 @@ impl Writer {
             Some(
                 match content {
                     Content::Bytes(b) => std::fs::write(&path, b).map(|_| b.len() as u64),
-                    Content::File(from) => std::fs::copy(from, &path),
+                    Content::File(from, _) => std::fs::copy(from, &path),
                 }
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
             )
@@ -584,9 +584,8 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
     let existing = std::fs::metadata(&path).ok().filter(|m| m.is_file());
     let size = match content {
         Content::Bytes(b) => b.len() as u64,
-        Content::File(from) => std::fs::metadata(from)
-            .map_err(|e| format!("cannot read `{}`: {e}", from.display()))?
-            .len(),
+        // The size the plan hashed, which the blob's name stands for: no second look.
+        Content::File(_, size) => *size,
     };
     if let Some(m) = existing
         && m.len() == size
@@ -596,7 +595,7 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
     }
     match content {
         Content::Bytes(b) => atomic_write(&path, b)?,
-        Content::File(from) => {
+        Content::File(from, _) => {
             let tmp = temp_name(&path);
             std::fs::copy(from, &tmp)
                 .map_err(|e| format!("cannot copy `{}`: {e}", from.display()))?;
@@ -610,7 +609,7 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
 fn same_bytes(path: &Path, content: &Content) -> bool {
     match content {
         Content::Bytes(b) => std::fs::read(path).is_ok_and(|old| old == *b),
-        Content::File(from) => match (
+        Content::File(from, _) => match (
             crate::publish::hash::file(path),
             crate::publish::hash::file(from),
         ) {

@@ -78,7 +78,7 @@ pub fn plan(source: &Path, loaded: &Loaded, registry: &Registry) -> Result<Plann
     plan_with(source, loaded, registry, &Cache::default())
 }
 
-/// [`plan`], with the hashes of unchanged large files from a build cache.
+/// [`plan`], with the hashes of unchanged files from a build cache.
 pub fn plan_with(
     source: &Path,
     loaded: &Loaded,
@@ -136,7 +136,6 @@ pub fn plan_with(
     let context = Context {
         source,
         registry,
-        cache,
         hashed: &hashed,
         used_by: &used_by,
         pinned: &pinned,
@@ -204,7 +203,6 @@ type Job<'a> = (&'a (Kind, String), &'a LoadedAsset, BTreeMap<String, Made>);
 struct Context<'a, P: Fn(&VersionId) -> Pinned> {
     source: &'a Path,
     registry: &'a Registry,
-    cache: &'a Cache,
     hashed: &'a BTreeMap<VersionId, Hashed>,
     used_by: &'a BTreeMap<VersionId, Vec<String>>,
     pinned: &'a P,
@@ -229,7 +227,6 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
         let Context {
             source,
             registry,
-            cache,
             hashed,
             used_by,
             pinned,
@@ -243,7 +240,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             let vid: VersionId = (*kind, name.clone(), version.clone());
             let h = &hashed[&vid];
             for (f, from) in h.files.iter().zip(&h.sources) {
-                set.file(f.blob.clone(), from.clone());
+                set.file(f.blob.clone(), from.clone(), f.size);
             }
             let Made {
                 spec,
@@ -253,22 +250,19 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
-            let card = match (lv.card_meta.as_ref().map(Json::value), lv.has_card) {
-                (Some(meta), true) => {
+            let card = match (lv.card_meta.as_ref().map(Json::value), &lv.card_blob) {
+                (Some(meta), Some((sha256, size))) => {
                     let path = source
                         .join(kind.folder())
                         .join(name)
                         .join(version)
                         .join("README.md");
-                    let (sha256, size) = cache
-                        .hash_file(&path)
-                        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
                     let blob = Ref {
                         path: format!("blobs/sha256/{sha256}"),
-                        sha256,
-                        size,
+                        sha256: sha256.clone(),
+                        size: *size,
                     };
-                    set.file(blob.path.clone(), path);
+                    set.file(blob.path.clone(), path, *size);
                     Some(Card { blob, meta })
                 }
                 _ => None,

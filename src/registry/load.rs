@@ -47,6 +47,9 @@ pub struct LoadedVersion {
     pub spec_json: Option<Json>,
     pub lineage_json: Option<Json>,
     pub card_meta: Option<Json>,
+    /// The card's sha256 and size as it was read: the blob `build` publishes, hashed here
+    /// because its bytes are in hand (the build reads it no second time).
+    pub card_blob: Option<(String, u64)>,
     /// References to this registry in the card's front matter, with the kind each must name.
     pub card_refs: CardRefs,
     /// Every file in the version folder, relative to it, sorted.
@@ -413,11 +416,15 @@ impl Loader {
                 }
             }
         }
-        let (mut card_meta, mut card_refs) = (None, Vec::new());
+        let (mut card_meta, mut card_refs, mut card_blob) = (None, Vec::new(), None);
         if vdir.has_card {
             let file = discover::shown(display, &format!("{vrel}/README.md"));
             let listed = vdir.regular("README.md");
             if let Some(text) = self.read_listed(&vabs.join("README.md"), &file, listed) {
+                card_blob = Some((
+                    crate::publish::hash::sha256(text.as_bytes()),
+                    text.len() as u64,
+                ));
                 (card_meta, card_refs) = self.card(&file, &text);
             }
         }
@@ -429,6 +436,7 @@ impl Loader {
             spec_json,
             lineage_json,
             card_meta,
+            card_blob,
             card_refs,
             files: vdir.files,
             shared,

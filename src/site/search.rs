@@ -220,7 +220,7 @@ mod tests {
         let manifest_path = MANIFEST;
         let bytes = |p: &str| match &out.files[p] {
             Content::Bytes(b) => b.clone(),
-            Content::File(_) => unreachable!(),
+            Content::File(..) => unreachable!(),
         };
         let manifest: Value = serde_json::from_slice(&bytes(manifest_path)).unwrap();
         let shards = manifest["shards"].as_object().unwrap();
