@@ -183,6 +183,15 @@ impl Cache {
         Ok((sha256, size))
     }
 
+    /// The cache this build leaves, as the next build in the same process reads it (`serve`
+    /// rebuilding in memory, where nothing is saved).
+    pub fn carried(self) -> Cache {
+        Cache {
+            old: self.new.into_inner().expect("no panics while held"),
+            ..Cache::default()
+        }
+    }
+
     /// How many files' hashes came from the cache.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)

@@ -83,6 +83,32 @@ pub struct LoadedAsset {
 pub struct Loaded {
     pub config: Option<RegistryConfig>,
     pub assets: BTreeMap<(Kind, String), LoadedAsset>,
+    /// What loading each asset said, for [`Loaded::into_earlier`].
+    said: BTreeMap<(Kind, String), Vec<Diagnostic>>,
+}
+
+/// Assets of an earlier load of the same registry, with what loading each said: lent to the
+/// next load, which takes them instead of reading their folders again. Only for assets whose
+/// folders did not change, in a registry where nothing else did (`registry.yaml`, `common/`)
+/// and no file came or went: loading an asset reads nothing outside its folder but those.
+#[derive(Default)]
+pub struct Earlier {
+    assets: BTreeMap<(Kind, String), (LoadedAsset, Vec<Diagnostic>)>,
+}
+
+impl Loaded {
+    /// The assets not `changed`, to lend to the next load (`serve` rebuilding after an edit).
+    pub fn into_earlier(mut self, changed: impl Fn(Kind, &str) -> bool) -> Earlier {
+        let assets = std::mem::take(&mut self.assets)
+            .into_iter()
+            .filter(|((kind, name), _)| !changed(*kind, name))
+            .filter_map(|(key, asset)| {
+                let said = self.said.remove(&key)?;
+                Some((key, (asset, said)))
+            })
+            .collect();
+        Earlier { assets }
+    }
 }
 
 impl LoadedAsset {
@@ -170,6 +196,16 @@ impl Loader {
     }
 
     pub fn load_registry(&mut self, root: &Path, display: &str) -> Loaded {
+        self.load_registry_after(root, display, Earlier::default())
+    }
+
+    /// [`Loader::load_registry`], taking the assets `earlier` lends instead of reading them.
+    pub fn load_registry_after(
+        &mut self,
+        root: &Path,
+        display: &str,
+        mut earlier: Earlier,
+    ) -> Loaded {
         let layout: Layout = discover::discover(root, display, &mut self.diags);
         let config_file = discover::shown(display, "registry.yaml");
         let config = if layout.has_registry_yaml {
@@ -208,26 +244,40 @@ impl Loader {
         // Assets are independent: load them in parallel, each into its own Loader, and merge
         // in the layout's (sorted) order so that the result does not depend on scheduling.
         let paths = self.paths;
-        let loaded: Vec<(Loader, Option<LoadedAsset>)> = layout
+        let jobs: Vec<_> = layout
             .assets
-            .par_iter()
-            .map(|(kind, name)| {
+            .iter()
+            .map(|key| (key, earlier.assets.remove(key)))
+            .collect();
+        let loaded: Vec<(Vec<Diagnostic>, Option<LoadedAsset>)> = jobs
+            .into_par_iter()
+            .map(|((kind, name), lent)| {
+                if let Some((asset, said)) = lent {
+                    return (said, Some(asset));
+                }
                 let mut sub = Loader::new(paths);
                 let asset = discover::asset(root, &layout, display, *kind, name, &mut sub.diags)
                     .map(|dir| sub.load_asset(root, display, *kind, name, dir, scope));
-                (sub, asset)
+                (sub.diags, asset)
             })
             .collect();
         let mut assets = BTreeMap::new();
-        for (sub, asset) in loaded {
-            self.diags.extend(sub.diags);
+        let mut said = BTreeMap::new();
+        for (diags, asset) in loaded {
+            self.diags.extend(diags.iter().cloned());
             if let Some(asset) = asset {
-                assets.insert((asset.kind, asset.name.clone()), asset);
+                let key = (asset.kind, asset.name.clone());
+                said.insert(key.clone(), diags);
+                assets.insert(key, asset);
             }
         }
         let names = assets.keys().map(|(kind, name)| (*kind, name.as_str()));
         discover::collisions(names, display, &mut self.diags);
-        Loaded { config, assets }
+        Loaded {
+            config,
+            assets,
+            said,
+        }
     }
 
     fn load_asset(

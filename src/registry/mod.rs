@@ -23,7 +23,7 @@ pub mod yaml;
 use crate::diag::{Diagnostic, Lints, Loc, Report, codes, plural};
 use decode::Cx;
 use kind::Kind;
-use load::{Loaded, Loader};
+use load::{Earlier, Loaded, Loader};
 use model::Registry;
 use reference::Scope;
 use std::path::Path;
@@ -42,8 +42,13 @@ pub struct Outcome {
 
 /// Check a registry folder. `display` is how paths are shown (the folder as the user typed it).
 pub fn check(dir: &Path, display: &str) -> Outcome {
+    check_after(dir, display, Earlier::default())
+}
+
+/// [`check`], with the unchanged assets of an earlier check (see [`Earlier`]).
+pub fn check_after(dir: &Path, display: &str, earlier: Earlier) -> Outcome {
     let mut loader = Loader::new(PathRules::VERSION);
-    let loaded = loader.load_registry(dir, display);
+    let loaded = loader.load_registry_after(dir, display, earlier);
     let registry = crate::registry::resolve::resolve(&loaded, &mut loader.diags);
     let subject = format!(
         "registry {}: {}, {}",

@@ -221,7 +221,7 @@ fn allowed_host(host: &[u8], port: u16) -> bool {
 
 /// Decode `%XX` escapes byte by byte, then require UTF-8: `None` for a `%` without two hex
 /// digits after it, or bytes that are not UTF-8.
-fn percent_decode(s: &[u8]) -> Option<String> {
+pub(super) fn percent_decode(s: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let mut rest = s;
     while let Some((&b, tail)) = rest.split_first() {

@@ -33,8 +33,11 @@ mod pool;
 mod respond;
 
 use crate::diag::{Severity, plural, summary};
-use crate::publish::output::{MemoryPages, Served, Writer};
-use std::collections::BTreeMap;
+use crate::publish::cache::Cache;
+use crate::publish::output::{self, MemoryPages, Served, Writer};
+use crate::registry::kind::Kind;
+use crate::registry::load::{Earlier, Loaded};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,18 @@ struct Site {
 }
 
 impl Site {
+    /// The generation the page at `key` shows (see `Entry::Bytes`); the site's own without a
+    /// key, or while every path shows its errors.
+    fn generation_of(&self, key: Option<&str>) -> u64 {
+        let shown = key
+            .filter(|_| self.errors.is_none())
+            .and_then(|k| self.files.get(k).or_else(|| self.files.get("404.html")));
+        match shown {
+            Some(Entry::Bytes { generation, .. }) => *generation,
+            _ => self.generation,
+        }
+    }
+
     fn failed(generation: u64, errors: &str, summary: String) -> Site {
         Site {
             generation,
@@ -65,26 +80,49 @@ impl Site {
 }
 
 /// A file of a build, as it is served.
+#[derive(Clone)]
 enum Entry {
-    /// In memory (pages with the live-reload script added), with its ETag.
-    Bytes { bytes: Arc<Vec<u8>>, etag: String },
+    /// In memory (pages with the live-reload script added), with its ETag, the bytes the build
+    /// made, and the generation of the build that first made them: an open page reloads when
+    /// its path's generation moves, so only pages whose bytes changed reload.
+    Bytes {
+        bytes: Arc<Vec<u8>>,
+        etag: String,
+        made: Arc<Vec<u8>>,
+        generation: u64,
+    },
     /// A blob's source file, hashed when it is served.
     File(PathBuf),
 }
 
 impl Entry {
-    fn new(path: &str, served: Served, generation: u64) -> Entry {
-        match served {
-            Served::File(p) => Entry::File(p),
-            Served::Bytes(bytes) => {
-                let bytes = if path.ends_with(".html") {
-                    Arc::new(respond::with_live_reload(&bytes, generation))
-                } else {
-                    bytes
-                };
-                let etag = respond::etag(&crate::publish::hash::sha256(&bytes));
-                Entry::Bytes { bytes, etag }
-            }
+    /// What build `generation` serves at `path`: the `previous` build's entry when the bytes
+    /// are the same (a page reused whole, a hash-named file, or equal bytes), which spares
+    /// adding the script and hashing again, else a new entry.
+    fn new(path: &str, served: Served, generation: u64, previous: Option<&Entry>) -> Entry {
+        let made = match served {
+            Served::File(p) => return Entry::File(p),
+            Served::Bytes(made) => made,
+        };
+        if let Some(Entry::Bytes { made: old, .. }) = previous
+            && (Arc::ptr_eq(old, &made)
+                || output::content_addressed(path)
+                || output::hash_named(path)
+                || old == &made)
+        {
+            return previous.cloned().expect("matched");
+        }
+        let bytes = if path.ends_with(".html") {
+            Arc::new(respond::with_live_reload(&made, generation))
+        } else {
+            made.clone()
+        };
+        let etag = respond::etag(&crate::publish::hash::sha256(&bytes));
+        Entry::Bytes {
+            bytes,
+            etag,
+            made,
+            generation,
         }
     }
 }
@@ -108,7 +146,14 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let (first, pages) = build(dir, templates, 1, MemoryPages::default());
+    let (first, carried) = build(
+        dir,
+        templates,
+        1,
+        None,
+        Earlier::default(),
+        Carried::default(),
+    );
     log(
         quiet,
         format_args!("built in {}: {}", elapsed(started), first.summary),
@@ -128,7 +173,7 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         );
         std::thread::Builder::new()
             .name("mlreg-watch".into())
-            .spawn(move || watch(&root, templates.as_deref(), &shared, pages, quiet))
+            .spawn(move || watch(&root, templates.as_deref(), &shared, carried, quiet))
             .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     }
     let queue = pool::start(&shared, quiet)?;
@@ -142,39 +187,71 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
     pool::accept(&listener, &queue, &shared)
 }
 
-/// Check, plan and render into memory, reusing the pages of assets whose key is the same as in
-/// the previous build (`pages`); with this build's pages for the next.
+/// What one build in memory leaves the next: the pages of each asset (`MemoryPages`), the
+/// loaded assets, and the hashes of source files.
+#[derive(Default)]
+struct Carried {
+    pages: MemoryPages,
+    loaded: Option<Loaded>,
+    cache: Cache,
+}
+
+/// Check, plan and render into memory, reusing what the previous build left (`carried`): the
+/// assets `earlier` lends, the hashes of unchanged files, the pages of assets whose key is the
+/// same, and the `previous` site's entries for unchanged files; with what this build leaves
+/// for the next.
 fn build(
     dir: &Path,
     templates: Option<&Path>,
     generation: u64,
-    pages: MemoryPages,
-) -> (Site, MemoryPages) {
+    previous: Option<&Site>,
+    earlier: Earlier,
+    carried: Carried,
+) -> (Site, Carried) {
+    let Carried { pages, cache, .. } = carried;
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let mut outcome = crate::registry::check(dir, &display);
+    let mut outcome = crate::registry::check_after(dir, &display, earlier);
     let report = &outcome.report;
     let summary = summary(
         report.count(Severity::Error),
         report.count(Severity::Warning),
     );
-    if outcome.report.count(Severity::Error) > 0 {
-        let site = Site::failed(generation, &outcome.report.render_human(false), summary);
-        return (site, pages);
-    }
     let Some((loaded, registry)) = outcome.registry.take() else {
+        let site = Site::failed(generation, "no registry was read", summary);
         return (
-            Site::failed(generation, "no registry was read", summary),
-            pages,
+            site,
+            Carried {
+                pages,
+                ..Carried::default()
+            },
         );
     };
-    let planned = match crate::publish::plan::plan(dir, &loaded, &registry) {
+    if outcome.report.count(Severity::Error) > 0 {
+        let site = Site::failed(generation, &outcome.report.render_human(false), summary);
+        let loaded = Some(loaded);
+        return (
+            site,
+            Carried {
+                pages,
+                loaded,
+                cache,
+            },
+        );
+    }
+    let planned = crate::publish::plan::plan_with(dir, &loaded, &registry, &cache);
+    drop(registry);
+    let carry = |pages| Carried {
+        pages,
+        loaded: Some(loaded),
+        cache: cache.carried(),
+    };
+    let planned = match planned {
         Ok(p) => p,
         Err(e) => {
             let site = Site::failed(generation, &e, format!("the build failed: {e}"));
-            return (site, pages);
+            return (site, carry(pages));
         }
     };
-    drop((loaded, registry));
     let writer = Writer::in_memory_after(pages);
     let result = writer
         .put_all(&planned.set)
@@ -187,7 +264,8 @@ fn build(
             files: files
                 .into_iter()
                 .map(|(path, served)| {
-                    let entry = Entry::new(&path, served, generation);
+                    let before = previous.and_then(|p| p.files.get(&path));
+                    let entry = Entry::new(&path, served, generation, before);
                     (path, entry)
                 })
                 .collect(),
@@ -195,18 +273,50 @@ fn build(
         },
         Err(e) => Site::failed(generation, &e, format!("the build failed: {e}")),
     };
-    (site, pages)
+    (site, carry(pages))
+}
+
+/// What the last build may lend the next (see `load::Earlier`): its assets whose folders did
+/// not change, when files only changed (none came or went) and each inside an asset's folder.
+/// Otherwise nothing, and the next build reads every asset.
+fn earlier(
+    dir: &Path,
+    before: &Fingerprint,
+    after: &Fingerprint,
+    loaded: Option<Loaded>,
+) -> Earlier {
+    let Some(loaded) = loaded else {
+        return Earlier::default();
+    };
+    if !before.keys().eq(after.keys()) {
+        return Earlier::default();
+    }
+    let mut changed = BTreeSet::new();
+    for (path, meta) in after {
+        if before.get(path) == Some(meta) {
+            continue;
+        }
+        // A template outside the registry changes pages, not what is loaded.
+        let Ok(rel) = path.strip_prefix(dir) else {
+            continue;
+        };
+        let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+        match (
+            parts.as_slice(),
+            parts.first().and_then(|f| Kind::from_folder(f)),
+        ) {
+            ([_, name, _, ..], Some(kind)) => {
+                changed.insert((kind, name.to_string()));
+            }
+            _ => return Earlier::default(),
+        }
+    }
+    loaded.into_earlier(|kind, name| changed.contains(&(kind, name.to_string())))
 }
 
 /// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
 /// log what changed, how long the rebuild took and what it found.
-fn watch(
-    dir: &Path,
-    templates: Option<&Path>,
-    shared: &Shared,
-    mut pages: MemoryPages,
-    quiet: bool,
-) {
+fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared, mut carried: Carried, quiet: bool) {
     let mut last = fingerprint(dir, templates);
     loop {
         std::thread::sleep(Duration::from_millis(300));
@@ -215,11 +325,14 @@ fn watch(
             continue;
         }
         let changed = changes(&last, &now);
-        last = now;
         let started = Instant::now();
-        let generation = shared.site.lock().expect("no panics while held").generation + 1;
-        let (site, next) = build(dir, templates, generation, pages);
-        pages = next;
+        let lent = earlier(dir, &last, &now, carried.loaded.take());
+        last = now;
+        let previous = shared.site.lock().expect("no panics while held").clone();
+        let generation = previous.generation + 1;
+        let (site, next) = build(dir, templates, generation, Some(&previous), lent, carried);
+        drop(previous);
+        carried = next;
         let site = Arc::new(site);
         log(
             quiet,

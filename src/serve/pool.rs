@@ -155,8 +155,8 @@ fn turn_away(mut stream: &TcpStream) {
     }
 }
 
-/// The live-reload long poll: the generation once it is past `since=` in `query`, or after
-/// [`WAIT`]. Beyond [`WAITERS`] polls at once, `None` at once (answered 503: the page asks
+/// The live-reload long poll: the generation of the page `page=` in `query` names (of the
+/// whole site without one) once it is other than `since=`, or after [`WAIT`]. Beyond [`WAITERS`] polls at once, `None` at once (answered 503: the page asks
 /// again later).
 pub(super) fn wait(shared: &Shared, query: &str) -> Option<u64> {
     /// A long poll being held, counted in `Shared::waiters` until dropped.
@@ -170,18 +170,22 @@ pub(super) fn wait(shared: &Shared, query: &str) -> Option<u64> {
     if held.0.fetch_add(1, Ordering::SeqCst) >= WAITERS {
         return None;
     }
-    let since: u64 = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("since="))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+    };
+    let since: u64 = param("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let page = param("page")
+        .and_then(|p| super::http::percent_decode(p.as_bytes()))
+        .map(|p| super::respond::key_of(p.trim_start_matches('/')));
     let guard = shared.site.lock().expect("no panics while held");
     let (guard, _) = shared
         .changed
         // Any other generation is news: a restarted server counts from 1 again.
-        .wait_timeout_while(guard, WAIT, |s| s.generation == since)
+        .wait_timeout_while(guard, WAIT, |s| s.generation_of(page.as_deref()) == since)
         .expect("no panics while held");
-    let generation = guard.generation;
+    let generation = guard.generation_of(page.as_deref());
     drop((guard, held));
     Some(generation)
 }

@@ -74,11 +74,7 @@ pub(super) fn respond<'a>(
             ..Response::new(500, page.as_bytes())
         };
     }
-    let key = if path.is_empty() || path.ends_with('/') {
-        format!("{path}index.html")
-    } else {
-        path.to_string()
-    };
+    let key = key_of(path);
     let (status, key) = if site.files.contains_key(&key) {
         (200, key)
     } else {
@@ -91,7 +87,7 @@ pub(super) fn respond<'a>(
         };
     };
     let (body, etag) = match file {
-        Entry::Bytes { bytes, etag } => {
+        Entry::Bytes { bytes, etag, .. } => {
             (Body::Bytes(Cow::Borrowed(bytes.as_slice())), etag.clone())
         }
         Entry::File(p) => {
@@ -307,6 +303,15 @@ fn content_type(path: &str) -> &'static str {
         }
         "svg" => "image/svg+xml",
         _ => "application/octet-stream",
+    }
+}
+
+/// The file a path names: a folder's `index.html`.
+pub(super) fn key_of(path: &str) -> String {
+    if path.is_empty() || path.ends_with('/') {
+        format!("{path}index.html")
+    } else {
+        path.to_string()
     }
 }
 

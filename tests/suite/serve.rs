@@ -321,6 +321,126 @@ fn serves_with_hosting_headers_and_rebuilds_on_change() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+/// `serve` rebuilds from what did not change (the assets it loaded, file hashes, pages), and
+/// what it serves after each kind of edit is what a clean `mlreg build` writes; a page whose
+/// bytes did not change keeps its generation, so only the pages an edit touched reload.
+#[test]
+fn rebuilds_in_memory_serve_what_a_clean_build_writes() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    copy_dir(&repo().join("registry"), &reg);
+    let s = start(t.path());
+    let generation_of = |page: &str| {
+        let (status, _, html) = get(&s.base, page, None);
+        assert_eq!(status, 200, "{page}");
+        let html = String::from_utf8(html).unwrap();
+        let at = html.find("data-mlreg-generation=\"").expect("a generation") + 23;
+        html[at..at + html[at..].find('"').unwrap()].to_string()
+    };
+    let credit = "models/credit-default/3/";
+    let iris = "models/iris-classifier/2/";
+    assert_eq!(
+        (generation_of(credit), generation_of(iris)),
+        ("1".into(), "1".into())
+    );
+    // Edits are written whole (temp + rename), so that each is one rebuild.
+    let generation = std::cell::Cell::new(1);
+    let edit = |rel: &str, f: &dyn Fn(String) -> String| {
+        let path = reg.join(rel);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let tmp = t.path().join("edit.tmp");
+        std::fs::write(&tmp, f(text)).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let wait = format!("_mlreg/wait?since={}", generation.get());
+        let (status, _, body) = get(&s.base, &wait, None);
+        generation.set(generation.get() + 1);
+        assert_eq!(
+            (status, String::from_utf8(body).unwrap()),
+            (200, generation.get().to_string()),
+            "{rel}"
+        );
+        generation.get()
+    };
+    let same_as_clean_build = |step: &str| {
+        let out = t.path().join("clean");
+        let _ = std::fs::remove_dir_all(&out);
+        let built = crate::util::run_with(
+            t.path(),
+            &["build", "registry", "--out", "clean"],
+            &[("MLREG_CACHE", t.path().join("cache").to_str().unwrap())],
+            Duration::from_secs(120),
+        );
+        assert_eq!(built.code, 0, "{step}: {}", built.stderr);
+        let mut compared = 0;
+        for entry in walkdir::WalkDir::new(&out) {
+            let entry = entry.unwrap();
+            let rel = entry.path().strip_prefix(&out).unwrap().to_str().unwrap();
+            // The root's serial is the server's generation; the marker is the folder's own.
+            if !entry.file_type().is_file() || rel == "registry.json" || rel.starts_with('.') {
+                continue;
+            }
+            let (status, _, served) = get(&s.base, rel, None);
+            assert_eq!(status, 200, "{step}: {rel}");
+            let mut served = String::from_utf8_lossy(&served).into_owned();
+            if rel.ends_with(".html") {
+                let at = served.find(" data-mlreg-generation=\"").unwrap();
+                let end = at + 24 + served[at + 24..].find('"').unwrap() + 1;
+                served.replace_range(at..end, "");
+                let script = "<script src=\"/_mlreg/live.js\" defer></script>\n";
+                served = served.replacen(script, "", 1);
+            }
+            let clean = std::fs::read(entry.path()).unwrap();
+            let clean = String::from_utf8_lossy(&clean).into_owned();
+            assert!(
+                served == clean,
+                "{step}: {rel} differs from a clean build's"
+            );
+            compared += 1;
+        }
+        assert!(compared > 50, "{step}: {compared} files");
+    };
+    same_as_clean_build("first build");
+
+    // A card: its version's page changes and reloads, another asset's page does not.
+    let now = edit("models/credit-default/3/README.md", &|s| {
+        s + "\nOne more line.\n"
+    });
+    assert_eq!(generation_of(credit), now.to_string());
+    assert_eq!(generation_of(iris), "1");
+    let page = format!("%2F{}", credit.replace('/', "%2F"));
+    let (_, _, said) = get(&s.base, &format!("_mlreg/wait?since=1&page={page}"), None);
+    assert_eq!(String::from_utf8(said).unwrap(), now.to_string());
+    same_as_clean_build("a card");
+    // A label moved: every asset resolves `@champion` anew, from the assets kept.
+    edit("models/iris-classifier/stages.yaml", &|s| {
+        s + "- { stage: champion, version: \"1\", by: ana@contoso.example, date: 2026-11-29 }\n"
+    });
+    same_as_clean_build("a label moved");
+    // Broken, then fixed: the assets kept from the failed build are lent to the next.
+    let spec = "models/credit-default/3/spec.yaml";
+    let good = std::fs::read_to_string(reg.join(spec)).unwrap();
+    edit(spec, &|s| s.replace("\ndescription:", "\ndescripton:"));
+    assert_eq!(get(&s.base, "index.html", None).0, 500);
+    edit(spec, &|_| good.clone());
+    same_as_clean_build("fixed");
+    // A new version, moved in whole (files came): every asset is read again.
+    let v4 = t.path().join("v4");
+    copy_dir(&reg.join("models/credit-default/3"), &v4);
+    std::fs::rename(&v4, reg.join("models/credit-default/4")).unwrap();
+    let wait = format!("_mlreg/wait?since={}", generation.get());
+    let (_, _, said) = get(&s.base, &wait, None);
+    generation.set(generation.get() + 1);
+    assert_eq!(
+        String::from_utf8(said).unwrap(),
+        generation.get().to_string()
+    );
+    same_as_clean_build("a new version");
+    // The registry's settings: nothing is lent.
+    edit("registry.yaml", &|s| {
+        s.replace("region: westeurope", "region: northeurope")
+    });
+    same_as_clean_build("a workspace's region");
+}
 
 /// A server on a copy of the sample registry.
 fn start_sample() -> (tempfile::TempDir, Serving) {
