@@ -26,6 +26,9 @@ const PARALLEL: usize = 6;
 /// thread stay in the core's cache while it is hashed.
 const BUFFER: usize = 256 * 1024;
 
+/// Bytes of a download after which its part file is flushed to disk (see [`flushing`]).
+const FLUSH_EVERY: u64 = 64 << 20;
+
 /// One blob and every path of the version that holds it (a file shipped twice is fetched once).
 pub(super) struct Blob<'a> {
     pub(super) r: &'a Ref,
@@ -234,28 +237,33 @@ fn fill(
     let cannot_write = |e: std::io::Error| format!("cannot write `{}`: {e}", part.display());
     let mut hasher = Sha256::new();
     let mut written = 0u64;
-    let (streamed, wrote) = tee(&[(part_file, part), (dest_file, dest)], r.size, |tee| {
-        source.stream(&r.path, r.size, &mut |at, chunk| {
-            // What the writing thread failed on is the error that counts (see below).
-            let stopped = |_| "the disk failed".to_string();
-            if at != written {
-                if at != 0 {
-                    return Err(format!("bytes at {at} after {written} of them"));
+    let ((streamed, wrote), flushed) = flushing(part_file, r.size, |flush| {
+        tee(&[(part_file, part), (dest_file, dest)], r.size, |tee| {
+            source.stream(&r.path, r.size, &mut |at, chunk| {
+                // What the writing thread failed on is the error that counts (see below).
+                let stopped = |_| "the disk failed".to_string();
+                if at != written {
+                    if at != 0 {
+                        return Err(format!("bytes at {at} after {written} of them"));
+                    }
+                    // The source started over (it ignored a range request): so do the files.
+                    tee.restart().map_err(stopped)?;
+                    hasher = Sha256::new();
+                    cx.take_back(written);
+                    written = 0;
                 }
-                // The source started over (it ignored a range request): so do the files.
-                tee.restart().map_err(stopped)?;
-                hasher = Sha256::new();
-                cx.take_back(written);
-                written = 0;
-            }
-            hasher.update(chunk);
-            tee.write(chunk).map_err(stopped)?;
-            written += chunk.len() as u64;
-            cx.advance(name, chunk.len() as u64);
-            Ok(())
+                hasher.update(chunk);
+                tee.write(chunk).map_err(stopped)?;
+                if written / FLUSH_EVERY != (written + chunk.len() as u64) / FLUSH_EVERY {
+                    flush();
+                }
+                written += chunk.len() as u64;
+                cx.advance(name, chunk.len() as u64);
+                Ok(())
+            })
         })
     });
-    if let Err(e) = wrote {
+    if let Err(e) = wrote.and(flushed.map_err(cannot_write)) {
         cx.take_back(written);
         return Err(Trouble::Here(e));
     }
@@ -285,6 +293,42 @@ fn fill(
     part_file
         .sync_all()
         .map_err(|e| Trouble::Here(cannot_write(e)))
+}
+
+/// Run `body`, which writes the `size` bytes of `file`, with a `flush` that has `file`'s data
+/// written to disk (fdatasync) on a thread of its own, without waiting for it: a flush asked
+/// for while another is still waiting to start is dropped, as that one will cover the same
+/// bytes (a file under [`FLUSH_EVERY`] bytes is never flushed: no thread is started). The
+/// fsync that makes a download durable before it is named in the cache then finds little left
+/// to write, instead of the whole blob at the end, when nothing else is going on. These
+/// flushes add no guarantee and take none away: that fsync still comes after the last byte.
+/// Returns what `body` returned and the first error of a flush, which must fail the download:
+/// the kernel reports a failed writeback once per open file, and that fsync would not see it.
+fn flushing<T>(
+    file: &File,
+    size: u64,
+    body: impl FnOnce(&dyn Fn()) -> T,
+) -> (T, std::io::Result<()>) {
+    if size < FLUSH_EVERY {
+        return (body(&|| ()), Ok(()));
+    }
+    let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::scope(|scope| {
+        let flusher = scope.spawn(move || {
+            for () in asked {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        let answer = body(&move || {
+            // Full: a flush waits to start already, and will cover these bytes too.
+            let _ = ask.try_send(());
+        });
+        let flushed = flusher
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
+        (answer, flushed)
+    })
 }
 
 /// `rel` under `root` when it is a regular file reached through real folders only: a symbolic
@@ -444,9 +488,9 @@ mod tests {
         }
     }
 
-    /// Bytes enough to be written on a thread.
+    /// Bytes enough to be written on a thread and flushed along the way.
     fn large() -> Vec<u8> {
-        let size = 8 * BUFFER + 5;
+        let size = FLUSH_EVERY as usize + 3 * BUFFER + 5;
         let mut bytes = (0..251u8).collect::<Vec<u8>>().repeat(size / 251 + 1);
         bytes.truncate(size);
         bytes
