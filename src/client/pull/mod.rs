@@ -20,7 +20,8 @@
 //!
 //! `dest` owns the destination folder: its checks, the pull record, the siblings and the swap.
 //! `download` places every blob in the fresh folder, from the old folder, the cache or a
-//! source. `deps` finds what a version needs and orders it; `all` pulls several versions into
+//! source; `tee` writes a blob's bytes into its files on a second thread while `download`
+//! hashes them. `deps` finds what a version needs and orders it; `all` pulls several versions into
 //! their folders at once. This module holds what a pull is given and what it answers, checks
 //! the files a version asks for, and puts one pull together: [`prepare`] fills the fresh
 //! folder, [`Prepared::commit`] swaps it into place.
@@ -29,6 +30,7 @@ mod all;
 mod deps;
 mod dest;
 mod download;
+mod tee;
 
 pub use all::{folder, pull_all};
 pub use deps::{Graph, Needs, Node, label, needs, with_dependencies};
