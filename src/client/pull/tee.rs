@@ -2,8 +2,9 @@
 //! hashes the next ones: on two cores a pull then takes about as long as the slower of the two
 //! halves rather than their sum (a small blob is written inline, see [`THREAD_FROM`]). The
 //! same bytes go to every file (a download's cache part file and its file in the fresh
-//! folder), so a blob is written once per file and never copied back out of the cache. This module only writes: the caller hashes what it hands over and decides
-//! what the files are worth.
+//! folder), so a blob is written once per file and never copied back out of the cache. This
+//! module only writes: the caller hashes what it hands over and decides what the files are
+//! worth.
 
 use std::fs::File;
 use std::io::{Seek, Write};
