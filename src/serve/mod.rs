@@ -1,13 +1,15 @@
 //! `mlreg serve`: build the registry into memory and serve it on 127.0.0.1, rebuilding when a
-//! file of the registry changes and reloading the open pages. When the registry has errors,
+//! file of the registry changes and reloading the open pages whose bytes changed. When the registry has errors,
 //! every page shows the diagnostics instead. The responses carry the headers docs/protocol.md
 //! asks of a host (no-cache root and pages, immutable hashed files, ETag and 304, content
 //! types), so this is also the reference for hosting configuration.
 //!
-//! Builds go through the same pipeline as `mlreg build` (check, plan, render). This module owns
-//! the entry point, the watch loop that rebuilds, and the state the handlers share: the current
-//! build, made ready to serve. The server is in three parts: `http` reads and checks request
-//! heads, `pool` accepts connections and runs the handlers, `respond` answers.
+//! Builds go through the same pipeline as `mlreg build` (check, plan, render), each starting
+//! from what the last one left (`Carried`: loaded assets, file hashes, pages). This module owns
+//! the entry point, the builds, and the state the handlers share: the current build, made ready
+//! to serve. `watch` hears of changes and rebuilds. The server is in three parts: `http` reads
+//! and checks request heads, `pool` accepts connections and runs the handlers, `respond`
+//! answers.
 //!
 //! The server answers whatever a local process or a web page sends it without growing or
 //! falling over:
@@ -31,19 +33,19 @@
 mod http;
 mod pool;
 mod respond;
+mod watch;
 
 use crate::diag::{Severity, plural, summary};
 use crate::publish::cache::Cache;
 use crate::publish::output::{self, MemoryPages, Served, Writer};
-use crate::registry::kind::Kind;
 use crate::registry::load::{Earlier, Loaded};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 /// One build: its files, or the diagnostics that stopped it, made ready to serve once per
 /// build rather than at each request.
@@ -173,7 +175,7 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         );
         std::thread::Builder::new()
             .name("mlreg-watch".into())
-            .spawn(move || watch(&root, templates.as_deref(), &shared, carried, quiet))
+            .spawn(move || watch::watch(&root, templates.as_deref(), &shared, carried, quiet))
             .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     }
     let queue = pool::start(&shared, quiet)?;
@@ -276,104 +278,6 @@ fn build(
     (site, carry(pages))
 }
 
-/// What the last build may lend the next (see `load::Earlier`): its assets whose folders did
-/// not change, when files only changed (none came or went) and each inside an asset's folder.
-/// Otherwise nothing, and the next build reads every asset.
-fn earlier(
-    dir: &Path,
-    before: &Fingerprint,
-    after: &Fingerprint,
-    loaded: Option<Loaded>,
-) -> Earlier {
-    let Some(loaded) = loaded else {
-        return Earlier::default();
-    };
-    if !before.keys().eq(after.keys()) {
-        return Earlier::default();
-    }
-    let mut changed = BTreeSet::new();
-    for (path, meta) in after {
-        if before.get(path) == Some(meta) {
-            continue;
-        }
-        // A template outside the registry changes pages, not what is loaded.
-        let Ok(rel) = path.strip_prefix(dir) else {
-            continue;
-        };
-        let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
-        match (
-            parts.as_slice(),
-            parts.first().and_then(|f| Kind::from_folder(f)),
-        ) {
-            ([_, name, _, ..], Some(kind)) => {
-                changed.insert((kind, name.to_string()));
-            }
-            _ => return Earlier::default(),
-        }
-    }
-    loaded.into_earlier(|kind, name| changed.contains(&(kind, name.to_string())))
-}
-
-/// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
-/// log what changed, how long the rebuild took and what it found.
-fn watch(dir: &Path, templates: Option<&Path>, shared: &Shared, mut carried: Carried, quiet: bool) {
-    let mut last = fingerprint(dir, templates);
-    loop {
-        std::thread::sleep(Duration::from_millis(300));
-        let now = fingerprint(dir, templates);
-        if now == last {
-            continue;
-        }
-        let changed = changes(&last, &now);
-        let started = Instant::now();
-        let lent = earlier(dir, &last, &now, carried.loaded.take());
-        last = now;
-        let previous = shared.site.lock().expect("no panics while held").clone();
-        let generation = previous.generation + 1;
-        let (site, next) = build(dir, templates, generation, Some(&previous), lent, carried);
-        drop(previous);
-        carried = next;
-        let site = Arc::new(site);
-        log(
-            quiet,
-            format_args!(
-                "rebuilt in {} after {}: {}",
-                elapsed(started),
-                changed,
-                site.summary
-            ),
-        );
-        *shared.site.lock().expect("no panics while held") = site;
-        shared.changed.notify_all();
-    }
-}
-
-type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
-
-/// What differs between two fingerprints, in a line: the paths, the first few named.
-fn changes(before: &Fingerprint, after: &Fingerprint) -> String {
-    const NAMED: usize = 3;
-    let mut paths: Vec<String> = Vec::new();
-    for (path, meta) in after {
-        match before.get(path) {
-            None => paths.push(format!("{} (added)", path.display())),
-            Some(old) if old != meta => paths.push(path.display().to_string()),
-            Some(_) => {}
-        }
-    }
-    for path in before.keys().filter(|p| !after.contains_key(*p)) {
-        paths.push(format!("{} (removed)", path.display()));
-    }
-    let mut text = plural(paths.len(), "change");
-    let shown: Vec<&str> = paths.iter().take(NAMED).map(String::as_str).collect();
-    text.push_str(&format!(" ({}", shown.join(", ")));
-    if paths.len() > NAMED {
-        text.push_str(&format!(" and {} more", paths.len() - NAMED));
-    }
-    text.push(')');
-    text
-}
-
 fn log(quiet: bool, line: std::fmt::Arguments) {
     if !quiet {
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -382,22 +286,4 @@ fn log(quiet: bool, line: std::fmt::Arguments) {
 
 fn elapsed(since: Instant) -> String {
     format!("{} ms", since.elapsed().as_millis())
-}
-
-fn fingerprint(dir: &Path, templates: Option<&Path>) -> Fingerprint {
-    let mut out = Fingerprint::new();
-    for root in std::iter::once(dir).chain(templates) {
-        for entry in walkdir::WalkDir::new(root)
-            .sort_by_file_name()
-            .into_iter()
-            .flatten()
-        {
-            if let Ok(m) = entry.metadata()
-                && !m.is_dir()
-            {
-                out.insert(entry.path().to_path_buf(), (m.len(), m.modified().ok()));
-            }
-        }
-    }
-    out
 }

@@ -1,0 +1,303 @@
+//! Watching the registry (and the templates) for `serve`: which files were added, removed or
+//! modified, and what the last build may lend the next (`load::Earlier`).
+//!
+//! The system tells of changes (inotify and its kin, through `notify`), naming the paths, so
+//! that an edit is seen at once and an idle server costs nothing however large the registry:
+//! only the named paths are looked at again. Where the tree cannot be watched (the system's
+//! limit on watches, a filesystem without events, a lost event), every file is looked at
+//! every [`POLL`] instead. Either way a rebuild follows only when a file's size or
+//! modification time moved, never on an event alone.
+
+use super::{Carried, Shared, build, elapsed, log};
+use crate::diag::plural;
+use crate::registry::kind::Kind;
+use crate::registry::load::{Earlier, Loaded};
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often every file is looked at when the tree cannot be watched.
+const POLL: Duration = Duration::from_millis(300);
+
+/// How long events must stop before the paths they name are looked at: an editor's save or a
+/// `git checkout` is a burst of them.
+const SETTLE: Duration = Duration::from_millis(30);
+
+/// What the loop heard: the paths events named, or that anything may have changed.
+enum Heard {
+    Paths(BTreeSet<PathBuf>),
+    Anything,
+}
+
+/// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
+/// log what changed, how long the rebuild took and what it found.
+pub(super) fn watch(
+    dir: &Path,
+    templates: Option<&Path>,
+    shared: &Shared,
+    mut carried: Carried,
+    quiet: bool,
+) {
+    let roots: Vec<&Path> = std::iter::once(dir).chain(templates).collect();
+    let (events, heard) = mpsc::channel();
+    // Kept for as long as the loop runs: dropping it stops the events.
+    let watcher = notify::recommended_watcher(events).and_then(|mut w| {
+        for root in &roots {
+            w.watch(root, RecursiveMode::Recursive)?;
+        }
+        Ok(w)
+    });
+    if let Err(e) = &watcher {
+        log(
+            quiet,
+            format_args!(
+                "cannot watch {} ({e}): looking at every file every {} ms instead",
+                dir.display(),
+                POLL.as_millis()
+            ),
+        );
+    }
+    let mut last = fingerprint(&roots);
+    loop {
+        let now = match watcher.as_ref().map(|_| listen(&heard)) {
+            Ok(Heard::Paths(paths)) => refreshed(&last, &roots, &paths),
+            Ok(Heard::Anything) => fingerprint(&roots),
+            Err(_) => {
+                std::thread::sleep(POLL);
+                fingerprint(&roots)
+            }
+        };
+        if now == last {
+            continue;
+        }
+        let changed = changes(&last, &now);
+        let started = Instant::now();
+        let lent = earlier(dir, &last, &now, carried.loaded.take());
+        last = now;
+        let previous = shared.site.lock().expect("no panics while held").clone();
+        let generation = previous.generation + 1;
+        let (site, next) = build(dir, templates, generation, Some(&previous), lent, carried);
+        drop(previous);
+        carried = next;
+        let site = Arc::new(site);
+        log(
+            quiet,
+            format_args!(
+                "rebuilt in {} after {}: {}",
+                elapsed(started),
+                changed,
+                site.summary
+            ),
+        );
+        *shared.site.lock().expect("no panics while held") = site;
+        shared.changed.notify_all();
+    }
+}
+
+/// Wait for events, then for them to stop for [`SETTLE`]; the paths they name. Reads of files
+/// (the builds' own among them) are not news; an error, an event that asks for a rescan, or a
+/// watcher gone quiet for good is news of anything.
+fn listen(heard: &Receiver<notify::Result<notify::Event>>) -> Heard {
+    let mut paths = BTreeSet::new();
+    let Ok(mut next) = heard.recv() else {
+        std::thread::sleep(POLL);
+        return Heard::Anything;
+    };
+    loop {
+        match next {
+            Ok(event) if event.need_rescan() => return Heard::Anything,
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
+            Ok(event) => paths.extend(event.paths),
+            Err(_) => return Heard::Anything,
+        }
+        next = match heard.recv_timeout(SETTLE) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) if paths.is_empty() => match heard.recv() {
+                Ok(event) => event,
+                Err(_) => return Heard::Anything,
+            },
+            Err(RecvTimeoutError::Timeout) => return Heard::Paths(paths),
+            Err(RecvTimeoutError::Disconnected) => return Heard::Anything,
+        };
+    }
+}
+
+/// `last` with every path under each of `paths` looked at again: what is there now replaces
+/// what was. A path outside the roots (as the system names it) means anything may have
+/// changed: every file is looked at.
+fn refreshed(last: &Fingerprint, roots: &[&Path], paths: &BTreeSet<PathBuf>) -> Fingerprint {
+    let mut now = last.clone();
+    for path in paths {
+        let Some(path) = under_roots(roots, path) else {
+            return fingerprint(roots);
+        };
+        let gone: Vec<PathBuf> = now
+            .range(path.clone()..)
+            .take_while(|(p, _)| p.starts_with(&path))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in gone {
+            now.remove(&p);
+        }
+        add(&mut now, &path);
+    }
+    now
+}
+
+/// `path` as the fingerprint names it (under a root as it was given), whether the system names
+/// it so, absolute, or through the root's canonical path.
+fn under_roots(roots: &[&Path], path: &Path) -> Option<PathBuf> {
+    roots.iter().find_map(|root| {
+        if path.starts_with(root) {
+            return Some(path.to_path_buf());
+        }
+        let forms = [std::path::absolute(root).ok(), root.canonicalize().ok()];
+        forms
+            .into_iter()
+            .flatten()
+            .find_map(|form| path.strip_prefix(&form).ok().map(|rel| root.join(rel)))
+    })
+}
+
+type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
+
+/// What differs between two fingerprints, in a line: the paths, the first few named.
+fn changes(before: &Fingerprint, after: &Fingerprint) -> String {
+    const NAMED: usize = 3;
+    let mut paths: Vec<String> = Vec::new();
+    for (path, meta) in after {
+        match before.get(path) {
+            None => paths.push(format!("{} (added)", path.display())),
+            Some(old) if old != meta => paths.push(path.display().to_string()),
+            Some(_) => {}
+        }
+    }
+    for path in before.keys().filter(|p| !after.contains_key(*p)) {
+        paths.push(format!("{} (removed)", path.display()));
+    }
+    let mut text = plural(paths.len(), "change");
+    let shown: Vec<&str> = paths.iter().take(NAMED).map(String::as_str).collect();
+    text.push_str(&format!(" ({}", shown.join(", ")));
+    if paths.len() > NAMED {
+        text.push_str(&format!(" and {} more", paths.len() - NAMED));
+    }
+    text.push(')');
+    text
+}
+
+/// Every file under `roots`, with its size and modification time.
+fn fingerprint(roots: &[&Path]) -> Fingerprint {
+    let mut out = Fingerprint::new();
+    for root in roots {
+        add(&mut out, root);
+    }
+    out
+}
+
+/// Every file at or under `path` into `fingerprint`.
+fn add(fingerprint: &mut Fingerprint, path: &Path) {
+    for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+        if let Ok(m) = entry.metadata()
+            && !m.is_dir()
+        {
+            let stamp = (m.len(), m.modified().ok());
+            fingerprint.insert(entry.path().to_path_buf(), stamp);
+        }
+    }
+}
+
+/// What the last build may lend the next (see `load::Earlier`): its assets whose folders did
+/// not change, when files only changed (none came or went) and each inside an asset's folder.
+/// Otherwise nothing, and the next build reads every asset.
+fn earlier(
+    dir: &Path,
+    before: &Fingerprint,
+    after: &Fingerprint,
+    loaded: Option<Loaded>,
+) -> Earlier {
+    let Some(loaded) = loaded else {
+        return Earlier::default();
+    };
+    if !before.keys().eq(after.keys()) {
+        return Earlier::default();
+    }
+    let mut changed = BTreeSet::new();
+    for (path, meta) in after {
+        if before.get(path) == Some(meta) {
+            continue;
+        }
+        // A template outside the registry changes pages, not what is loaded.
+        let Ok(rel) = path.strip_prefix(dir) else {
+            continue;
+        };
+        let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+        match (
+            parts.as_slice(),
+            parts.first().and_then(|f| Kind::from_folder(f)),
+        ) {
+            ([_, name, _, ..], Some(kind)) => {
+                changed.insert((kind, name.to_string()));
+            }
+            _ => return Earlier::default(),
+        }
+    }
+    loaded.into_earlier(|kind, name| changed.contains(&(kind, name.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_named_by_the_system_are_looked_at_again_as_the_fingerprint_names_them() {
+        let t = tempfile::tempdir().unwrap();
+        let base = std::env::current_dir().unwrap();
+        // The root as a user gives it: relative to the working folder where it can be.
+        let root = t.path().strip_prefix(&base).unwrap_or(t.path()).join("reg");
+        let abs = t.path().join("reg");
+        std::fs::create_dir_all(abs.join("models/a/1")).unwrap();
+        std::fs::create_dir_all(abs.join("models/b/1")).unwrap();
+        std::fs::write(abs.join("models/a/1/spec.yaml"), "a").unwrap();
+        std::fs::write(abs.join("models/b/1/spec.yaml"), "b").unwrap();
+        let roots = [root.as_path()];
+        let last = fingerprint(&roots);
+        assert_eq!(last.len(), 2);
+        // Named absolute (as inotify does) or as given: the same key; outside: none.
+        let file = root.join("models/a/1/spec.yaml");
+        assert_eq!(
+            under_roots(&roots, &abs.join("models/a/1/spec.yaml")),
+            Some(file.clone())
+        );
+        assert_eq!(under_roots(&roots, &file), Some(file));
+        assert_eq!(under_roots(&roots, &t.path().join("elsewhere")), None);
+
+        // A file modified, a folder removed, a folder with a file added.
+        std::fs::write(abs.join("models/a/1/spec.yaml"), "a, longer").unwrap();
+        std::fs::remove_dir_all(abs.join("models/b")).unwrap();
+        std::fs::create_dir_all(abs.join("models/c/1")).unwrap();
+        std::fs::write(abs.join("models/c/1/spec.yaml"), "c").unwrap();
+        let named: BTreeSet<PathBuf> = ["models/a/1/spec.yaml", "models/b", "models/c"]
+            .iter()
+            .map(|p| abs.join(p))
+            .collect();
+        let now = refreshed(&last, &roots, &named);
+        assert_eq!(now, fingerprint(&roots));
+        assert_eq!(
+            now.keys().cloned().collect::<Vec<_>>(),
+            [
+                root.join("models/a/1/spec.yaml"),
+                root.join("models/c/1/spec.yaml")
+            ]
+        );
+        assert_ne!(
+            now[&root.join("models/a/1/spec.yaml")],
+            last[&root.join("models/a/1/spec.yaml")]
+        );
+        // Only what was named is looked at: a change nobody told of is not seen.
+        std::fs::write(abs.join("models/c/1/spec.yaml"), "c, unheard of").unwrap();
+        assert_eq!(refreshed(&now, &roots, &BTreeSet::new()), now);
+    }
+}
