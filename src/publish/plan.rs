@@ -425,67 +425,99 @@ fn shared_files(shared: &[SharedPath]) -> Vec<(String, PathBuf)> {
 }
 
 /// Every version's published spec and lineage and its digest. A lineage pins what it names
-/// with that version's digest, so what a lineage names is made first: a walk in dependency
-/// order, with an explicit stack (lineage chains can be long); a cycle (an error `check`
-/// reports) pins an empty digest where it closes.
+/// with that version's digest, so what a lineage names is made first: versions go in levels
+/// (see [`levels`]), each level's made in parallel from the levels before it; a cycle (an
+/// error `check` reports) pins an empty digest where it closes.
 fn make_versions(
     loaded: &Loaded,
     registry: &Registry,
     hashed: &BTreeMap<VersionId, Hashed>,
 ) -> BTreeMap<VersionId, Made> {
-    let mut made: BTreeMap<VersionId, Made> = BTreeMap::new();
-    let mut seen = std::collections::BTreeSet::new();
     let references = |id: &VersionId| -> Vec<VersionId> {
-        registry
+        let mut refs = registry
             .assets
             .get(&(id.0, id.1.clone()))
             .map(|a| a.references(&id.2))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        refs.retain(|r| hashed.contains_key(r));
+        refs
     };
-    for id in hashed.keys() {
+    let mut made: BTreeMap<VersionId, Made> = BTreeMap::new();
+    for level in levels(hashed.keys(), references) {
+        let level: Vec<(VersionId, Made)> = level
+            .into_par_iter()
+            .map(|v| {
+                let (kind, name, version) = &v;
+                let lv = &loaded.assets[&(*kind, name.clone())].versions[version];
+                let pins = &registry.assets[&(*kind, name.clone())].pins[version];
+                let pinned = |id: &VersionId| Pinned {
+                    id: format!("{}/{}", id.0.folder(), id.1),
+                    version: id.2.clone(),
+                    digest: made.get(id).map(|m| m.digest.clone()).unwrap_or_default(),
+                };
+                let spec = normalized_spec(lv, &registry.name, pins, name, version);
+                let lineage = lv
+                    .lineage_json
+                    .as_ref()
+                    .map(|l| pinned_lineage(&l.value(), pins, &pinned));
+                let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
+                let m = Made {
+                    spec,
+                    lineage,
+                    digest,
+                };
+                (v, m)
+            })
+            .collect();
+        made.extend(level);
+    }
+    made
+}
+
+/// `ids` in levels: a version's level is one more than the highest of those it references,
+/// found by a walk with an explicit stack (lineage chains can be long). A reference that
+/// closes a cycle is not followed.
+fn levels<'a>(
+    ids: impl Iterator<Item = &'a VersionId>,
+    references: impl Fn(&VersionId) -> Vec<VersionId>,
+) -> Vec<Vec<VersionId>> {
+    let mut level: BTreeMap<VersionId, usize> = BTreeMap::new();
+    let mut open = std::collections::BTreeSet::new();
+    for id in ids {
         let mut stack = vec![(id.clone(), false)];
         while let Some((v, ready)) = stack.pop() {
-            if made.contains_key(&v) {
+            if level.contains_key(&v) {
                 continue;
             }
             if !ready {
-                if !seen.insert(v.clone()) {
+                if !open.insert(v.clone()) {
                     continue;
                 }
                 stack.push((v.clone(), true));
                 for r in references(&v) {
-                    if hashed.contains_key(&r) && !seen.contains(&r) {
+                    if !level.contains_key(&r) && !open.contains(&r) {
                         stack.push((r, false));
                     }
                 }
                 continue;
             }
-            let (kind, name, version) = &v;
-            let la = &loaded.assets[&(*kind, name.clone())];
-            let lv = &la.versions[version];
-            let pins = &registry.assets[&(*kind, name.clone())].pins[version];
-            let pinned = |id: &VersionId| Pinned {
-                id: format!("{}/{}", id.0.folder(), id.1),
-                version: id.2.clone(),
-                digest: made.get(id).map(|m| m.digest.clone()).unwrap_or_default(),
-            };
-            let spec = normalized_spec(lv, &registry.name, pins, name, version);
-            let lineage = lv
-                .lineage_json
-                .as_ref()
-                .map(|l| pinned_lineage(&l.value(), pins, &pinned));
-            let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
-            made.insert(
-                v,
-                Made {
-                    spec,
-                    lineage,
-                    digest,
-                },
-            );
+            let at = references(&v)
+                .iter()
+                .filter_map(|r| level.get(r))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0);
+            level.insert(v, at);
         }
     }
-    made
+    let mut out: Vec<Vec<VersionId>> = Vec::new();
+    for (v, at) in level {
+        if out.len() <= at {
+            out.resize_with(at + 1, Vec::new);
+        }
+        out[at].push(v);
+    }
+    out
 }
 
 /// The spec as `az ml <kind> create -f` wants it: name and version filled in, references to
@@ -637,5 +669,34 @@ fn named(bytes: &[u8], path_of: impl FnOnce(&str) -> String) -> Ref {
         path: path_of(&sha256),
         sha256,
         size: bytes.len() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_come_after_what_they_reference_and_a_cycle_ends() {
+        let id = |n: &str| (Kind::Model, n.to_string(), "1".to_string());
+        // d references b and c, which reference a; e and f reference each other.
+        let graph: BTreeMap<VersionId, Vec<VersionId>> = [
+            ("a", vec![]),
+            ("b", vec!["a"]),
+            ("c", vec!["a"]),
+            ("d", vec!["b", "c"]),
+            ("e", vec!["f"]),
+            ("f", vec!["e"]),
+        ]
+        .into_iter()
+        .map(|(v, refs)| (id(v), refs.into_iter().map(id).collect()))
+        .collect();
+        let levels = levels(graph.keys(), |v| graph[v].clone());
+        let names: Vec<Vec<&str>> = levels
+            .iter()
+            .map(|l| l.iter().map(|v| v.1.as_str()).collect())
+            .collect();
+        // The cycle is cut where the walk closes it: e (first reached) after f.
+        assert_eq!(names, [vec!["a", "f"], vec!["b", "c", "e"], vec!["d"]]);
     }
 }
