@@ -483,25 +483,28 @@ fn levels<'a>(
 ) -> Vec<Vec<VersionId>> {
     let mut level: BTreeMap<VersionId, usize> = BTreeMap::new();
     let mut open = std::collections::BTreeSet::new();
+    // A version waits on the stack with its references once they are being made.
     for id in ids {
-        let mut stack = vec![(id.clone(), false)];
-        while let Some((v, ready)) = stack.pop() {
+        let mut stack = vec![(id.clone(), None)];
+        while let Some((v, refs)) = stack.pop() {
             if level.contains_key(&v) {
                 continue;
             }
-            if !ready {
+            let Some(refs) = refs else {
                 if !open.insert(v.clone()) {
                     continue;
                 }
-                stack.push((v.clone(), true));
-                for r in references(&v) {
-                    if !level.contains_key(&r) && !open.contains(&r) {
-                        stack.push((r, false));
-                    }
-                }
+                let refs = references(&v);
+                let next: Vec<VersionId> = refs
+                    .iter()
+                    .filter(|r| !level.contains_key(*r) && !open.contains(*r))
+                    .cloned()
+                    .collect();
+                stack.push((v, Some(refs)));
+                stack.extend(next.into_iter().map(|r| (r, None)));
                 continue;
-            }
-            let at = references(&v)
+            };
+            let at = refs
                 .iter()
                 .filter_map(|r| level.get(r))
                 .map(|l| l + 1)

@@ -106,13 +106,13 @@ impl Entry {
             Served::File(p) => return Entry::File(p),
             Served::Bytes(made) => made,
         };
-        if let Some(Entry::Bytes { made: old, .. }) = previous
+        if let Some(kept @ Entry::Bytes { made: old, .. }) = previous
             && (Arc::ptr_eq(old, &made)
                 || output::content_addressed(path)
                 || output::hash_named(path)
                 || old == &made)
         {
-            return previous.cloned().expect("matched");
+            return kept.clone();
         }
         let bytes = if path.ends_with(".html") {
             Arc::new(respond::with_live_reload(&made, generation))

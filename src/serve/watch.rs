@@ -41,11 +41,11 @@ pub(super) fn watch(
     mut carried: Carried,
     quiet: bool,
 ) {
-    let roots: Vec<&Path> = std::iter::once(dir).chain(templates).collect();
+    let roots = Roots::new(std::iter::once(dir).chain(templates).collect());
     let (events, heard) = mpsc::channel();
     // Kept for as long as the loop runs: dropping it stops the events.
     let watcher = notify::recommended_watcher(events).and_then(|mut w| {
-        for root in &roots {
+        for root in &roots.given {
             w.watch(root, RecursiveMode::Recursive)?;
         }
         Ok(w)
@@ -60,14 +60,14 @@ pub(super) fn watch(
             ),
         );
     }
-    let mut last = fingerprint(&roots);
+    let mut last = fingerprint(&roots.given);
     loop {
         let now = match watcher.as_ref().map(|_| listen(&heard)) {
             Ok(Heard::Paths(paths)) => refreshed(&last, &roots, &paths),
-            Ok(Heard::Anything) => fingerprint(&roots),
+            Ok(Heard::Anything) => fingerprint(&roots.given),
             Err(_) => {
                 std::thread::sleep(POLL);
-                fingerprint(&roots)
+                fingerprint(&roots.given)
             }
         };
         if now == last {
@@ -128,11 +128,11 @@ fn listen(heard: &Receiver<notify::Result<notify::Event>>) -> Heard {
 /// `last` with every path under each of `paths` looked at again: what is there now replaces
 /// what was. A path outside the roots (as the system names it) means anything may have
 /// changed: every file is looked at.
-fn refreshed(last: &Fingerprint, roots: &[&Path], paths: &BTreeSet<PathBuf>) -> Fingerprint {
+fn refreshed(last: &Fingerprint, roots: &Roots, paths: &BTreeSet<PathBuf>) -> Fingerprint {
     let mut now = last.clone();
     for path in paths {
-        let Some(path) = under_roots(roots, path) else {
-            return fingerprint(roots);
+        let Some(path) = roots.name(path) else {
+            return fingerprint(&roots.given);
         };
         let gone: Vec<PathBuf> = now
             .range(path.clone()..)
@@ -147,19 +147,37 @@ fn refreshed(last: &Fingerprint, roots: &[&Path], paths: &BTreeSet<PathBuf>) -> 
     now
 }
 
-/// `path` as the fingerprint names it (under a root as it was given), whether the system names
-/// it so, absolute, or through the root's canonical path.
-fn under_roots(roots: &[&Path], path: &Path) -> Option<PathBuf> {
-    roots.iter().find_map(|root| {
-        if path.starts_with(root) {
+/// The watched roots as given, which is how the fingerprint names paths, and the other forms
+/// the system may name their paths by (absolute, canonical): found once, not per event.
+struct Roots<'a> {
+    given: Vec<&'a Path>,
+    forms: Vec<(PathBuf, &'a Path)>,
+}
+
+impl<'a> Roots<'a> {
+    fn new(given: Vec<&'a Path>) -> Roots<'a> {
+        let forms = given
+            .iter()
+            .flat_map(|root| {
+                [std::path::absolute(root).ok(), root.canonicalize().ok()]
+                    .into_iter()
+                    .flatten()
+                    .map(move |form| (form, *root))
+            })
+            .collect();
+        Roots { given, forms }
+    }
+
+    /// `path` as the fingerprint names it (under a root as it was given), whether the system
+    /// names it so, absolute, or through a root's canonical path.
+    fn name(&self, path: &Path) -> Option<PathBuf> {
+        if self.given.iter().any(|root| path.starts_with(root)) {
             return Some(path.to_path_buf());
         }
-        let forms = [std::path::absolute(root).ok(), root.canonicalize().ok()];
-        forms
-            .into_iter()
-            .flatten()
-            .find_map(|form| path.strip_prefix(&form).ok().map(|rel| root.join(rel)))
-    })
+        self.forms
+            .iter()
+            .find_map(|(form, root)| path.strip_prefix(form).ok().map(|rel| root.join(rel)))
+    }
 }
 
 type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
@@ -262,17 +280,17 @@ mod tests {
         std::fs::create_dir_all(abs.join("models/b/1")).unwrap();
         std::fs::write(abs.join("models/a/1/spec.yaml"), "a").unwrap();
         std::fs::write(abs.join("models/b/1/spec.yaml"), "b").unwrap();
-        let roots = [root.as_path()];
-        let last = fingerprint(&roots);
+        let roots = Roots::new(vec![root.as_path()]);
+        let last = fingerprint(&roots.given);
         assert_eq!(last.len(), 2);
         // Named absolute (as inotify does) or as given: the same key; outside: none.
         let file = root.join("models/a/1/spec.yaml");
         assert_eq!(
-            under_roots(&roots, &abs.join("models/a/1/spec.yaml")),
+            roots.name(&abs.join("models/a/1/spec.yaml")),
             Some(file.clone())
         );
-        assert_eq!(under_roots(&roots, &file), Some(file));
-        assert_eq!(under_roots(&roots, &t.path().join("elsewhere")), None);
+        assert_eq!(roots.name(&file), Some(file));
+        assert_eq!(roots.name(&t.path().join("elsewhere")), None);
 
         // A file modified, a folder removed, a folder with a file added.
         std::fs::write(abs.join("models/a/1/spec.yaml"), "a, longer").unwrap();
@@ -284,7 +302,7 @@ mod tests {
             .map(|p| abs.join(p))
             .collect();
         let now = refreshed(&last, &roots, &named);
-        assert_eq!(now, fingerprint(&roots));
+        assert_eq!(now, fingerprint(&roots.given));
         assert_eq!(
             now.keys().cloned().collect::<Vec<_>>(),
             [
