@@ -9,7 +9,10 @@
 //! - **pages** per asset: the key of everything its pages are made from (its asset document,
 //!   the site's templates and settings, the mlreg executable) and the stamp of each page
 //!   written; when the key is the same and every page is still there as written, the pages
-//!   are not rendered again.
+//!   are not rendered again;
+//! - **listings** of the output folder's folders, keyed by each folder's stamp: the sweep
+//!   that removes what no build refers to looks at a folder whose stamp is unchanged (no
+//!   entry came, went or was renamed since) without reading it again.
 //!
 //! Correctness never depends on it: a cache that does not parse, whose checksum is wrong or
 //! whose format is another is ignored whole; an entry whose key or stamp differs is not used;
@@ -25,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Its format: another is ignored.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// How far from "now" a modification time must be before a stamp is trusted: a file written
 /// again within the same timestamp tick as it was hashed would otherwise look unchanged.
@@ -67,6 +70,15 @@ impl From<Stamp> for StampArray {
 impl Stamp {
     pub fn of(path: &Path) -> Option<Stamp> {
         let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        Some(Stamp::from_metadata(&m))
+    }
+
+    /// The stamp of a folder (not through a link): its mtime moves whenever an entry is
+    /// made, removed or renamed in it.
+    pub fn of_dir(path: &Path) -> Option<Stamp> {
+        let m = std::fs::symlink_metadata(path)
+            .ok()
+            .filter(|m| m.is_dir())?;
         Some(Stamp::from_metadata(&m))
     }
 
@@ -121,11 +133,21 @@ pub struct Pages {
     files: Vec<(String, Stamp)>,
 }
 
+/// A folder of the output as the sweep saw it: its stamp, and its entries (name, whether it
+/// is a folder), sorted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Listing {
+    stamp: Stamp,
+    entries: Vec<(String, bool)>,
+}
+
 #[derive(Default, Serialize, Deserialize, PartialEq)]
 struct Body {
     format: u32,
     hashes: BTreeMap<String, Hashed>,
     pages: BTreeMap<String, Pages>,
+    /// By folder, relative to the output folder (`""` for itself).
+    listings: BTreeMap<String, Listing>,
 }
 
 /// The cache a build reads (the previous build's) and the one it writes (its own), side by side.
@@ -243,6 +265,46 @@ impl Cache {
                 files,
             },
         );
+    }
+
+    /// The entries of the output folder's folder `rel` (stamped `stamp` now), as the previous
+    /// build's sweep listed them, if its stamp has not moved since.
+    pub fn listing(&self, rel: &str, stamp: Stamp) -> Option<&[(String, bool)]> {
+        let l = self.old.listings.get(rel).filter(|l| l.stamp == stamp)?;
+        Some(&l.entries)
+    }
+
+    /// A cache whose previous build listed the folders `listings` (relative folder, its stamp
+    /// now, entries) of an output folder, settled or not.
+    #[cfg(test)]
+    pub fn listed(listings: Vec<(&str, Stamp, Vec<(&str, bool)>)>) -> Cache {
+        let mut old = Body::default();
+        for (rel, stamp, entries) in listings {
+            let entries = entries
+                .into_iter()
+                .map(|(n, d)| (n.to_string(), d))
+                .collect();
+            old.listings
+                .insert(rel.to_string(), Listing { stamp, entries });
+        }
+        Cache {
+            old,
+            ..Cache::default()
+        }
+    }
+
+    /// Remember the entries of the output folder's folder `rel`, read while it was stamped
+    /// `stamp`. Only a folder left alone for a while is remembered: a change within the same
+    /// timestamp tick would not move its stamp.
+    pub fn remember_listing(&self, rel: &str, stamp: Stamp, entries: Vec<(String, bool)>) {
+        if !stamp.settled() {
+            return;
+        }
+        self.new
+            .lock()
+            .expect("no panics while held")
+            .listings
+            .insert(rel.to_string(), Listing { stamp, entries });
     }
 
     /// Write the new cache of the output folder `out` (temp file + rename), unless it is what

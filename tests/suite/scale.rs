@@ -463,6 +463,25 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     assert!(said.contains("models/big@1"), "{said}");
     std::fs::write(&weights, vec![7u8; 200 * 1024]).unwrap();
     check("the large file restored");
+    // Once the output's folders have settled, the build cache lists them for the sweep...
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    check("folders settled");
+    let body = std::fs::read_to_string(cache).unwrap();
+    let body: serde_json::Value = serde_json::from_str(body.split_once('\n').unwrap().1).unwrap();
+    let listed = &body["listings"]["models/big/1"]["entries"];
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e[0] == "index.html"),
+        "{listed}"
+    );
+    // ...and a file dropped into one of them is still swept: its folder's stamp moved.
+    let stray = t.path().join("incremental/models/big/1/stray.html");
+    std::fs::write(&stray, "<p>not built</p>").unwrap();
+    check("a stray file in a listed folder");
+    assert!(!stray.exists());
 }
 
 /// How many files the versions of the build in `out` ship, as its asset documents (the copies
