@@ -277,13 +277,12 @@ impl Cache {
     /// A cache whose previous build listed the folders `listings` (relative folder, its stamp
     /// now, entries) of an output folder, settled or not.
     #[cfg(test)]
-    pub fn listed(listings: Vec<(&str, Stamp, Vec<(&str, bool)>)>) -> Cache {
+    pub fn listed<'a>(
+        listings: impl IntoIterator<Item = (&'a str, Stamp, &'a [(&'a str, bool)])>,
+    ) -> Cache {
         let mut old = Body::default();
         for (rel, stamp, entries) in listings {
-            let entries = entries
-                .into_iter()
-                .map(|(n, d)| (n.to_string(), d))
-                .collect();
+            let entries = entries.iter().map(|(n, d)| (n.to_string(), *d)).collect();
             old.listings
                 .insert(rel.to_string(), Listing { stamp, entries });
         }

@@ -816,10 +816,10 @@ mod tests {
         let b_before = stamp("b");
         std::fs::write(t.path().join("b/late"), "x").unwrap();
         let moved = stamp("b") != b_before;
-        let cache = Cache::listed(vec![
-            ("", root, vec![("a", true), ("b", true)]),
-            ("a", a, vec![("gone", false), ("x", false), ("y", false)]),
-            ("b", b_before, vec![("y", false)]),
+        let cache = Cache::listed([
+            ("", root, &[("a", true), ("b", true)][..]),
+            ("a", a, &[("gone", false), ("x", false), ("y", false)]),
+            ("b", b_before, &[("y", false)]),
         ]);
         let removed = sweep(t.path(), keep(&["a/x", "b/y"]), &[], Some(&cache)).unwrap();
         let mut expected = vec!["a", "a/unlisted", "a/x", "b", "b/y"];
