@@ -149,7 +149,7 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         }
     };
     if let Some((path, bytes)) = signed.trust_doc
-        && let Err(e) = writer.put(&path, &output::Content::Bytes(bytes))
+        && let Err(e) = writer.put(&path, &output::Content::Bytes(bytes.into()))
     {
         writer.abandon();
         return ui.fail(e);

@@ -13,13 +13,14 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The marker that says mlreg owns a folder, with the snapshots of the last builds.
 pub const MARKER: &str = ".mlreg-output.json";
 
 pub enum Content {
-    Bytes(Vec<u8>),
+    /// Shared: an asset document goes out under two names, and `serve` keeps what it is given.
+    Bytes(Arc<Vec<u8>>),
     /// A file of the registry source, copied as it is, and its size when it was hashed.
     File(PathBuf, u64),
 }
@@ -31,8 +32,8 @@ pub struct OutputSet {
 }
 
 impl OutputSet {
-    pub fn bytes(&mut self, path: impl Into<String>, bytes: Vec<u8>) {
-        self.files.insert(path.into(), Content::Bytes(bytes));
+    pub fn bytes(&mut self, path: impl Into<String>, bytes: impl Into<Arc<Vec<u8>>>) {
+        self.files.insert(path.into(), Content::Bytes(bytes.into()));
     }
 
     pub fn file(&mut self, path: impl Into<String>, from: PathBuf, size: u64) {
@@ -414,7 +415,7 @@ impl Writer {
     pub fn put(&self, rel: &str, content: &Content) -> Result<(), String> {
         if let Some(memory) = &self.memory {
             let served = match content {
-                Content::Bytes(b) => Served::Bytes(std::sync::Arc::new(b.clone())),
+                Content::Bytes(b) => Served::Bytes(b.clone()),
                 Content::File(p, _) => Served::File(p.clone()),
             };
             memory
@@ -447,7 +448,7 @@ impl Writer {
             // Nobody reads a folder that is not in place yet: no temp file and rename needed.
             Some(
                 match content {
-                    Content::Bytes(b) => std::fs::write(&path, b).map(|_| b.len() as u64),
+                    Content::Bytes(b) => std::fs::write(&path, b.as_slice()).map(|_| b.len() as u64),
                     Content::File(from, _) => std::fs::copy(from, &path),
                 }
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
@@ -489,7 +490,7 @@ impl Writer {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
             None
         } else {
-            put(&self.dir, index::ROOT, &Content::Bytes(root))?
+            put(&self.dir, index::ROOT, &Content::Bytes(root.into()))?
         };
         let mut stats = self.stats.into_inner().expect("no panics while held");
         match (self.fresh, written) {
@@ -608,7 +609,7 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
 
 fn same_bytes(path: &Path, content: &Content) -> bool {
     match content {
-        Content::Bytes(b) => std::fs::read(path).is_ok_and(|old| old == *b),
+        Content::Bytes(b) => std::fs::read(path).is_ok_and(|old| old == **b),
         Content::File(from, _) => match (
             crate::publish::hash::file(path),
             crate::publish::hash::file(from),

@@ -331,6 +331,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
         };
         let bytes = index::to_bytes(&doc);
         let doc_ref = named(&bytes, |sha| format!("assets/{id}/{sha}.json"));
+        let bytes = std::sync::Arc::new(bytes);
         set.bytes(format!("assets/{id}.json"), bytes.clone());
         set.bytes(doc_ref.path.clone(), bytes);
         let entry = BinEntry {

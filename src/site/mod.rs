@@ -187,7 +187,7 @@ pub fn render(
     };
     // Pages go to the writer as soon as they are rendered; only their paths are kept.
     let put = |path: String, html: String| -> Result<String, String> {
-        writer.put(&path, &Content::Bytes(html.into_bytes()))?;
+        writer.put(&path, &Content::Bytes(html.into_bytes().into()))?;
         Ok(path)
     };
     let mut pages: Vec<String> = Vec::new();
