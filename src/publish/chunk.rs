@@ -18,7 +18,7 @@ pub fn ends_page(entry: &str, every: u64) -> bool {
     let digest = Sha256::digest(entry.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first) % every.max(1) == 0
+    u64::from_be_bytes(first).is_multiple_of(every.max(1))
 }
 
 /// `entries` (sorted, so that neighbours stay neighbours) cut into pages of `every` entries on
