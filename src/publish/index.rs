@@ -254,7 +254,9 @@ pub struct VersionDoc {
     /// How many versions use this one.
     #[serde(default)]
     pub used_by_count: u64,
-    /// When `used_by` is cut: the `usedby/` pages of the complete list, in order.
+    /// When `used_by` is cut: the `usedby/` pages of the complete list, in order; their
+    /// entries, concatenated, are the whole sorted list. Pages end at entries their hash picks
+    /// (see the page's schema), so adding a version changes one or two of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub used_by_pages: Vec<Ref>,
     /// Why this version is deprecated, if it is.
@@ -293,13 +295,23 @@ pub const USED_BY_INLINE: usize = 100;
 /// The most entries of one `usedby/` page. (The schema says the number.)
 pub const USED_BY_PAGE: usize = 5_000;
 
+/// A `usedby/` page ends right after an entry the first 8 bytes of whose SHA-256 (big-endian)
+/// are 0 modulo this, or at [`USED_BY_PAGE`] entries ([`crate::publish::chunk`]): pages of about
+/// 1,000, and only `(1 - 1/1000)^5000 ≈ e^-5` (0.7 %) of them cut by the bound. Cut by their
+/// entries rather than their positions, pages are the same whatever was added before, and
+/// adding one version rewrites one page (or two) of each list it joins, not every page after
+/// it. (The schema says the number.)
+pub const USED_BY_EVERY: u64 = 1_000;
+
 /// `usedby/<sha256>.json`: one page of the complete, sorted list of what uses a version, for a
 /// version used by more than 100 others. Pages keep asset documents bounded however many
 /// versions use one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UsedByPage {
     pub api_version: String,
-    /// At most 5,000 `<id>@<version>`, in the list's order.
+    /// At most 5,000 `<id>@<version>`, in the list's order. A page ends after the entry the
+    /// first 8 bytes of whose SHA-256 (as a big-endian number) are 0 modulo 1,000, or at 5,000
+    /// entries: pages average about 1,000 and are the same whatever order versions were added.
     pub used_by: Vec<String>,
 }
 
@@ -375,6 +387,18 @@ mod tests {
             summary(&"ab".repeat(DESCRIPTION_MAX)),
             format!("{}a…", "ab".repeat((DESCRIPTION_MAX - 2) / 2))
         );
+    }
+
+    /// The page schema states the rule by which `usedby/` pages are cut, with these numbers.
+    #[test]
+    fn the_page_schema_states_how_pages_are_cut() {
+        assert_eq!((USED_BY_EVERY, USED_BY_PAGE), (1_000, 5_000));
+        let schema = serde_json::to_value(schemars::schema_for!(UsedByPage)).unwrap();
+        let said = schema["properties"]["used_by"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(said.contains("At most 5,000"), "{said}");
+        assert!(said.contains("0 modulo 1,000"), "{said}");
     }
 
     /// A version's digest covers its spec, lineage and files only: what uses it (and how that

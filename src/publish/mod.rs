@@ -1,7 +1,8 @@
 //! Publishing: from a resolved registry to the files of `docs/protocol.md`.
 //!
 //! [`plan`] makes every [`index`] document and lists every blob (an `OutputSet`), naming each by
-//! its [`hash`]; [`output`] writes them (temp + rename, the root last); [`against`] compares a
+//! its [`hash`], and cuts long lists into pages by [`chunk`]'s rule (which the site shares);
+//! [`output`] writes them (temp + rename, the root last); [`against`] compares a
 //! planned build with what is already published; [`schema`] describes the manifests for editors;
 //! [`target`] sends a build to object storage, and [`gc`] decides what may leave it; [`sign`]
 //! signs roots; [`cache`] lets a rebuild skip hashing and rendering what did not change.
@@ -9,6 +10,7 @@
 
 pub mod against;
 pub mod cache;
+pub mod chunk;
 pub mod gc;
 pub mod hash;
 pub mod index;

@@ -3,6 +3,7 @@
 //! writes (that is `output`'s job).
 
 use crate::publish::cache::Cache;
+use crate::publish::chunk;
 use crate::publish::hash;
 use crate::publish::index::{
     self, AssetDoc, Bin, BinEntry, Card, Deprecation, FileEntry, HistoryEntry, Pinned, Ref,
@@ -272,10 +273,12 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             used.dedup();
             let used_by_count = used.len() as u64;
             // A version used by many keeps its document small: the first entries inline, the
-            // whole list in immutable pages.
+            // whole list in immutable pages, cut where their entries say (not every 5,000), so
+            // that one more user rewrites one page, not every page after it.
             let mut used_by_pages = Vec::new();
             if used.len() > index::USED_BY_INLINE {
-                for page in used.chunks(index::USED_BY_PAGE) {
+                let pages = chunk::pages(&used, index::USED_BY_EVERY, index::USED_BY_PAGE);
+                for page in pages {
                     let page = UsedByPage {
                         api_version: index::API_VERSION.into(),
                         used_by: page.to_vec(),

@@ -1,19 +1,22 @@
 //! The page of one version: the sanitized card, spec facts per kind, files, copy-ready
 //! references, uses and used-by, lineage with its graph, parameters and metrics with deltas.
-//! A version used by many others names the first [`USED_BY_SHOWN`] and links to split pages
-//! listing all of them.
+//! A version used by many others names the first [`USED_BY_SHOWN`] and links to `used-by.html`,
+//! which lists all of them or, for a long list, links to range pages that do. Ranges are cut by
+//! [`chunk`]'s rule (where their entries say, not every so many) and named by their first
+//! entry, so that one version more rewrites the index and a range or two, not every page.
 
 use super::Site;
 use super::charts::{ChartData, VERSION_WINDOW, metrics, window};
 use super::links::{
-    asset_href, browse_href, chunks, human_size, is_web, kind_folder, page_href, pager, plain,
-    ref_label, root_of, short_ref, signed, title_case, version_href,
+    asset_href, browse_href, human_size, is_web, kind_folder, plain, ref_label, root_of, short_ref,
+    signed, title_case, version_href,
 };
 use super::svg::{self, GraphNode, fmt_value};
 use crate::publish::index::{AssetDoc, VersionDoc};
+use crate::publish::{chunk, hash};
 use crate::registry::reference::{self, Scope, Selector};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The card's front-matter keys shown as facts on a version's page.
@@ -30,12 +33,62 @@ const CARD_FACTS: [&str; 7] = [
 /// Versions that use this one, named on its page.
 pub(super) const USED_BY_SHOWN: usize = 50;
 
-/// Versions on one page of those that use a version.
+/// The most versions on one range page of those that use a version.
 pub(super) const USED_BY_PAGE: usize = 1000;
 
-/// Where every version that uses `id@version` is listed.
+/// A range page ends after a version whose hash is 0 modulo this ([`chunk`]): ranges of about
+/// 200, and only `(1 - 1/200)^1000 ≈ e^-5` (0.7 %) of them cut at [`USED_BY_PAGE`] instead.
+pub(super) const USED_BY_EVERY: u64 = 200;
+
+/// Where every version that uses `id@version` is listed, or the ranges that list them.
 pub(super) fn used_by_href(id: &str, version: &str) -> String {
     format!("{id}/{version}/used-by.html")
+}
+
+/// The paths of the range pages of what uses `id@version`, in order:
+/// `used-by-<first 12 hex digits of the SHA-256 of the range's first entry>.html`. Named by
+/// their first entry, ranges keep their paths when another range splits or merges. Should two
+/// ranges' names share those 12 digits (names chosen to), both take all 64; should even those
+/// be the same (a list naming one version twice), each but the first gets its position too.
+fn range_hrefs(id: &str, version: &str, ranges: &[&[String]]) -> Vec<String> {
+    let full: Vec<String> = ranges
+        .iter()
+        .map(|r| hash::sha256(r.first().map_or("", String::as_str).as_bytes()))
+        .collect();
+    let mut short: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &full {
+        *short.entry(&f[..12]).or_default() += 1;
+    }
+    let mut taken = BTreeSet::new();
+    full.iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let mut name = if short[&f[..12]] > 1 {
+                f.clone()
+            } else {
+                f[..12].to_string()
+            };
+            if !taken.insert(name.clone()) {
+                name = format!("{name}-{n}");
+            }
+            format!("{id}/{version}/used-by-{name}.html")
+        })
+        .collect()
+}
+
+/// A link to the page of a version that uses another (`<id>@<version>`).
+fn user_link(user: &String) -> Option<Value> {
+    let (id, version) = user.rsplit_once('@')?;
+    Some(serde_json::json!({ "label": user, "href": version_href(id, version), "count": null }))
+}
+
+/// A range as its first and last entry.
+fn range_label(range: &[String]) -> String {
+    match range {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, .., last] => format!("{first} – {last}"),
+    }
 }
 
 impl Site<'_> {
@@ -101,29 +154,17 @@ impl Site<'_> {
             .collect();
         let link = |p: &crate::publish::index::Pinned| serde_json::json!({ "label": format!("{}@{}", p.id, p.version), "href": version_href(&p.id, &p.version) });
         let users = self.users(id, version, v);
-        let user = |u: &String| {
-            u.rsplit_once('@')
-                .map(|(uid, uv)| serde_json::json!({ "label": u, "href": version_href(uid, uv), "count": null }))
-        };
-        let used_by: Vec<Value> = users.iter().take(USED_BY_SHOWN).filter_map(user).collect();
-        let mut pages = Vec::new();
+        let used_by: Vec<Value> = users
+            .iter()
+            .take(USED_BY_SHOWN)
+            .filter_map(user_link)
+            .collect();
         let all_users = (users.len() > USED_BY_SHOWN).then(
             || serde_json::json!({ "count": users.len(), "href": used_by_href(id, version) }),
         );
+        let mut pages = Vec::new();
         if all_users.is_some() {
-            let first = used_by_href(id, version);
-            let split = chunks(users, USED_BY_PAGE);
-            let title = format!("What uses {id}@{version}");
-            for (n, part) in split.iter().enumerate() {
-                let items: Vec<Value> = part.iter().filter_map(user).collect();
-                let href = page_href(&first, n + 1);
-                let html = self.page(
-                    "list.html",
-                    &href,
-                    serde_json::json!({ "list": { "title": title, "assets": [], "values": items, "total": users.len() }, "pager": pager(&first, n + 1, split.len()) }),
-                )?;
-                pages.push((href, html));
-            }
+            pages = self.used_by_pages(id, version, users)?;
         }
         let lineage = v
             .lineage
@@ -144,6 +185,62 @@ impl Site<'_> {
         let href = version_href(id, version);
         let html = self.page("version.html", &href, serde_json::json!({ "v": view }))?;
         pages.insert(0, (href, html));
+        Ok(pages)
+    }
+
+    /// The pages listing every version that uses `id@version`, as (path, HTML): `used-by.html`
+    /// with all of them when they make one range; else `used-by.html` with the total and a link
+    /// to each range (its first and last entry, its count), and the range pages, each with its
+    /// entries and links to the ranges before and after it, and neither the total nor a page
+    /// number (which would change it whenever any range does).
+    fn used_by_pages(
+        &self,
+        id: &str,
+        version: &str,
+        users: &[String],
+    ) -> Result<Vec<(String, String)>, String> {
+        let index = used_by_href(id, version);
+        let title = format!("What uses {id}@{version}");
+        let up = serde_json::json!({ "label": format!("{id}@{version}"), "href": version_href(id, version) });
+        let entries =
+            |range: &[String]| -> Vec<Value> { range.iter().filter_map(user_link).collect() };
+        let ranges = chunk::pages(users, USED_BY_EVERY, USED_BY_PAGE);
+        if ranges.len() <= 1 {
+            let html = self.page(
+                "list.html",
+                &index,
+                serde_json::json!({ "list": { "title": title, "crumbs": [up], "assets": [], "values": entries(users), "total": users.len() } }),
+            )?;
+            return Ok(vec![(index, html)]);
+        }
+        let hrefs = range_hrefs(id, version, &ranges);
+        let links: Vec<Value> = ranges
+            .iter()
+            .zip(&hrefs)
+            .map(|(r, href)| serde_json::json!({ "label": range_label(r), "href": href, "count": r.len() }))
+            .collect();
+        let html = self.page(
+            "list.html",
+            &index,
+            serde_json::json!({ "list": { "title": title, "crumbs": [up], "assets": [], "values": links, "total": users.len() } }),
+        )?;
+        let mut pages = vec![(index.clone(), html)];
+        let crumbs = serde_json::json!([up, { "label": "What uses it", "href": index }]);
+        for (n, (range, href)) in ranges.iter().zip(&hrefs).enumerate() {
+            let label = range_label(range);
+            let pager = serde_json::json!({
+                "pages": [], "prev": n.checked_sub(1).map(|p| &hrefs[p]), "next": hrefs.get(n + 1),
+            });
+            let html = self.page(
+                "list.html",
+                href,
+                serde_json::json!({
+                    "list": { "title": format!("{title}: {label}"), "crumb": label, "crumbs": crumbs, "assets": [], "values": entries(range) },
+                    "pager": pager,
+                }),
+            )?;
+            pages.push((href.clone(), html));
+        }
         Ok(pages)
     }
 
@@ -471,4 +568,50 @@ pub(super) fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView 
         }
     }
     (facts, ports, command, conda)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// Ranges are named by the first 12 hex digits of their first entry's SHA-256; names that
+    /// share those (here two found by a birthday search) take all 64, and a list naming one
+    /// version twice still gets a name per range.
+    #[test]
+    fn ranges_are_named_by_their_first_entry_and_never_share_a_name() {
+        let named = |e: &str| hash::sha256(e.as_bytes());
+        let (a, b) = (range(&["a@1", "a@2"]), range(&["b@1"]));
+        let short = |e: &str| format!("e/x/1/used-by-{}.html", &named(e)[..12]);
+        assert_eq!(
+            range_hrefs("e/x", "1", &[&a, &b]),
+            [short("a@1"), short("b@1")]
+        );
+        let (c, d) = (
+            range(&["models/m@11231211"]),
+            range(&["models/m@919885", "z@1"]),
+        );
+        assert_eq!(
+            named("models/m@11231211")[..12],
+            named("models/m@919885")[..12]
+        );
+        let full = |e: &str| format!("e/x/1/used-by-{}.html", named(e));
+        assert_eq!(
+            range_hrefs("e/x", "1", &[&a, &c, &d]),
+            [
+                short("a@1"),
+                full("models/m@11231211"),
+                full("models/m@919885")
+            ]
+        );
+        let again = range(&["a@1"]);
+        let hrefs = range_hrefs("e/x", "1", &[&a, &b, &again]);
+        let twice = format!("e/x/1/used-by-{}-2.html", named("a@1"));
+        assert_eq!(hrefs, [full("a@1"), short("b@1"), twice]);
+        assert_eq!(range_label(&a), "a@1 – a@2");
+        assert_eq!(range_label(&b), "b@1");
+    }
 }

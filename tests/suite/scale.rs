@@ -97,6 +97,107 @@ fn page<'f>(files: &'f BTreeMap<String, Vec<u8>>, path: &str) -> &'f str {
     std::str::from_utf8(files.get(path).unwrap_or_else(|| panic!("no {path}"))).unwrap()
 }
 
+/// The items of a list page, as (resolved link, label, count shown beside it).
+fn items(path: &str, html: &str) -> Vec<(String, String, Option<usize>)> {
+    html.lines()
+        .filter(|l| l.starts_with("<li><a href=\""))
+        .map(|l| {
+            let href = links(path, l).remove(0);
+            let label = l.split('>').nth(2).unwrap().split('<').next().unwrap();
+            let count = l
+                .split("<span class=\"muted\">")
+                .nth(1)
+                .map(|c| c.split('<').next().unwrap().parse().unwrap());
+            (href, label.to_string(), count)
+        })
+        .collect()
+}
+
+/// Every version listed as using the version whose pages are in `dir` (`<id>/<version>`),
+/// read from `used-by.html` and the range pages it links to, checking them on the way: the
+/// total on the index only; each range named by the SHA-256 of its first entry, labelled by its
+/// first and last entry and its count; previous and next links that chain the ranges in order;
+/// links up to the index and the version; and no other `used-by` page in `dir`. With the
+/// ranges' paths, in order (none when the index lists the versions itself).
+pub(crate) fn used_by_listing(
+    files: &BTreeMap<String, Vec<u8>>,
+    dir: &str,
+) -> (Vec<String>, Vec<String>) {
+    let index = format!("{dir}/used-by.html");
+    let html = page(files, &index);
+    let listed = items(&index, html);
+    let mut pages = BTreeSet::from([index.clone()]);
+    let total = |html: &str| -> Option<usize> {
+        let h1 = html.split("<h1>").nth(1)?.split("</h1>").next()?;
+        let n = h1
+            .split("<span class=\"muted\">(")
+            .nth(1)?
+            .split(')')
+            .next()?;
+        Some(n.parse().unwrap())
+    };
+    let version = format!("{dir}/index.html");
+    assert!(links(&index, html).contains(&version), "{index}");
+    if listed
+        .iter()
+        .all(|(href, _, _)| !href.contains("/used-by-"))
+    {
+        let users: Vec<String> = listed.into_iter().map(|(_, label, _)| label).collect();
+        assert_eq!(total(html), Some(users.len()), "{index}");
+        return (users, Vec::new());
+    }
+    let mut users = Vec::new();
+    for (n, (href, label, count)) in listed.iter().enumerate() {
+        let html = page(files, href);
+        assert!(pages.insert(href.clone()), "{href} twice");
+        assert_eq!(total(html), None, "{href} shows a total");
+        assert!(!html.contains("aria-current"), "{href} shows a page number");
+        let range: Vec<String> = items(href, html).into_iter().map(|(_, l, _)| l).collect();
+        let (first, last) = (range.first().unwrap(), range.last().unwrap());
+        let name = &crate::util::sha256_hex(first.as_bytes())[..12];
+        assert_eq!(*href, format!("{dir}/used-by-{name}.html"));
+        let expected = if range.len() == 1 {
+            first.clone()
+        } else {
+            format!("{first} – {last}")
+        };
+        assert_eq!(*label, expected, "{href}");
+        assert_eq!(*count, Some(range.len()), "{href}");
+        let out = links(href, html);
+        assert!(out.contains(&index) && out.contains(&version), "{href}");
+        let rel = |r: &str| {
+            html.split(&format!("rel=\"{r}\" href=\""))
+                .nth(1)
+                .map(|rest| {
+                    links(
+                        href,
+                        &format!("href=\"{}\"", rest.split('"').next().unwrap()),
+                    )
+                    .remove(0)
+                })
+        };
+        assert_eq!(
+            rel("prev"),
+            n.checked_sub(1).map(|p| listed[p].0.clone()),
+            "{href}"
+        );
+        assert_eq!(
+            rel("next"),
+            listed.get(n + 1).map(|x| x.0.clone()),
+            "{href}"
+        );
+        users.extend(range);
+    }
+    assert_eq!(total(html), Some(users.len()), "{index}");
+    let present: BTreeSet<String> = files
+        .keys()
+        .filter(|k| k.starts_with(&format!("{dir}/used-by")))
+        .cloned()
+        .collect();
+    assert_eq!(present, pages);
+    (users, listed.into_iter().map(|(href, _, _)| href).collect())
+}
+
 #[test]
 fn large_registries_get_split_pages_every_asset_a_few_clicks_from_home() {
     let t = tempfile::tempdir().unwrap();
@@ -149,12 +250,19 @@ fn large_registries_get_split_pages_every_asset_a_few_clicks_from_home() {
         middle.contains("This version among versions 50 to 69 of 130"),
         "{middle}"
     );
-    // 590 versions use the environment: 50 named on its page, all on one list page.
+    // 590 versions use the environment: 50 named on its page, all on range pages of about 200
+    // that `used-by.html` links to.
     let env = page(&files, "environments/python/1/index.html");
     assert_eq!(env.matches("<li>used by <a href=").count(), 50);
     assert!(env.contains("All 590 versions that use it</a>"));
-    let users = page(&files, "environments/python/1/used-by.html");
-    assert_eq!(users.matches("<li><a href=\"../../../models/").count(), 590);
+    let (users, ranges) = used_by_listing(&files, "environments/python/1");
+    let mut expected: Vec<String> = (0..230)
+        .flat_map(|m| [format!("models/m{m:04}@1"), format!("models/m{m:04}@2")])
+        .chain((1..=130).map(|v| format!("models/deep@{v}")))
+        .collect();
+    expected.sort();
+    assert_eq!(users, expected);
+    assert!((2..=10).contains(&ranges.len()), "{ranges:?}");
     // Every asset page is at most two pages away from the home page.
     let mut depth: BTreeMap<String, usize> = BTreeMap::from([("index.html".to_string(), 0)]);
     let mut queue = VecDeque::from(["index.html".to_string()]);
@@ -242,15 +350,27 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
     // No other model's page, and not a page of the deep model.
     assert!(!changed.iter().any(|p| p.starts_with("models/m0041/")));
     assert!(!changed.iter().any(|p| p.starts_with("models/deep/")));
-    // Exactly these pages: the model's five, the two of each used version (its page and the
-    // list of its users), the three lists that show the model, and the home page.
+    // Exactly these pages: the model's five, the three of each used version (its page, the
+    // index of its users with their total, and the one range of 340 users that now lists the
+    // new version, which a page of its own did before: the others do not move), the three lists
+    // that show the model, and the home page.
     let pages: BTreeSet<&str> = changed
         .iter()
         .filter(|p| p.ends_with(".html"))
         .map(|p| p.as_str())
         .filter(|p| !p.starts_with("browse/"))
         .collect();
-    let expected: BTreeSet<&str> = [
+    let range_of = |dir: &str| -> &str {
+        let listing: Vec<&String> = after
+            .keys()
+            .filter(|k| k.starts_with(&format!("{dir}/used-by-")))
+            .filter(|k| page(&after, k).contains(">models/m0042@3</a>"))
+            .collect();
+        assert_eq!(listing.len(), 1, "{listing:?}");
+        assert!(before.contains_key(listing[0]), "{}", listing[0]);
+        listing[0]
+    };
+    let mut expected: BTreeSet<&str> = [
         "compare/models/m0042.html",
         "data/sample/1/index.html",
         "data/sample/1/used-by.html",
@@ -263,6 +383,7 @@ fn adding_a_version_rewrites_only_the_pages_that_show_it() {
         "models/m0042/index.html",
     ]
     .into();
+    expected.extend([range_of("data/sample/1"), range_of("environments/python/1")]);
     assert_eq!(pages, expected);
 }
 
