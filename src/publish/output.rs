@@ -448,7 +448,9 @@ impl Writer {
             // Nobody reads a folder that is not in place yet: no temp file and rename needed.
             Some(
                 match content {
-                    Content::Bytes(b) => std::fs::write(&path, b.as_slice()).map(|_| b.len() as u64),
+                    Content::Bytes(b) => {
+                        std::fs::write(&path, b.as_slice()).map(|_| b.len() as u64)
+                    }
                     Content::File(from, _) => std::fs::copy(from, &path),
                 }
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
@@ -684,7 +686,21 @@ fn swept(
                 // Links are entries like files: removed when no build produced them, never
                 // followed.
                 let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                read.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+                match entry.file_name().into_string() {
+                    Ok(name) => read.push((name, is_dir)),
+                    // Every path a build produces is UTF-8: a name that is not was put there
+                    // by someone else, and goes whole.
+                    Err(_) => {
+                        let gone = match is_dir {
+                            true => std::fs::remove_dir_all(entry.path()),
+                            false => std::fs::remove_file(entry.path()),
+                        };
+                        gone.map_err(|e| {
+                            format!("cannot remove `{}`: {e}", entry.path().display())
+                        })?;
+                        *removed += 1;
+                    }
+                }
             }
             read.sort();
             read
@@ -803,6 +819,20 @@ mod tests {
         let removed = sweep(t.path(), keep(&["a/x"]), &[], None).unwrap();
         assert_eq!(removed, 2);
         assert_eq!(files(t.path()), ["a", "a/x", "trust", "trust/k.json"]);
+    }
+
+    /// A name that is not UTF-8 (no build makes one) goes whole, file or folder.
+    #[cfg(unix)]
+    #[test]
+    fn the_sweep_removes_names_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = folder(&["a/x"]);
+        let odd = |n: &[u8]| t.path().join("a").join(std::ffi::OsStr::from_bytes(n));
+        std::fs::write(odd(b"file\xff"), "x").unwrap();
+        std::fs::create_dir_all(odd(b"dir\xfe").join("inner")).unwrap();
+        let removed = sweep(t.path(), keep(&["a/x"]), &[], None).unwrap();
+        assert_eq!(removed, 2);
+        assert_eq!(files(t.path()), ["a", "a/x"]);
     }
 
     /// A folder whose stamp is the cached one is taken as the cache lists it (a file the
