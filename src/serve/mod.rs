@@ -148,6 +148,9 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let started = Instant::now();
+    // What the first build will read, as it was before: a change made while it builds, or
+    // before the system watches the folder it is in, is seen as a change.
+    let before = watch::fingerprint(&std::iter::once(dir).chain(templates).collect::<Vec<_>>());
     let (first, carried) = build(
         dir,
         templates,
@@ -175,7 +178,9 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         );
         std::thread::Builder::new()
             .name("mlreg-watch".into())
-            .spawn(move || watch::watch(&root, templates.as_deref(), &shared, carried, quiet))
+            .spawn(move || {
+                watch::watch(&root, templates.as_deref(), &shared, before, carried, quiet)
+            })
             .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     }
     let queue = pool::start(&shared, quiet)?;

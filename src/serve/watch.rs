@@ -33,11 +33,13 @@ enum Heard {
 }
 
 /// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
-/// log what changed, how long the rebuild took and what it found.
+/// log what changed, how long the rebuild took and what it found. `before` is what the files
+/// were when the first build started.
 pub(super) fn watch(
     dir: &Path,
     templates: Option<&Path>,
     shared: &Shared,
+    before: Fingerprint,
     mut carried: Carried,
     quiet: bool,
 ) {
@@ -60,9 +62,16 @@ pub(super) fn watch(
             ),
         );
     }
-    let mut last = fingerprint(&roots.given);
+    let mut last = before;
+    // Setting watches on a large tree takes seconds, and the system tells nothing of what
+    // changed before: every file is looked at once, now that they are set.
+    let mut set_up = true;
     loop {
-        let now = match watcher.as_ref().map(|_| listen(&heard)) {
+        let heard = match std::mem::take(&mut set_up) {
+            true => Ok(Heard::Anything),
+            false => watcher.as_ref().map(|_| listen(&heard)),
+        };
+        let now = match heard {
             Ok(Heard::Paths(paths)) => refreshed(&last, &roots, &paths),
             Ok(Heard::Anything) => fingerprint(&roots.given),
             Err(_) => {
@@ -180,7 +189,7 @@ impl<'a> Roots<'a> {
     }
 }
 
-type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
+pub(super) type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
 
 /// What differs between two fingerprints, in a line: the paths, the first few named.
 fn changes(before: &Fingerprint, after: &Fingerprint) -> String {
@@ -207,7 +216,7 @@ fn changes(before: &Fingerprint, after: &Fingerprint) -> String {
 }
 
 /// Every file under `roots`, with its size and modification time.
-fn fingerprint(roots: &[&Path]) -> Fingerprint {
+pub(super) fn fingerprint(roots: &[&Path]) -> Fingerprint {
     let mut out = Fingerprint::new();
     for root in roots {
         add(&mut out, root);
