@@ -280,6 +280,11 @@ fn build(
         },
         Err(e) => Site::failed(generation, &e, format!("the build failed: {e}")),
     };
+    // The documents (hundreds of megabytes at 10,000 versions) are freed off the way of the
+    // page that waits for this build.
+    let _ = std::thread::Builder::new()
+        .name("mlreg-free".into())
+        .spawn(move || drop(planned));
     (site, carry(pages))
 }
 
