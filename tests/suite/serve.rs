@@ -1016,3 +1016,71 @@ fn large_files_are_streamed_in_constant_memory() {
     assert!(growth < 64, "RSS grew by {growth} MiB");
     s.assert_alive();
 }
+
+/// An edit made while the first build runs, after that build read the file, is not lost: the
+/// watch compares what it sees, once its watches are set, with what the files were before the
+/// first build. (The registry is large enough that its first build takes seconds; an edit
+/// landing before the file is read would be built either way.)
+#[test]
+fn an_edit_made_during_the_first_build_is_built() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    copy_dir(&repo().join("registry"), &reg);
+    for i in 0..2_000 {
+        let dir = reg
+            .join("components")
+            .join(format!("bulk_{:04}", i / 5))
+            .join((i % 5 + 1).to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("spec.yaml"),
+            "type: command\ncommand: echo\nenvironment: azureml://registries/contoso-ml/environments/sklearn-1.5/versions/2\n",
+        )
+        .unwrap();
+    }
+    let mut child = Command::new(crate::util::mlreg())
+        .args(["serve", "registry", "--port", "0"])
+        .current_dir(t.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // `registry.yaml` is read first; the thousands of versions after it.
+    std::thread::sleep(Duration::from_millis(700));
+    let config = reg.join("registry.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "Models, pipeline components",
+            "Edited-while-building components",
+        ),
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("serving line")
+        .to_string();
+    let serving = Serving {
+        child,
+        base,
+        log: Arc::default(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, _, body) = get(&serving.base, "index.html", None);
+        if String::from_utf8_lossy(&body).contains("Edited-while-building") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached the home page"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
