@@ -148,9 +148,18 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let started = Instant::now();
+    let roots: Vec<PathBuf> = std::iter::once(dir)
+        .chain(templates)
+        .map(Path::to_path_buf)
+        .collect();
     // What the first build will read, as it was before: a change made while it builds, or
     // before the system watches the folder it is in, is seen as a change.
-    let before = watch::fingerprint(&std::iter::once(dir).chain(templates).collect::<Vec<_>>());
+    let before = watch::fingerprint(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    // Watches are set while the first build runs.
+    let watches = std::thread::Builder::new()
+        .name("mlreg-watch".into())
+        .spawn(move || watch::Watches::set(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>()))
+        .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     let (first, carried) = build(
         dir,
         templates,
@@ -179,7 +188,18 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
         std::thread::Builder::new()
             .name("mlreg-watch".into())
             .spawn(move || {
-                watch::watch(&root, templates.as_deref(), &shared, before, carried, quiet)
+                let watches = watches
+                    .join()
+                    .unwrap_or_else(|_| watch::Watches::none("setting watches failed"));
+                watch::watch(
+                    &root,
+                    templates.as_deref(),
+                    &shared,
+                    watches,
+                    before,
+                    carried,
+                    quiet,
+                )
             })
             .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     }

@@ -32,6 +32,36 @@ enum Heard {
     Anything,
 }
 
+/// The system's watches on the roots, and where their events arrive.
+pub(super) struct Watches {
+    /// Kept for as long as the loop runs: dropping it stops the events.
+    watcher: notify::Result<notify::RecommendedWatcher>,
+    heard: Receiver<notify::Result<notify::Event>>,
+}
+
+impl Watches {
+    /// Watch `roots` and everything under them: seconds for a large tree, so `serve` sets
+    /// them while its first build runs.
+    pub(super) fn set(roots: &[&Path]) -> Watches {
+        let (events, heard) = mpsc::channel();
+        let watcher = notify::recommended_watcher(events).and_then(|mut w| {
+            for root in roots {
+                w.watch(root, RecursiveMode::Recursive)?;
+            }
+            Ok(w)
+        });
+        Watches { watcher, heard }
+    }
+
+    /// No watches (setting them failed outright): every file is looked at every [`POLL`].
+    pub(super) fn none(why: &str) -> Watches {
+        Watches {
+            watcher: Err(notify::Error::generic(why)),
+            heard: mpsc::channel().1,
+        }
+    }
+}
+
 /// Rebuild whenever a file under `dir` (or the templates) is added, removed or modified, and
 /// log what changed, how long the rebuild took and what it found. `before` is what the files
 /// were when the first build started.
@@ -39,19 +69,13 @@ pub(super) fn watch(
     dir: &Path,
     templates: Option<&Path>,
     shared: &Shared,
+    watches: Watches,
     before: Fingerprint,
     mut carried: Carried,
     quiet: bool,
 ) {
     let roots = Roots::new(std::iter::once(dir).chain(templates).collect());
-    let (events, heard) = mpsc::channel();
-    // Kept for as long as the loop runs: dropping it stops the events.
-    let watcher = notify::recommended_watcher(events).and_then(|mut w| {
-        for root in &roots.given {
-            w.watch(root, RecursiveMode::Recursive)?;
-        }
-        Ok(w)
-    });
+    let Watches { watcher, heard } = watches;
     if let Err(e) = &watcher {
         log(
             quiet,
@@ -63,8 +87,8 @@ pub(super) fn watch(
         );
     }
     let mut last = before;
-    // Setting watches on a large tree takes seconds, and the system tells nothing of what
-    // changed before: every file is looked at once, now that they are set.
+    // The system tells nothing of what changed before the watches were set (they take
+    // seconds on a large tree): every file is looked at once, now that they are.
     let mut set_up = true;
     loop {
         let heard = match std::mem::take(&mut set_up) {
