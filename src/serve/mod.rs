@@ -157,7 +157,7 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
     let before = watch::fingerprint(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     // Watches are set while the first build runs.
     let watches = std::thread::Builder::new()
-        .name("mlreg-watch".into())
+        .name("mlreg-watches".into())
         .spawn(move || watch::Watches::set(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>()))
         .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     let (first, carried) = build(
