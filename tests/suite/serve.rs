@@ -50,6 +50,11 @@ impl Drop for Serving {
 }
 
 fn start(dir: &std::path::Path) -> Serving {
+    serving(spawn(dir))
+}
+
+/// `mlreg serve registry` started in `dir`, its stderr gathered into the log, not yet serving.
+fn spawn(dir: &std::path::Path) -> (Child, Arc<Mutex<String>>) {
     let mut child = Command::new(crate::util::mlreg())
         .args(["serve", "registry", "--port", "0"])
         .current_dir(dir)
@@ -67,6 +72,11 @@ fn start(dir: &std::path::Path) -> Serving {
             log.push('\n');
         }
     });
+    (child, log)
+}
+
+/// The server `spawn` started, once it says where it serves.
+fn serving((mut child, log): (Child, Arc<Mutex<String>>)) -> Serving {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -1038,13 +1048,7 @@ fn an_edit_made_during_the_first_build_is_built() {
         )
         .unwrap();
     }
-    let mut child = Command::new(crate::util::mlreg())
-        .args(["serve", "registry", "--port", "0"])
-        .current_dir(t.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let started = spawn(t.path());
     // `registry.yaml` is read first; the thousands of versions after it.
     std::thread::sleep(Duration::from_millis(700));
     let config = reg.join("registry.yaml");
@@ -1057,20 +1061,7 @@ fn an_edit_made_during_the_first_build_is_built() {
         ),
     )
     .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("serving line")
-        .to_string();
-    let serving = Serving {
-        child,
-        base,
-        log: Arc::default(),
-    };
+    let serving = serving(started);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, _, body) = get(&serving.base, "index.html", None);
