@@ -1,7 +1,7 @@
 //! The build cache of an output folder: what lets a rebuild skip work it did before. It lives
 //! in the user's cache folder (`builds/` under the client's, see [`location`]), not in the
 //! output folder, whose bytes stay the same wherever and however they were built and which
-//! may be published as it is (the cache names local paths). Two parts:
+//! may be published as it is (the cache names local paths). Three parts:
 //!
 //! - **hashes** of source files, keyed by path and the file's stamp (size, mtime, ctime,
 //!   inode, device): a file whose stamp is unchanged is not read again (a stat costs less
@@ -312,7 +312,8 @@ impl Cache {
         let mut body = self.new.into_inner().expect("no panics while held");
         body.format = FORMAT;
         // What was read is what would be written: comparing in memory costs less than
-        // writing out and reading back tens of megabytes at 100,000 versions.
+        // writing out and reading back tens of megabytes at 100,000 versions. (A file that
+        // did not load as `old` cannot hold these bytes either.)
         if body == self.old {
             return;
         }
@@ -321,9 +322,6 @@ impl Cache {
         bytes.push(b'\n');
         bytes.extend_from_slice(&json);
         let path = location(out);
-        if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
-            return;
-        }
         if let Some(dir) = path.parent()
             && std::fs::create_dir_all(dir).is_ok()
         {
