@@ -6,6 +6,7 @@ use crate::cli::BuildArgs;
 use crate::client;
 use crate::diag::plural;
 use crate::publish::cache::Cache;
+use crate::publish::fresh::{self, Inputs, Record};
 use crate::publish::sign::{self, Signer};
 use crate::publish::{against, output, plan};
 use crate::registry;
@@ -20,6 +21,30 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     if let Err(e) = separate(&args.dir, &args.out) {
         return ui.fail(e);
     }
+    let owned = args.out.join(output::MARKER).is_file();
+    // What this build reads, fingerprinted before it reads anything: when it is what the last
+    // build of the folder read, and the folder is as that build left it, there is nothing to do.
+    let inputs = match owned && args.against.is_none() {
+        true => {
+            let record = Record::load(&args.out);
+            let given = given(&args, &display);
+            let given: Vec<&[u8]> = given.iter().map(Vec::as_slice).collect();
+            let inputs = Inputs::of(
+                &args.dir,
+                args.templates.as_deref(),
+                &given,
+                record.as_ref(),
+            );
+            if let (Some(record), Some(inputs)) = (&record, &inputs)
+                && record.holds(inputs, &args.out, sign::now())
+                && let Some(report) = record.report()
+            {
+                return unchanged(ui, &args, record, &report);
+            }
+            inputs
+        }
+        false => None,
+    };
     let mut outcome = registry::check(&args.dir, &display);
     let Some((loaded, mut registry)) = outcome.registry.take() else {
         return ui.fail("no registry was read");
@@ -28,7 +53,6 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         Ok(b) => b,
         Err(e) => return ui.fail(e),
     };
-    let owned = args.out.join(output::MARKER).is_file();
     // What the output folder held when this build started: it must still hold it when this
     // build is written, or another build came between.
     let started_with = client::Source::Folder(args.out.clone())
@@ -155,10 +179,26 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
         return ui.fail(e);
     }
     let hashes = writer.cached_hashes();
-    let stats = match writer.finish(signed.root, &planned.snapshot.path, keep) {
+    let kept_until = trust.as_ref().and_then(|config| {
+        let root = serde_json::from_slice(&signed.root).ok()?;
+        sign::kept_until(&root, config)
+    });
+    // The lock is held until the record of this build is made: no other build writes into the
+    // folder while it is looked at.
+    let (stats, _lock) = match writer.finish(signed.root, &planned.snapshot.path, keep) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),
     };
+    let done = fresh::Done {
+        subject: &outcome.subject,
+        serial,
+        files: stats.written + stats.unchanged,
+        kept_until,
+        report: &outcome.report,
+    };
+    if let Some(record) = inputs.and_then(|inputs| Record::new(inputs, &args.out, done)) {
+        record.save(&args.out);
+    }
     let mut summary = format!(
         "built {} into {}: serial {serial}; wrote {} ({}), {} unchanged, {} removed",
         outcome.subject,
@@ -184,6 +224,52 @@ pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
     // The process ends next: freeing every document one by one would only delay that.
     std::mem::forget((planned, outcome));
     code
+}
+
+/// What besides the registry and templates folders a build's output depends on, as key parts:
+/// the registry as diagnostics name it, the templates folder, the build time, the signing keys.
+fn given(args: &BuildArgs, display: &str) -> Vec<Vec<u8>> {
+    let env = |name: &str| match std::env::var_os(name) {
+        Some(v) => crate::publish::hash::sha256(v.as_encoded_bytes()).into_bytes(),
+        None => b"-".to_vec(),
+    };
+    let mut parts = vec![
+        display.as_bytes().to_vec(),
+        args.templates
+            .as_ref()
+            .map_or(b"-".to_vec(), |t| t.as_os_str().as_encoded_bytes().to_vec()),
+        env("SOURCE_DATE_EPOCH"),
+        env(sign::KEY_ENV),
+        env(sign::PASSWORD_ENV),
+    ];
+    for key in &args.signing_key {
+        parts.push(key.as_os_str().as_encoded_bytes().to_vec());
+        parts.push(match crate::publish::hash::file(key) {
+            Ok((sha256, _)) => sha256.into_bytes(),
+            Err(_) => b"-".to_vec(),
+        });
+    }
+    parts
+}
+
+/// A build skipped whole: the last one's report again, and what its summary would say.
+fn unchanged(ui: &Ui, args: &BuildArgs, record: &Record, report: &crate::diag::Report) -> u8 {
+    if failed(report, &args.report) {
+        return emit(
+            ui,
+            report,
+            &args.report,
+            "nothing written: the registry has errors",
+        );
+    }
+    let summary = format!(
+        "built {} into {}: serial {}; wrote 0 files (0 bytes), {} unchanged, 0 removed; nothing changed since the last build",
+        record.subject,
+        args.out.display(),
+        record.serial,
+        record.files,
+    );
+    emit(ui, report, &args.report, &summary)
 }
 
 /// The build time from `SOURCE_DATE_EPOCH` (RFC 3339), the only clock a build reads.

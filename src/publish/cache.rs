@@ -32,7 +32,7 @@ const FORMAT: u32 = 3;
 
 /// How far from "now" a modification time must be before a stamp is trusted: a file written
 /// again within the same timestamp tick as it was hashed would otherwise look unchanged.
-const SETTLED: Duration = Duration::from_secs(2);
+pub const SETTLED: Duration = Duration::from_secs(2);
 
 /// What identifies a file's content without reading it. Kept as an array: a cache holds one
 /// per source file and page, hundreds of thousands in a large registry.
@@ -83,7 +83,7 @@ impl Stamp {
     }
 
     #[cfg(unix)]
-    fn from_metadata(m: &std::fs::Metadata) -> Stamp {
+    pub fn from_metadata(m: &std::fs::Metadata) -> Stamp {
         use std::os::unix::fs::MetadataExt;
         Stamp {
             size: m.len(),
@@ -95,7 +95,7 @@ impl Stamp {
     }
 
     #[cfg(not(unix))]
-    fn from_metadata(m: &std::fs::Metadata) -> Stamp {
+    pub fn from_metadata(m: &std::fs::Metadata) -> Stamp {
         let ns = |t: std::io::Result<SystemTime>| {
             t.ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -110,8 +110,23 @@ impl Stamp {
         }
     }
 
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The stamp as bytes, for a key over many.
+    pub fn bytes(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[..8].copy_from_slice(&self.size.to_le_bytes());
+        out[8..24].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        out[24..40].copy_from_slice(&self.ctime_ns.to_le_bytes());
+        out[40..48].copy_from_slice(&self.inode.to_le_bytes());
+        out[48..56].copy_from_slice(&self.device.to_le_bytes());
+        out
+    }
+
     /// Modified long enough ago that a later write would show in the stamp.
-    fn settled(&self) -> bool {
+    pub fn settled(&self) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);

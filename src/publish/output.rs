@@ -183,7 +183,7 @@ pub struct Writer {
     /// `mlreg serve` builds into memory instead of a folder.
     memory: Option<Mutex<BTreeMap<String, Served>>>,
     /// Held while writing into an existing folder.
-    _lock: Option<Lock>,
+    lock: Option<Lock>,
     /// The folder's build cache, saved by [`Writer::finish`].
     cache: Option<Cache>,
     /// For builds into memory: the pages of the previous build, and those of this one.
@@ -214,7 +214,7 @@ impl Writer {
             dirs: Mutex::default(),
             stats: Mutex::default(),
             memory: Some(Mutex::default()),
-            _lock: None,
+            lock: None,
             cache: None,
             pages: None,
         }
@@ -331,7 +331,7 @@ impl Writer {
             dirs: Mutex::default(),
             stats: Mutex::default(),
             memory: None,
-            _lock: lock,
+            lock,
             cache: None,
             pages: None,
         })
@@ -485,8 +485,15 @@ impl Writer {
     }
 
     /// The root last; then the marker, the sweep of what none of the last `keep` builds (this
-    /// one included) refers to, and for a new folder the rename into place.
-    pub fn finish(mut self, root: Vec<u8>, snapshot: &str, keep: usize) -> Result<Stats, Refused> {
+    /// one included) refers to, and for a new folder the rename into place. The folder's lock
+    /// comes back still held (an existing folder's), for a look at the folder as this build
+    /// left it.
+    pub fn finish(
+        mut self,
+        root: Vec<u8>,
+        snapshot: &str,
+        keep: usize,
+    ) -> Result<(Stats, Option<Lock>), Refused> {
         let cache = self.cache.take();
         let written = if self.fresh {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
@@ -542,7 +549,7 @@ impl Writer {
         if let Some(cache) = cache {
             cache.save(&self.out);
         }
-        Ok(stats)
+        Ok((stats, self.lock))
     }
 }
 

@@ -160,10 +160,7 @@ pub fn sign(
     if let Some(p) = previous
         && p.trust.as_ref() == Some(&trust)
         && unsigned(p) == unsigned(&root)
-        && p.expires
-            .as_deref()
-            .and_then(crate::time::epoch)
-            .is_some_and(|e| e - now > validity / 2)
+        && kept_until(p, config).is_some_and(|until| now < until)
     {
         return Ok(Signed {
             root: index::to_bytes(p),
@@ -229,6 +226,14 @@ pub fn sign(
         root: index::to_bytes(&root),
         trust_doc,
     })
+}
+
+/// Until when (seconds since the epoch, excluded) an unchanged republish keeps the signed
+/// `root` rather than signing again: while more than half of its validity is left.
+pub fn kept_until(root: &Root, config: &TrustConfig) -> Option<i64> {
+    let validity = config.expires().as_secs() as i64;
+    let expires = root.expires.as_deref().and_then(crate::time::epoch)?;
+    Some(expires - validity / 2)
 }
 
 /// Now, for signing: `SOURCE_DATE_EPOCH` when set (reproducible builds), else the clock.

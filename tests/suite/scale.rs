@@ -523,6 +523,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     let builds: Vec<_> = std::fs::read_dir(caches.join("incremental/builds"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(".fresh.json"))
         .collect();
     assert_eq!(builds.len(), 1, "{builds:?}");
     let cache = &builds[0];
@@ -546,9 +547,13 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     check("a page edited by hand");
     // Once the files have settled, the hash of every file the versions ship comes from the
     // cache...
+    // (A file touched, not changed, makes each build run rather than be skipped whole.)
     std::thread::sleep(std::time::Duration::from_millis(2100));
+    touch(&reg.join("registry.yaml"));
     check("settled");
+    touch(&reg.join("registry.yaml"));
     let cached = check("files cached");
+    assert!(!cached.contains("nothing changed"), "{cached}");
     let shipped = shipped_files(&t.path().join("incremental"));
     assert!(shipped > 2, "{shipped}");
     assert!(
@@ -586,6 +591,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     check("the large file restored");
     // Once the output's folders have settled, the build cache lists them for the sweep...
     std::thread::sleep(std::time::Duration::from_millis(2100));
+    touch(&reg.join("registry.yaml"));
     check("folders settled");
     let body = std::fs::read_to_string(cache).unwrap();
     let body: serde_json::Value = serde_json::from_str(body.split_once('\n').unwrap().1).unwrap();
@@ -603,6 +609,164 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     std::fs::write(&stray, "<p>not built</p>").unwrap();
     check("a stray file in a listed folder");
     assert!(!stray.exists());
+}
+
+/// The file's modification time set to now, its content left alone.
+fn touch(path: &Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+}
+
+/// A rebuild with nothing changed is skipped whole, reporting what the last build reported;
+/// any change to what a build reads or to what it left in the output folder is seen, and the
+/// build that follows gives what a clean build gives.
+#[test]
+fn a_rebuild_with_nothing_changed_is_skipped_and_every_change_is_seen() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    crate::util::copy_dir(&crate::util::repo().join("registry"), &reg);
+    let templates = t.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("version.html"),
+        "{% extends \"mlreg/version.html\" %}",
+    )
+    .unwrap();
+    // A warning, located in a card, which a skipped build reports again.
+    let card = reg.join("models/credit-default/3/README.md");
+    let text = std::fs::read_to_string(&card).unwrap();
+    std::fs::write(&card, format!("---\ncolour: red\n---\n{text}")).unwrap();
+    let caches = t.path().join("caches");
+    let build = |out: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let cache = caches.join(out);
+        let mut args = vec![
+            "build",
+            "registry",
+            "--out",
+            out,
+            "--templates",
+            "templates",
+        ];
+        args.extend_from_slice(extra);
+        let mut env = env.to_vec();
+        env.push(("MLREG_CACHE", cache.to_str().unwrap()));
+        run_with(t.path(), &args, &env, std::time::Duration::from_secs(120))
+    };
+    let skipped = |said: &str| said.contains("; nothing changed since the last build");
+    let out = t.path().join("public");
+    let mut step = 0;
+    // A build of `public` that must run (not be skipped), then a clean build to compare with.
+    let mut runs = |what: &str, env: &[(&str, &str)]| -> String {
+        step += 1;
+        let r = build("public", &[], env);
+        assert_eq!(r.code, 0, "{what}: {}{}", r.stdout, r.stderr);
+        assert!(!skipped(&r.stdout), "{step} {what}: skipped\n{}", r.stdout);
+        let _ = std::fs::remove_dir_all(t.path().join("clean"));
+        let _ = std::fs::remove_dir_all(caches.join("clean"));
+        assert_eq!(build("clean", &[], env).code, 0);
+        assert_same_site(&out, &t.path().join("clean"), what);
+        r.stdout
+    };
+    runs("first build", &[]);
+    let full = runs("the first rebuild", &[]);
+    assert!(full.contains("W096"), "{full}");
+    let stamps = |dir: &Path| -> BTreeMap<String, std::time::SystemTime> {
+        tree(dir)
+            .keys()
+            .map(|k| {
+                (
+                    k.clone(),
+                    std::fs::metadata(dir.join(k)).unwrap().modified().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let before = stamps(&out);
+    let again = build("public", &[], &[]);
+    assert_eq!(again.code, 0);
+    assert!(skipped(&again.stdout), "{}", again.stdout);
+    assert_eq!(stamps(&out), before, "a skipped build wrote");
+    // The same report, warning and snippet included, and the same counts.
+    let report = |said: &str| said.rsplit_once("\nbuilt ").unwrap().0.to_string();
+    assert_eq!(report(&again.stdout), report(&full));
+    let counts = |said: &str| {
+        let line = said.rsplit_once("\nbuilt ").unwrap().1;
+        line[..line.find(" removed").unwrap()].to_string()
+    };
+    assert_eq!(counts(&again.stdout), counts(&full));
+    // Judged by this run's flags: the warning fails a build that denies warnings.
+    let denied = build("public", &["--deny-warnings"], &[]);
+    assert_eq!(denied.code, 1, "{}", denied.stdout);
+    assert!(
+        denied.stdout.contains("nothing written"),
+        "{}",
+        denied.stdout
+    );
+    let json = build("public", &["--format", "json"], &[]);
+    assert!(json.stdout.contains("\"W096\""), "{}", json.stdout);
+
+    // What a build reads.
+    touch(&reg.join("models/credit-default/3/spec.yaml"));
+    runs("a source file touched", &[]);
+    std::fs::write(&card, format!("{text}\nOne more line.\n")).unwrap();
+    let fixed = runs("a card edited", &[]);
+    assert!(!fixed.contains("W096"), "{fixed}");
+    std::fs::write(reg.join("models/credit-default/.notes"), "a dot-file").unwrap();
+    runs("a dot-file added", &[]);
+    crate::util::copy_dir(
+        &reg.join("models/credit-default/3"),
+        &reg.join("models/credit-default/4"),
+    );
+    runs("a version added", &[]);
+    // A published version removed: an error, and nothing is skipped or written.
+    std::fs::remove_dir_all(reg.join("models/credit-default/4")).unwrap();
+    let refused = build("public", &[], &[]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stdout.contains("E111"), "{}", refused.stdout);
+    crate::util::copy_dir(
+        &reg.join("models/credit-default/3"),
+        &reg.join("models/credit-default/4"),
+    );
+    runs("the version restored", &[]);
+    std::fs::write(
+        templates.join("version.html"),
+        "{% extends \"mlreg/version.html\" %}{% block title %}v {{ v.id }}{% endblock title %}",
+    )
+    .unwrap();
+    runs("a template edited", &[]);
+    let dated = runs(
+        "SOURCE_DATE_EPOCH set",
+        &[("SOURCE_DATE_EPOCH", "1790000000")],
+    );
+    assert!(dated.contains("serial"), "{dated}");
+    runs("SOURCE_DATE_EPOCH unset", &[]);
+    // What a build left.
+    let page = out.join("models/credit-default/3/index.html");
+    let len = std::fs::metadata(&page).unwrap().len() as usize;
+    std::fs::write(&page, vec![b'x'; len]).unwrap();
+    runs("a page overwritten", &[]);
+    std::fs::remove_file(&page).unwrap();
+    runs("a page removed", &[]);
+    std::fs::write(out.join("models/credit-default/stray.html"), "<p>stray</p>").unwrap();
+    runs("a stray file", &[]);
+    assert!(!out.join("models/credit-default/stray.html").exists());
+    // The record itself, broken: ignored.
+    let record = std::fs::read_dir(caches.join("public/builds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".fresh.json"))
+        .unwrap();
+    let good = std::fs::read(&record).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 2;
+    bad[last] ^= 1;
+    std::fs::write(&record, &bad).unwrap();
+    runs("a broken record", &[]);
+    assert!(skipped(&build("public", &[], &[]).stdout));
 }
 
 /// How many files the versions of the build in `out` ship, as its asset documents (the copies

@@ -388,6 +388,58 @@ fn signed_roots_refuse_rollback_freeze_and_foreign_keys() {
 /// Unsigned registries keep working with a note, and every document is still held to what it
 /// must be: a swapped file whose digest was kept, a doubled or reserved path, an unknown major
 /// api_version at each level, and names that would drive the terminal.
+/// A rebuild with nothing changed is skipped whole, keeping the signed root, only until half
+/// of the root's validity is gone: from then on a build signs it again (which takes hours to
+/// see, so the moment the record of the build keeps is checked instead).
+#[test]
+fn an_unchanged_signed_root_is_kept_until_half_its_validity_is_gone() {
+    let lab = Lab::new();
+    let (k1, p1) = lab.keygen("k1");
+    lab.trust(&[&p1]);
+    let path = lab.path("registry/registry.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}  expires: 2h\n")).unwrap();
+    let cache = lab.path("cache");
+    let env = [("MLREG_CACHE", cache.to_str().unwrap())];
+    let build = || {
+        let r = lab.build("out", &[&k1], &env);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        (r.stdout, read(&lab.path("out"), "registry.json"))
+    };
+    build();
+    let (_, first) = build();
+    let (said, kept) = build();
+    assert!(
+        said.contains("nothing changed since the last build"),
+        "{said}"
+    );
+    assert_eq!(kept, first);
+    let record = std::fs::read_dir(cache.join("builds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".fresh.json"))
+        .unwrap();
+    let record = std::fs::read_to_string(record).unwrap();
+    let record: Value = serde_json::from_str(record.split_once('\n').unwrap().1).unwrap();
+    let signed = epoch(first["signed"].as_str().unwrap());
+    assert_eq!(epoch(first["expires"].as_str().unwrap()), signed + 7200);
+    assert_eq!(record["kept_until"], signed + 3600, "{record}");
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-11-30T12:00:00Z`).
+fn epoch(text: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
 #[test]
 fn documents_are_held_to_their_digests_paths_and_versions() {
     let lab = Lab::new();

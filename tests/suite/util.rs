@@ -25,7 +25,8 @@ pub fn run_with_limit(cwd: &Path, args: &[&str], limit: Duration) -> Run {
     run_with(cwd, args, &[], limit)
 }
 
-/// Run `mlreg args...` in `cwd` with `env` set (and no MLREG_* from the caller's environment),
+/// Run `mlreg args...` in `cwd` with `env` set (and no MLREG_* from the caller's environment;
+/// the caches in a folder of the tests' own, under target/, unless `env` says otherwise),
 /// killing it (and failing) after `limit`.
 pub fn run_with(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let start = Instant::now();
@@ -37,6 +38,10 @@ pub fn run_with(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration
         .env_remove("MLREG_MIRRORS")
         .env_remove("MLREG_TRUSTED_KEYS")
         .env_remove("MLREG_SIGNING_KEY")
+        .env(
+            "MLREG_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("mlreg-cache"),
+        )
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,0 +1,449 @@
+//! Whether a build can be skipped whole: `mlreg build` run again when nothing it reads has
+//! changed and the output folder is exactly as the last build of it left it. Then that build's
+//! output is this one's (a build is a function of what it reads, and building again over its
+//! own output changes nothing), so only its report is printed again.
+//!
+//! What a build reads is fingerprinted before it reads anything: every file under the registry
+//! folder and the templates folder (names, sizes, modification and change times, inodes), the
+//! mlreg executable, the environment that can change the output (`SOURCE_DATE_EPOCH`, the
+//! signing keys) and the arguments. The output folder is fingerprinted the same way when the
+//! build is done, under its lock. The next build fingerprints both again: equal keys, and it is done.
+//!
+//! A file modified less than [`cache::SETTLED`] before it was fingerprinted could be written again
+//! within the same timestamp tick without its stamp moving ("racy" files, as git calls them):
+//! its content hash joins the key, and the next build hashes it again too. A tree with too
+//! many such files (a build that wrote everything just now, a fresh checkout) is not
+//! fingerprinted at all, and the next build is a full one. A tree holding a symbolic link is
+//! not either: what the link points at is not under the stamps. A build with `--against`
+//! reads another build, whose state is not fingerprinted: it is never skipped.
+//!
+//! The record lives beside the build cache (see `cache::location`), in its own small file that
+//! a skipped build reads alone. Correctness never depends on it: a record that does not parse,
+//! whose checksum is wrong or whose format is another is ignored.
+
+use crate::diag::{Diagnostic, Loc, Report, codes};
+use crate::publish::output::LOCK;
+use crate::publish::{cache, hash};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Its format: another is ignored.
+const FORMAT: u32 = 1;
+
+/// At most this many racy files, and this many bytes of them, are hashed; a tree with more is
+/// not fingerprinted.
+const RACY_FILES: usize = 4096;
+const RACY_BYTES: u64 = 64 << 20;
+
+/// A fingerprinted tree: the key over it, and the files whose content is in the key (relative,
+/// `/`-separated).
+#[derive(Debug, PartialEq)]
+pub struct Tree {
+    key: String,
+    hashed: BTreeSet<String>,
+}
+
+/// Every entry under `root` (the root itself followed if it is a link, nothing else): its
+/// name, whether it is a folder, and for a file its stamp, and its content hash when it is
+/// racy now or named by `hash_these`; not the entry named `skip` at the top. Folders are
+/// read in parallel, each keyed over its sorted entries (a folder by its own key), since a
+/// stat is what this costs, one per file. `None` when the tree holds a symbolic link or too
+/// many racy files, or cannot be read whole.
+fn tree(root: &Path, hash_these: &BTreeSet<String>, skip: Option<&str>) -> Option<Tree> {
+    let racy = Racy {
+        hash_these,
+        files: Mutex::default(),
+        bytes: AtomicU64::new(0),
+    };
+    let key = folder(root, "", skip, &racy)?;
+    Some(Tree {
+        key: hash::hex(&key),
+        hashed: racy.files.into_inner().expect("no panics while held"),
+    })
+}
+
+/// The racy files a walk found, shared by its threads.
+struct Racy<'a> {
+    hash_these: &'a BTreeSet<String>,
+    files: Mutex<BTreeSet<String>>,
+    bytes: AtomicU64,
+}
+
+/// The key of the folder `dir`, `rel` under the root (see [`tree`]).
+fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<[u8; 32]> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let name = entry.file_name();
+        if skip.is_some_and(|s| name == s) {
+            continue;
+        }
+        entries.push((name, entry.file_type().ok()?));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let parts: Vec<Option<Vec<u8>>> = entries
+        .par_iter()
+        .map(|(name, ft)| {
+            let path = dir.join(name);
+            let rel = match rel {
+                "" => name.to_string_lossy().into_owned(),
+                _ => format!("{rel}/{}", name.to_string_lossy()),
+            };
+            if ft.is_symlink() {
+                return None;
+            }
+            if ft.is_dir() {
+                return Some([b"d".as_slice(), &folder(&path, &rel, None, racy)?].concat());
+            }
+            let stamp = cache::Stamp::from_metadata(&std::fs::symlink_metadata(&path).ok()?);
+            let mut part = [b"f".as_slice(), &stamp.bytes()].concat();
+            if !stamp.settled() || racy.hash_these.contains(&rel) {
+                let bytes = racy.bytes.fetch_add(stamp.size(), Ordering::Relaxed) + stamp.size();
+                let mut files = racy.files.lock().expect("no panics while held");
+                if files.len() == RACY_FILES || bytes > RACY_BYTES || !ft.is_file() {
+                    return None;
+                }
+                files.insert(rel);
+                drop(files);
+                part.extend_from_slice(hash::file(&path).ok()?.0.as_bytes());
+            }
+            Some(part)
+        })
+        .collect();
+    let mut h = Sha256::new();
+    for ((name, _), part) in entries.iter().zip(parts) {
+        let name = name.as_encoded_bytes();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name);
+        let part = part?;
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    Some(h.finalize().into())
+}
+
+/// What a build reads, fingerprinted: the registry and templates folders, and `given` (the
+/// arguments and environment that change the output, the executable).
+#[derive(Debug, PartialEq)]
+pub struct Inputs {
+    key: String,
+    hashed: BTreeSet<String>,
+}
+
+impl Inputs {
+    /// `record` names the files to hash again; `None` when a tree cannot be fingerprinted.
+    pub fn of(
+        dir: &Path,
+        templates: Option<&Path>,
+        given: &[&[u8]],
+        record: Option<&Record>,
+    ) -> Option<Inputs> {
+        let empty = BTreeSet::new();
+        let hash_these = record.map_or(&empty, |r| &r.inputs_hashed);
+        let registry = tree(dir, &prefixed(hash_these, "registry/"), None)?;
+        let templates = match templates {
+            Some(t) => Some(tree(t, &prefixed(hash_these, "templates/"), None)?),
+            None => None,
+        };
+        let executable = cache::executable();
+        let mut parts: Vec<&[u8]> = vec![b"registry", registry.key.as_bytes()];
+        if let Some(t) = &templates {
+            parts.extend([b"templates".as_slice(), t.key.as_bytes()]);
+        }
+        parts.extend([b"executable".as_slice(), executable.as_bytes()]);
+        parts.extend(given);
+        let key = cache::key(parts);
+        let mut hashed: BTreeSet<String> = registry
+            .hashed
+            .into_iter()
+            .map(|p| format!("registry/{p}"))
+            .collect();
+        hashed.extend(
+            templates
+                .into_iter()
+                .flat_map(|t| t.hashed)
+                .map(|p| format!("templates/{p}")),
+        );
+        Some(Inputs { key, hashed })
+    }
+}
+
+/// The names in `set` that start with `prefix`, without it.
+fn prefixed(set: &BTreeSet<String>, prefix: &str) -> BTreeSet<String> {
+    set.iter()
+        .filter_map(|p| p.strip_prefix(prefix).map(str::to_string))
+        .collect()
+}
+
+/// What the last build of an output folder read and left, and what it reported.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    format: u32,
+    inputs: String,
+    inputs_hashed: BTreeSet<String>,
+    output: String,
+    output_hashed: BTreeSet<String>,
+    /// For a signed root: the moment from which a build signs it again (see
+    /// `sign::kept_until`), so is no longer skipped.
+    kept_until: Option<i64>,
+    /// What the summary line says: the registry, the serial, how many files the build made.
+    pub subject: String,
+    pub serial: u64,
+    pub files: usize,
+    diagnostics: Vec<Stored>,
+    /// The text of each file a diagnostic points into, for its snippet.
+    sources: BTreeMap<String, String>,
+}
+
+/// A diagnostic as the record keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    code: String,
+    message: String,
+    /// File, line, column, byte offset and length.
+    loc: Option<(String, u32, u32, usize, usize)>,
+    help: Option<String>,
+    denied: bool,
+}
+
+/// What a finished build tells [`Record::new`].
+pub struct Done<'a> {
+    pub subject: &'a str,
+    pub serial: u64,
+    pub files: usize,
+    pub kept_until: Option<i64>,
+    pub report: &'a Report,
+}
+
+impl Record {
+    /// The record of a build that read `inputs` and left `out` as it is now (looked at under
+    /// the build's lock, which is not part of it); `None` when the output folder cannot be
+    /// fingerprinted.
+    pub fn new(inputs: Inputs, out: &Path, done: Done) -> Option<Record> {
+        let output = tree(out, &BTreeSet::new(), Some(LOCK))?;
+        let diagnostics = done
+            .report
+            .diagnostics
+            .iter()
+            .map(|d| Stored {
+                code: d.code.id.to_string(),
+                message: d.message.clone(),
+                loc: d
+                    .loc
+                    .as_ref()
+                    .map(|l| (l.file.to_string(), l.line, l.col, l.offset, l.len)),
+                help: d.help.as_deref().map(str::to_string),
+                denied: d.denied,
+            })
+            .collect();
+        let pointed: BTreeSet<&str> = done
+            .report
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.loc.as_ref().map(|l| &*l.file))
+            .collect();
+        let sources = done
+            .report
+            .sources
+            .iter()
+            .filter(|(file, _)| pointed.contains(&***file))
+            .map(|(file, text)| (file.to_string(), text.to_string()))
+            .collect();
+        Some(Record {
+            format: FORMAT,
+            inputs: inputs.key,
+            inputs_hashed: inputs.hashed,
+            output: output.key,
+            output_hashed: output.hashed,
+            kept_until: done.kept_until,
+            subject: done.subject.to_string(),
+            serial: done.serial,
+            files: done.files,
+            diagnostics,
+            sources,
+        })
+    }
+
+    /// The record of the output folder `out`, if there is one that can be read.
+    pub fn load(out: &Path) -> Option<Record> {
+        Record::read(&location(out))
+    }
+
+    fn read(path: &Path) -> Option<Record> {
+        let bytes = std::fs::read(path).ok()?;
+        let newline = bytes.iter().position(|b| *b == b'\n')?;
+        let (sum, json) = (&bytes[..newline], &bytes[newline + 1..]);
+        if sum != hash::sha256(json).as_bytes() {
+            return None;
+        }
+        serde_json::from_slice::<Record>(json)
+            .ok()
+            .filter(|r| r.format == FORMAT)
+    }
+
+    /// Written atomically, after the build it describes.
+    pub fn save(&self, out: &Path) {
+        self.write(&location(out));
+    }
+
+    fn write(&self, path: &Path) {
+        let json = serde_json::to_vec(self).expect("a record serializes");
+        let mut bytes = hash::sha256(&json).into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&json);
+        if let Some(dir) = path.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = crate::publish::output::atomic_write(path, &bytes);
+        }
+    }
+
+    /// Whether a build that reads `inputs` at `now` (seconds, as signing counts them) would
+    /// leave `out` as it is: the same inputs as this record's, the folder as it was left.
+    /// The inputs are fingerprinted by the caller, before the build would read them.
+    pub fn holds(&self, inputs: &Inputs, out: &Path, now: i64) -> bool {
+        inputs.key == self.inputs
+            && self.kept_until.is_none_or(|until| now < until)
+            && tree(out, &self.output_hashed, Some(LOCK)).is_some_and(|t| t.key == self.output)
+    }
+
+    /// The report of the recorded build, as it was; `None` when a code is no longer known.
+    pub fn report(&self) -> Option<Report> {
+        let mut report = Report::default();
+        let file = |name: &str| -> Arc<str> { Arc::from(name) };
+        for d in &self.diagnostics {
+            let code = *codes::ALL.iter().find(|c| c.id == d.code)?;
+            let loc = d.loc.as_ref().map(|(f, line, col, offset, len)| Loc {
+                file: file(f),
+                line: *line,
+                col: *col,
+                offset: *offset,
+                len: *len,
+            });
+            report.push(Diagnostic {
+                code,
+                message: d.message.clone(),
+                loc,
+                help: d.help.as_deref().map(Box::from),
+                denied: d.denied,
+            });
+        }
+        report.sources = self
+            .sources
+            .iter()
+            .map(|(f, text)| (file(f), Arc::from(text.as_str())))
+            .collect();
+        Some(report)
+    }
+}
+
+/// Where the record of the output folder `out` is: beside its build cache.
+fn location(out: &Path) -> PathBuf {
+    cache::location(out).with_extension("fresh.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Severity;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Files written just now are racy: their content is in the key, and they are named.
+    #[test]
+    fn racy_files_are_hashed_and_links_or_too_many_are_not_fingerprinted() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "a/x.yaml", "x");
+        write(t.path(), "b.md", "b");
+        let first = tree(t.path(), &BTreeSet::new(), None).unwrap();
+        assert_eq!(
+            first.hashed,
+            BTreeSet::from(["a/x.yaml".to_string(), "b.md".to_string()])
+        );
+        assert_eq!(tree(t.path(), &BTreeSet::new(), None), Some(first));
+        std::os::unix::fs::symlink(t.path().join("b.md"), t.path().join("a/link")).unwrap();
+        assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
+        std::fs::remove_file(t.path().join("a/link")).unwrap();
+        for i in 0..RACY_FILES {
+            write(t.path(), &format!("many/{i}"), "");
+        }
+        assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
+    }
+
+    #[test]
+    fn a_record_holds_for_the_same_inputs_and_output_until_its_root_would_be_signed_again() {
+        let t = tempfile::tempdir().unwrap();
+        let (reg, out) = (t.path().join("registry"), t.path().join("out"));
+        write(&reg, "models/m/1/spec.yaml", "path: w\n");
+        write(&out, "index.html", "<p>site</p>");
+        let inputs = || Inputs::of(&reg, None, &[b"given"], None).unwrap();
+        let file: Arc<str> = Arc::from("registry/models/m/1/spec.yaml");
+        let mut report = Report::default();
+        report.push(
+            Diagnostic::new(
+                codes::UNKNOWN_CARD_KEY,
+                Some(Loc {
+                    file: file.clone(),
+                    line: 1,
+                    col: 1,
+                    offset: 0,
+                    len: 4,
+                }),
+                "a warning",
+            )
+            .help("some help"),
+        );
+        report.sources.insert(file, Arc::from("path: w\n"));
+        let done = Done {
+            subject: "registry r",
+            serial: 3,
+            files: 1,
+            kept_until: Some(100),
+            report: &report,
+        };
+        let record = Record::new(inputs(), &out, done).unwrap();
+        assert!(record.holds(&inputs(), &out, 99));
+        assert!(
+            !record.holds(&inputs(), &out, 100),
+            "the root is signed again"
+        );
+        let other = Inputs::of(&reg, None, &[b"other"], None).unwrap();
+        assert!(!record.holds(&other, &out, 99));
+
+        // Saved and loaded whole, report included; a flipped byte and it is gone.
+        let path = t.path().join("cache/builds/out.fresh.json");
+        record.write(&path);
+        let saved = Record::read(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(Record::read(&path).is_none());
+        assert!(saved.holds(&inputs(), &out, 0));
+        let again = saved.report().unwrap();
+        assert_eq!(again.count(Severity::Warning), 1);
+        assert_eq!(again.render_human(false), report.render_human(false));
+
+        // Another build's lock is not a change (it has not written yet), nor is the lock of
+        // the build that looked.
+        write(&out, LOCK, "123");
+        assert!(record.holds(&inputs(), &out, 0));
+        std::fs::remove_file(out.join(LOCK)).unwrap();
+        // The output folder changed: a file added, or one rewritten.
+        write(&out, "stray.html", "");
+        assert!(!record.holds(&inputs(), &out, 0));
+        std::fs::remove_file(out.join("stray.html")).unwrap();
+        assert!(record.holds(&inputs(), &out, 0));
+        write(&out, "index.html", "<p>SITE</p>");
+        assert!(!record.holds(&inputs(), &out, 0));
+    }
+}
