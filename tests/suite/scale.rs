@@ -5,7 +5,7 @@
 
 use crate::util::{run, run_with, tree};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A registry of `models` assets with two versions each (a unique tag each, so the tag facet
 /// has more values than the filters offer), one model `deep` with `deep` versions, and an
@@ -416,21 +416,44 @@ fn assert_same_site(incremental: &Path, clean: &Path, step: &str) {
     }
 }
 
-/// After each kind of edit (cards, front matter that links elsewhere, stage logs, asset and
-/// registry settings, templates, a new version, a large file, the cache itself or a page
-/// edited by hand), a rebuild with the build cache gives exactly what a clean build gives.
-#[test]
-fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
+/// A copy of the sample registry at `<tmp>/registry`, and `<tmp>/templates` whose
+/// version.html is `template`.
+fn sample_with_template(template: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let reg = t.path().join("registry");
     crate::util::copy_dir(&crate::util::repo().join("registry"), &reg);
     let templates = t.path().join("templates");
     std::fs::create_dir_all(&templates).unwrap();
-    std::fs::write(
-        templates.join("version.html"),
+    std::fs::write(templates.join("version.html"), template).unwrap();
+    (t, reg, templates)
+}
+
+/// `mlreg build registry --out OUT --templates templates` in `dir`, with the build cache of
+/// each output folder in its own folder, `dir/caches/OUT`.
+fn build_cached(dir: &Path, out: &str, extra: &[&str], env: &[(&str, &str)]) -> crate::util::Run {
+    let cache = dir.join("caches").join(out);
+    let mut args = vec![
+        "build",
+        "registry",
+        "--out",
+        out,
+        "--templates",
+        "templates",
+    ];
+    args.extend_from_slice(extra);
+    let mut env = env.to_vec();
+    env.push(("MLREG_CACHE", cache.to_str().unwrap()));
+    run_with(dir, &args, &env, std::time::Duration::from_secs(120))
+}
+
+/// After each kind of edit (cards, front matter that links elsewhere, stage logs, asset and
+/// registry settings, templates, a new version, a large file, the cache itself or a page
+/// edited by hand), a rebuild with the build cache gives exactly what a clean build gives.
+#[test]
+fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
+    let (t, reg, templates) = sample_with_template(
         "{% extends \"mlreg/version.html\" %}{% block title %}v {{ v.id }}{% endblock title %}",
-    )
-    .unwrap();
+    );
     // A new model with a large file, whose hash the cache keeps.
     let big = reg.join("models/big/1");
     std::fs::create_dir_all(&big).unwrap();
@@ -440,20 +463,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     // Each output folder with its own cache folder; the clean builds' is emptied each time.
     let caches = t.path().join("caches");
     let build = |out: &str| {
-        let cache = caches.join(out);
-        let r = run_with(
-            t.path(),
-            &[
-                "build",
-                "registry",
-                "--out",
-                out,
-                "--templates",
-                "templates",
-            ],
-            &[("MLREG_CACHE", cache.to_str().unwrap())],
-            std::time::Duration::from_secs(120),
-        );
+        let r = build_cached(t.path(), out, &[], &[]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         r.stdout + &r.stderr
     };
@@ -571,19 +581,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    let refused = run_with(
-        t.path(),
-        &[
-            "build",
-            "registry",
-            "--out",
-            "incremental",
-            "--templates",
-            "templates",
-        ],
-        &[("MLREG_CACHE", caches.join("incremental").to_str().unwrap())],
-        std::time::Duration::from_secs(120),
-    );
+    let refused = build_cached(t.path(), "incremental", &[], &[]);
     let said = refused.stdout + &refused.stderr;
     assert_eq!(refused.code, 1, "{said}");
     assert!(said.contains("models/big@1"), "{said}");
@@ -626,36 +624,14 @@ fn touch(path: &Path) {
 /// build that follows gives what a clean build gives.
 #[test]
 fn a_rebuild_with_nothing_changed_is_skipped_and_every_change_is_seen() {
-    let t = tempfile::tempdir().unwrap();
-    let reg = t.path().join("registry");
-    crate::util::copy_dir(&crate::util::repo().join("registry"), &reg);
-    let templates = t.path().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    std::fs::write(
-        templates.join("version.html"),
-        "{% extends \"mlreg/version.html\" %}",
-    )
-    .unwrap();
+    let (t, reg, templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
     // A warning, located in a card, which a skipped build reports again.
     let card = reg.join("models/credit-default/3/README.md");
     let text = std::fs::read_to_string(&card).unwrap();
     std::fs::write(&card, format!("---\ncolour: red\n---\n{text}")).unwrap();
     let caches = t.path().join("caches");
-    let build = |out: &str, extra: &[&str], env: &[(&str, &str)]| {
-        let cache = caches.join(out);
-        let mut args = vec![
-            "build",
-            "registry",
-            "--out",
-            out,
-            "--templates",
-            "templates",
-        ];
-        args.extend_from_slice(extra);
-        let mut env = env.to_vec();
-        env.push(("MLREG_CACHE", cache.to_str().unwrap()));
-        run_with(t.path(), &args, &env, std::time::Duration::from_secs(120))
-    };
+    let build =
+        |out: &str, extra: &[&str], env: &[(&str, &str)]| build_cached(t.path(), out, extra, env);
     let skipped = |said: &str| said.contains("; nothing changed since the last build");
     let out = t.path().join("public");
     let mut step = 0;
