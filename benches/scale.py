@@ -7,7 +7,8 @@ For each N, writes a synthetic registry (benches/synth.py) of one shape:
 and times these cases, in order, each against the output folder the previous one left:
   check              mlreg check
   cold               mlreg build into an empty output folder (deleted and os.sync()ed first)
-  unchanged          mlreg build again, nothing changed
+  unchanged          mlreg build again, nothing changed (skipped whole once the last build's
+                     files are old enough to trust by their stamps; a note says which runs were)
   one card           the README.md of one version gets a line appended (a new one each run)
   one version added  one asset gets a new version folder, a copy of its last one (a new one each run)
 Every timed run comes after os.sync(), so that earlier writes are not billed to it.
@@ -49,6 +50,8 @@ import time
 import common
 
 SHAPES = {"wide": 5, "deep": 50}
+# What a build skipped whole (nothing changed since the last one) says.
+SKIPPED = "nothing changed since the last build"
 SUMMARY = re.compile(r"wrote (\d+) files \((\d+) bytes\), (\d+) unchanged, (\d+) removed")
 
 
@@ -182,6 +185,8 @@ class Scale:
             if self.hugo:
                 hugo_unchanged.append(self.hugo_build())
         walls["unchanged"] = self.table.row("unchanged", unchanged)
+        skipped = [i + 1 for i, u in enumerate(unchanged) if SKIPPED in u.run.output]
+        self.table.notes.append(f"unchanged: run(s) {skipped or 'none'} of {self.runs} skipped whole")
         if self.hugo:
             hugo_walls["unchanged"] = self.table.row("hugo unchanged", hugo_unchanged)
 
