@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Its format: another is ignored.
@@ -40,42 +40,49 @@ const FORMAT: u32 = 1;
 const RACY_FILES: usize = 4096;
 const RACY_BYTES: u64 = 64 << 20;
 
-/// A fingerprinted tree: the key over it, and the files whose content is in the key (relative,
-/// `/`-separated).
+/// A fingerprinted tree: two keys over it, and the files racy now (relative, `/`-separated).
+/// `key` has the content of the racy files and of those named by the caller (racy when a
+/// record was made, which the record is compared by); `own` only that of the racy files, for
+/// the next record, so that a file named once is not hashed by every build after it.
 #[derive(Debug, PartialEq)]
 pub struct Tree {
     key: String,
+    own: String,
     hashed: BTreeSet<String>,
 }
 
 /// Every entry under `root` (the root itself followed if it is a link, nothing else): its
 /// name, whether it is a folder, and for a file its stamp, and its content hash when it is
-/// racy now or named by `hash_these`; not the entry named `skip` at the top. Folders are
-/// read in parallel, each keyed over its sorted entries (a folder by its own key), since a
-/// stat is what this costs, one per file. `None` when the tree holds a symbolic link or too
-/// many racy files, or cannot be read whole.
+/// racy now or named by `hash_these` (see [`Tree`]); not the entry named `skip` at the top.
+/// Folders are read in parallel, each keyed over its sorted entries (a folder by its own
+/// key), since a stat is what this costs, one per file. `None` when the tree holds a symbolic
+/// link or too many files to hash, or cannot be read whole.
 fn tree(root: &Path, hash_these: &BTreeSet<String>, skip: Option<&str>) -> Option<Tree> {
     let racy = Racy {
         hash_these,
         files: Mutex::default(),
+        count: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
     };
-    let key = folder(root, "", skip, &racy)?;
+    let (key, own) = folder(root, "", skip, &racy)?;
     Some(Tree {
         key: hash::hex(&key),
+        own: hash::hex(&own),
         hashed: racy.files.into_inner().expect("no panics while held"),
     })
 }
 
-/// The racy files a walk found, shared by its threads.
+/// The files a walk hashes, shared by its threads: those named, those found racy, and how
+/// many and how large they are.
 struct Racy<'a> {
     hash_these: &'a BTreeSet<String>,
     files: Mutex<BTreeSet<String>>,
+    count: AtomicUsize,
     bytes: AtomicU64,
 }
 
-/// The key of the folder `dir`, `rel` under the root (see [`tree`]).
-fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<[u8; 32]> {
+/// The two keys of the folder `dir`, `rel` under the root (see [`Tree`]).
+fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8; 32], [u8; 32])> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).ok()? {
         let entry = entry.ok()?;
@@ -86,7 +93,7 @@ fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<[u8;
         entries.push((name, entry.file_type().ok()?));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let parts: Vec<Option<Vec<u8>>> = entries
+    let parts: Vec<Option<(Vec<u8>, Vec<u8>)>> = entries
         .par_iter()
         .map(|(name, ft)| {
             let path = dir.join(name);
@@ -98,40 +105,52 @@ fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<[u8;
                 return None;
             }
             if ft.is_dir() {
-                return Some([b"d".as_slice(), &folder(&path, &rel, None, racy)?].concat());
+                let (key, own) = folder(&path, &rel, None, racy)?;
+                return Some((
+                    [b"d".as_slice(), &key].concat(),
+                    [b"d".as_slice(), &own].concat(),
+                ));
             }
             let stamp = cache::Stamp::from_metadata(&std::fs::symlink_metadata(&path).ok()?);
-            let mut part = [b"f".as_slice(), &stamp.bytes()].concat();
-            if !stamp.settled() || racy.hash_these.contains(&rel) {
-                let bytes = racy.bytes.fetch_add(stamp.size(), Ordering::Relaxed) + stamp.size();
-                let mut files = racy.files.lock().expect("no panics while held");
-                if files.len() == RACY_FILES || bytes > RACY_BYTES || !ft.is_file() {
-                    return None;
-                }
-                files.insert(rel);
-                drop(files);
-                part.extend_from_slice(hash::file(&path).ok()?.0.as_bytes());
+            let part = [b"f".as_slice(), &stamp.bytes()].concat();
+            let now = !stamp.settled();
+            if !now && !racy.hash_these.contains(&rel) {
+                return Some((part.clone(), part));
             }
-            Some(part)
+            let count = racy.count.fetch_add(1, Ordering::Relaxed) + 1;
+            let bytes = racy.bytes.fetch_add(stamp.size(), Ordering::Relaxed) + stamp.size();
+            if count > RACY_FILES || bytes > RACY_BYTES || !ft.is_file() {
+                return None;
+            }
+            let hashed = [part.as_slice(), hash::file(&path).ok()?.0.as_bytes()].concat();
+            if now {
+                racy.files.lock().expect("no panics while held").insert(rel);
+                return Some((hashed.clone(), hashed));
+            }
+            Some((hashed, part))
         })
         .collect();
-    let mut h = Sha256::new();
+    let (mut key, mut own) = (Sha256::new(), Sha256::new());
     for ((name, _), part) in entries.iter().zip(parts) {
         let name = name.as_encoded_bytes();
-        h.update((name.len() as u64).to_le_bytes());
-        h.update(name);
-        let part = part?;
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part);
+        let (for_key, for_own) = part?;
+        for (h, part) in [(&mut key, for_key), (&mut own, for_own)] {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name);
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
     }
-    Some(h.finalize().into())
+    Some((key.finalize().into(), own.finalize().into()))
 }
 
 /// What a build reads, fingerprinted: the registry and templates folders, and `given` (the
-/// arguments and environment that change the output, the executable).
+/// arguments and environment that change the output, the executable). Two keys, as a
+/// [`Tree`] has.
 #[derive(Debug, PartialEq)]
 pub struct Inputs {
     key: String,
+    own: String,
     hashed: BTreeSet<String>,
 }
 
@@ -151,13 +170,16 @@ impl Inputs {
             None => None,
         };
         let executable = cache::executable();
-        let mut parts: Vec<&[u8]> = vec![b"registry", registry.key.as_bytes()];
-        if let Some(t) = &templates {
-            parts.extend([b"templates".as_slice(), t.key.as_bytes()]);
-        }
-        parts.extend([b"executable".as_slice(), executable.as_bytes()]);
-        parts.extend(given);
-        let key = cache::key(parts);
+        let key = |of: fn(&Tree) -> &str| {
+            let mut parts: Vec<&[u8]> = vec![b"registry", of(&registry).as_bytes()];
+            if let Some(t) = &templates {
+                parts.extend([b"templates".as_slice(), of(t).as_bytes()]);
+            }
+            parts.extend([b"executable".as_slice(), executable.as_bytes()]);
+            parts.extend(given);
+            cache::key(parts)
+        };
+        let (key, own) = (key(|t| &t.key), key(|t| &t.own));
         let mut hashed: BTreeSet<String> = registry
             .hashed
             .into_iter()
@@ -169,7 +191,7 @@ impl Inputs {
                 .flat_map(|t| t.hashed)
                 .map(|p| format!("templates/{p}")),
         );
-        Some(Inputs { key, hashed })
+        Some(Inputs { key, own, hashed })
     }
 }
 
@@ -256,9 +278,9 @@ impl Record {
             .collect();
         Some(Record {
             format: FORMAT,
-            inputs: inputs.key,
+            inputs: inputs.own,
             inputs_hashed: inputs.hashed,
-            output: output.key,
+            output: output.own,
             output_hashed: output.hashed,
             kept_until: done.kept_until,
             subject: done.subject.to_string(),
@@ -377,6 +399,27 @@ mod tests {
             write(t.path(), &format!("many/{i}"), "");
         }
         assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
+    }
+
+    /// A file named because it was racy when the last record was made is hashed for the
+    /// comparison, but once settled it is not carried into the next record.
+    #[test]
+    fn a_named_file_that_has_settled_is_hashed_for_the_comparison_only() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "card.md", "text");
+        let racy = tree(t.path(), &BTreeSet::new(), None).unwrap();
+        assert_eq!(racy.key, racy.own);
+        std::thread::sleep(cache::SETTLED + std::time::Duration::from_millis(100));
+        let settled = tree(t.path(), &BTreeSet::new(), None).unwrap();
+        assert_eq!(
+            (settled.key.as_str(), settled.hashed.len()),
+            (settled.own.as_str(), 0)
+        );
+        assert_ne!(settled.key, racy.key);
+        let named = tree(t.path(), &racy.hashed, None).unwrap();
+        assert_eq!(named.key, racy.key, "compared as the record saw it");
+        assert_eq!(named.own, settled.own, "recorded as it is now");
+        assert!(named.hashed.is_empty());
     }
 
     #[test]
