@@ -178,9 +178,7 @@ impl Cache {
     /// The cache of the output folder `out`, or an empty one when there is none, it does not
     /// parse, its checksum is wrong or its format is another.
     pub fn load(out: &Path) -> Cache {
-        let old = std::fs::read(location(out))
-            .ok()
-            .and_then(|bytes| verified(&bytes))
+        let old = read_checked::<Body>(&location(out))
             .filter(|b| b.format == FORMAT)
             .unwrap_or_default();
         Cache {
@@ -332,16 +330,7 @@ impl Cache {
         if body == self.old {
             return;
         }
-        let json = serde_json::to_vec(&body).expect("the cache serializes");
-        let mut bytes = hash::sha256(&json).into_bytes();
-        bytes.push(b'\n');
-        bytes.extend_from_slice(&json);
-        let path = location(out);
-        if let Some(dir) = path.parent()
-            && std::fs::create_dir_all(dir).is_ok()
-        {
-            let _ = crate::publish::output::atomic_write(&path, &bytes);
-        }
+        write_checked(&location(out), &body);
     }
 }
 
@@ -356,13 +345,29 @@ pub fn location(out: &Path) -> std::path::PathBuf {
         .join(format!("{}.json", &name[..32]))
 }
 
-/// The body of a cache file: a line with the SHA-256 of the rest, then the rest.
-fn verified(bytes: &[u8]) -> Option<Body> {
+/// A file of the build cache folder: a line with the SHA-256 of the rest, then the rest (JSON);
+/// `None` when it cannot be read, its checksum is wrong or it does not parse.
+pub fn read_checked<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
     let newline = bytes.iter().position(|b| *b == b'\n')?;
     let (sum, json) = (&bytes[..newline], &bytes[newline + 1..]);
     (sum == hash::sha256(json).as_bytes())
         .then(|| serde_json::from_slice(json).ok())
         .flatten()
+}
+
+/// `value` written as [`read_checked`] reads it, atomically; a failure only costs the next
+/// build its shortcuts.
+pub fn write_checked<T: Serialize>(path: &Path, value: &T) {
+    let json = serde_json::to_vec(value).expect("a build cache file serializes");
+    let mut bytes = hash::sha256(&json).into_bytes();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&json);
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = crate::publish::output::atomic_write(path, &bytes);
+    }
 }
 
 /// A key over everything `parts` name, in order, each length-prefixed so that no two lists of

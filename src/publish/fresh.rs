@@ -297,32 +297,12 @@ impl Record {
     }
 
     fn read(path: &Path) -> Option<Record> {
-        let bytes = std::fs::read(path).ok()?;
-        let newline = bytes.iter().position(|b| *b == b'\n')?;
-        let (sum, json) = (&bytes[..newline], &bytes[newline + 1..]);
-        if sum != hash::sha256(json).as_bytes() {
-            return None;
-        }
-        serde_json::from_slice::<Record>(json)
-            .ok()
-            .filter(|r| r.format == FORMAT)
+        cache::read_checked::<Record>(path).filter(|r| r.format == FORMAT)
     }
 
     /// Written atomically, after the build it describes.
     pub fn save(&self, out: &Path) {
-        self.write(&location(out));
-    }
-
-    fn write(&self, path: &Path) {
-        let json = serde_json::to_vec(self).expect("a record serializes");
-        let mut bytes = hash::sha256(&json).into_bytes();
-        bytes.push(b'\n');
-        bytes.extend_from_slice(&json);
-        if let Some(dir) = path.parent()
-            && std::fs::create_dir_all(dir).is_ok()
-        {
-            let _ = crate::publish::output::atomic_write(path, &bytes);
-        }
+        cache::write_checked(&location(out), self);
     }
 
     /// Whether a build that reads `inputs` at `now` (seconds, as signing counts them) would
@@ -464,7 +444,7 @@ mod tests {
 
         // Saved and loaded whole, report included; a flipped byte and it is gone.
         let path = t.path().join("cache/builds/out.fresh.json");
-        record.write(&path);
+        cache::write_checked(&path, &record);
         let saved = Record::read(&path).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 2;
