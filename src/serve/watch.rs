@@ -170,7 +170,10 @@ fn refreshed(last: &mut Fingerprint, roots: &Roots, paths: &BTreeSet<PathBuf>) -
     let mut moved = Diff::default();
     for path in paths {
         let Some(path) = roots.name(path) else {
-            return looked_at(last, roots);
+            // What was looked at already is in `last` now, so not in what this finds.
+            let mut all = looked_at(last, roots);
+            all.extend(moved);
+            return all;
         };
         let was: Vec<PathBuf> = last
             .range(path.clone()..)
@@ -424,6 +427,18 @@ mod tests {
             now[&root.join("models/a/1/spec.yaml")],
             last[&root.join("models/a/1/spec.yaml")]
         );
+        // A path outside the roots, named after one inside: every file is looked at, and the
+        // change already looked at is still told.
+        std::fs::write(abs.join("models/a/1/spec.yaml"), "a, longer still").unwrap();
+        let named: BTreeSet<PathBuf> = [
+            abs.join("models/a/1/spec.yaml"),
+            t.path().join("zz-elsewhere"),
+        ]
+        .into_iter()
+        .collect();
+        let moved = refreshed(&mut now, &roots, &named);
+        assert_eq!(moved.modified, vec![root.join("models/a/1/spec.yaml")]);
+        assert_eq!(now, fingerprint(&roots.given));
         // Only what was named is looked at: a change nobody told of is not seen.
         std::fs::write(abs.join("models/c/1/spec.yaml"), "c, unheard of").unwrap();
         let before = now.clone();
