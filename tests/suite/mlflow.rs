@@ -462,62 +462,61 @@ struct MlflowServer {
 }
 
 impl MlflowServer {
+    /// Started again on another port if it exits: a port found free can be taken by another
+    /// test's listener before the server binds it.
     fn start(dir: &Path) -> MlflowServer {
         use std::os::unix::process::CommandExt;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        let child = Command::new(venv("mlflow-venv", MLFLOW).join("mlflow"))
-            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
-            .arg("--artifacts-destination")
-            .arg(dir.join("artifacts"))
-            .args(["--workers", "1"])
-            .current_dir(dir)
-            .env("MLFLOW_DISABLE_TELEMETRY", "true")
-            // No background job workers: the import needs the REST API only.
-            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            // Its own process group: the server runs its workers as children.
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let server = MlflowServer {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let start = Instant::now();
-        loop {
-            if health(port) {
-                return server;
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let log = std::fs::File::create(dir.join("server.log")).unwrap();
+            let child = Command::new(venv("mlflow-venv", MLFLOW).join("mlflow"))
+                .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+                .arg("--backend-store-uri")
+                .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+                .arg("--artifacts-destination")
+                .arg(dir.join("artifacts"))
+                .args(["--workers", "1"])
+                .current_dir(dir)
+                .env("MLFLOW_DISABLE_TELEMETRY", "true")
+                // No background job workers: the import needs the REST API only.
+                .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                // Its own process group: the server runs its workers as children.
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let mut server = MlflowServer {
+                url: format!("http://127.0.0.1:{port}"),
+                child,
+            };
+            let start = Instant::now();
+            loop {
+                let health = crate::storage::answer(port, "/health");
+                if health.is_some_and(|h| h.starts_with("HTTP/1.1 200")) {
+                    return server;
+                }
+                if server.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(90),
+                    "mlflow server did not start:\n{}",
+                    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(250));
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "mlflow server did not start:\n{}",
-                std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(250));
         }
+        panic!(
+            "mlflow server exited five times on start:\n{}",
+            std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+        );
     }
-}
-
-fn health(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    let mut answer = String::new();
-    conn.write_all(request.as_bytes()).is_ok()
-        && conn.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
 }
 
 impl Drop for MlflowServer {

@@ -20,7 +20,7 @@ impl Drop for Emulator {
     }
 }
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,41 +28,77 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn start(cmd: &mut Command, port: u16) -> Emulator {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start emulator");
-    let emulator = Emulator(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the emulator did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+/// Start the server `command(port)` makes on a free loopback port; returns it once `ours`
+/// recognises its answer to `GET /` there. A port found free can be taken by another test's
+/// listener before the server binds it: the server then exits, and a check that only connects
+/// would have been talking to the other listener (a CI run failed so, with the bucket creation
+/// refused a moment later). So readiness is the server's own answer, and a server that exited
+/// is started again on another port.
+pub fn start(command: impl Fn(u16) -> Command, ours: impl Fn(&str) -> bool) -> (Emulator, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let child = command(port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start emulator");
+        let mut emulator = Emulator(child);
+        let start = Instant::now();
+        loop {
+            if answer(port, "/").is_some_and(|text| ours(&text)) {
+                return (emulator, port);
+            }
+            if emulator.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the emulator did not answer on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
-    emulator
+    panic!("the emulator exited five times on start");
+}
+
+/// The status line and headers of what the server on a loopback `port` answers to `GET path`.
+pub fn answer(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") && got.len() < 65536 {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some(String::from_utf8_lossy(&got[..end]).into_owned())
 }
 
 /// Azurite on a free loopback port, its working files (a debug log, an extent folder) in
 /// `cwd`; returns the server and its blob endpoint.
 fn azurite(cwd: &Path) -> (Emulator, String) {
-    let port = free_port();
-    let server = start(
-        Command::new(crate::util::npm("storage").join("node_modules/.bin/azurite-blob"))
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                &port.to_string(),
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--skipApiVersionCheck",
-            ])
-            .current_dir(cwd),
-        port,
+    let bin = crate::util::npm("storage").join("node_modules/.bin/azurite-blob");
+    let (server, port) = start(
+        |port| {
+            let mut command = Command::new(&bin);
+            command
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .args([
+                    "--inMemoryPersistence",
+                    "--disableTelemetry",
+                    "--skipApiVersionCheck",
+                ])
+                .current_dir(cwd);
+            command
+        },
+        |answer| answer.contains("Server: Azurite-Blob/"),
     );
     (server, format!("http://127.0.0.1:{port}"))
 }
@@ -198,10 +234,14 @@ pub struct Moto {
 
 pub fn moto(bucket: &str) -> Moto {
     let bin = crate::util::venv("moto-venv", "moto[server]==5.2.5");
-    let port = free_port();
-    let server = start(
-        Command::new(bin.join("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
-        port,
+    let (server, port) = start(
+        |port| {
+            let mut command = Command::new(bin.join("moto_server"));
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        },
+        // moto answers `GET /` as S3 does, with its own server header beside werkzeug's.
+        |answer| answer.contains("\nserver: amazon.com"),
     );
     let endpoint = format!("http://127.0.0.1:{port}");
     ureq::put(&format!("{endpoint}/{bucket}"))
