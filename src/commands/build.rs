@@ -14,6 +14,13 @@ use crate::site;
 use std::path::{Path, PathBuf};
 
 pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
+    let out = args.out.clone();
+    let code = build(ui, args);
+    crate::publish::cache::tidy(&out);
+    code
+}
+
+fn build(ui: &Ui, args: BuildArgs) -> u8 {
     let display = match registry_dir(ui, &args.dir) {
         Ok(d) => d,
         Err(code) => return code,

@@ -17,7 +17,8 @@
 //! Correctness never depends on it: a cache that does not parse, whose checksum is wrong or
 //! whose format is another is ignored whole; an entry whose key or stamp differs is not used;
 //! a file modified in the same instant it was cached (same mtime tick) is not cached at all.
-//! The cache is written last, atomically, after the build it describes.
+//! The cache is written last, atomically, after the build it describes. Each build then
+//! removes the caches of output folders that are gone (see [`tidy`]).
 
 use crate::publish::hash;
 use serde::{Deserialize, Serialize};
@@ -343,6 +344,101 @@ pub fn location(out: &Path) -> std::path::PathBuf {
     crate::client::cache::Cache::default_dir()
         .join("builds")
         .join(format!("{}.json", &name[..32]))
+}
+
+/// The extension of the file that names, beside an output folder's build cache and skip
+/// record, the folder they are for (its absolute path), so that they can be found and removed
+/// once it is gone.
+const NAMED: &str = "out";
+
+/// The extension of an output folder's skip record (see `fresh`), beside its build cache.
+pub const RECORD: &str = "fresh.json";
+
+/// How old the files of the build cache folder that no output folder is named for must be
+/// before they go: left by a build killed before it named its folder, or by an older mlreg.
+/// Younger ones may be a running build's.
+const UNNAMED_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// After a build of `out`, skipped, failed or done: name `out` beside its cache files if it
+/// has any, and remove the cache files of every output folder that is gone (no longer holds
+/// mlreg's marker), and unnamed ones a day old. Without this the folder grows by a cache per output folder ever built, tests' and
+/// CI's temporary ones included, and a cache at 100,000 versions is over 100 MB. A folder on
+/// a drive not mounted at the moment loses its cache: the next build of it is a full one.
+pub fn tidy(out: &Path) {
+    let own = location(out);
+    let Some(dir) = own.parent() else {
+        return;
+    };
+    let named = own.with_extension(NAMED);
+    let path = path_bytes(&std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()));
+    let cached = own.is_file() || own.with_extension(RECORD).is_file();
+    if cached && std::fs::read(&named).ok().as_deref() != Some(path.as_slice()) {
+        let _ = crate::publish::output::atomic_write(&named, &path);
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    // Each output folder's files share the name up to its first dot: `<key>.json`,
+    // `<key>.fresh.json`, `<key>.out`. Temporary files of killed writes start with a dot.
+    let mut groups: BTreeMap<String, Vec<std::fs::DirEntry>> = BTreeMap::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let key = match name.strip_prefix('.') {
+            Some(_) => name,
+            None => name.split('.').next().unwrap_or_default().to_string(),
+        };
+        groups.entry(key).or_default().push(entry);
+    }
+    let own_key = own.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let old = |e: &std::fs::DirEntry| {
+        e.metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > UNNAMED_AGE)
+    };
+    for (key, files) in groups {
+        if own_key.as_deref() == Some(key.as_str()) {
+            continue;
+        }
+        let folder = files
+            .iter()
+            .find(|e| e.path().extension().is_some_and(|x| x == NAMED))
+            .and_then(|e| std::fs::read(e.path()).ok());
+        let gone = match folder {
+            Some(folder) => !folder_of(folder)
+                .join(crate::publish::output::MARKER)
+                .is_file(),
+            None => files.iter().all(old),
+        };
+        if gone {
+            for e in files {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(unix)]
+fn folder_of(bytes: Vec<u8>) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    std::ffi::OsString::from_vec(bytes).into()
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}
+
+#[cfg(not(unix))]
+fn folder_of(bytes: Vec<u8>) -> std::path::PathBuf {
+    String::from_utf8_lossy(&bytes).into_owned().into()
 }
 
 /// A file of the build cache folder: a line with the SHA-256 of the rest, then the rest (JSON);

@@ -346,7 +346,7 @@ impl Record {
 
 /// Where the record of the output folder `out` is: beside its build cache.
 fn location(out: &Path) -> PathBuf {
-    cache::location(out).with_extension("fresh.json")
+    cache::location(out).with_extension(cache::RECORD)
 }
 
 #[cfg(test)]

@@ -765,3 +765,99 @@ fn shipped_files(out: &Path) -> usize {
     }
     n
 }
+
+/// The build cache folder holds the caches of output folders that exist: each build names its
+/// folder beside its cache files, and removes those of folders since deleted (or no longer
+/// mlreg's), and unnamed ones a day old; an unnamed one younger may be a running build's.
+#[test]
+fn the_caches_of_deleted_output_folders_are_removed() {
+    let (t, _reg, _templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
+    let builds = t.path().join("caches/shared/builds");
+    let build = |out: &str| {
+        let env = [("MLREG_CACHE", t.path().join("caches/shared"))];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.to_str().unwrap())).collect();
+        let r = run_with(
+            t.path(),
+            &[
+                "build",
+                "registry",
+                "--out",
+                out,
+                "--templates",
+                "templates",
+            ],
+            &env,
+            std::time::Duration::from_secs(120),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    // Which output folders the cache folder names, and its files by name.
+    let listing = || -> (BTreeSet<PathBuf>, BTreeSet<String>) {
+        let mut named = BTreeSet::new();
+        let mut files = BTreeSet::new();
+        for e in std::fs::read_dir(&builds).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "out") {
+                named.insert(PathBuf::from(std::fs::read_to_string(&path).unwrap()));
+            }
+            files.insert(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        (named, files)
+    };
+    // Built twice: a first build of a folder leaves no skip record (the folder was not yet
+    // known to be mlreg's when it started).
+    for out in ["a", "b", "c", "a", "b", "c"] {
+        build(out);
+    }
+    let (named, files) = listing();
+    let root = t.path().canonicalize().unwrap();
+    let expected: BTreeSet<PathBuf> = ["a", "b", "c"].iter().map(|o| root.join(o)).collect();
+    assert_eq!(named, expected);
+    // Each folder has its cache, its skip record and its name: nine files.
+    assert_eq!(files.len(), 9, "{files:?}");
+    let key_of = |out: &str| {
+        files
+            .iter()
+            .find(|f| {
+                f.ends_with(".out")
+                    && std::fs::read_to_string(builds.join(f)).unwrap()
+                        == root.join(out).to_str().unwrap()
+            })
+            .map(|f| f.trim_end_matches(".out").to_string())
+            .unwrap()
+    };
+    let (a, b, c) = (key_of("a"), key_of("b"), key_of("c"));
+    // Unnamed files: two days old (one left by an older mlreg, one by a killed write), and one
+    // just written.
+    for stale in ["0123456789abcdef0123456789abcdef.json", ".0123.json.tmp-1"] {
+        let stale = builds.join(stale);
+        std::fs::write(&stale, "left behind").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400))
+            .unwrap();
+    }
+    std::fs::write(
+        builds.join("fedcba9876543210fedcba9876543210.json"),
+        "running",
+    )
+    .unwrap();
+    // `a` deleted; `b` is no longer mlreg's (its marker gone).
+    std::fs::remove_dir_all(t.path().join("a")).unwrap();
+    std::fs::remove_file(t.path().join("b/.mlreg-output.json")).unwrap();
+    // A skipped build tidies too.
+    assert!(build("c").contains("nothing changed since the last build"));
+    let (named, files) = listing();
+    assert_eq!(named, BTreeSet::from([root.join("c")]));
+    let expected: BTreeSet<String> = [
+        format!("{c}.json"),
+        format!("{c}.fresh.json"),
+        format!("{c}.out"),
+        "fedcba9876543210fedcba9876543210.json".to_string(),
+    ]
+    .into();
+    assert_eq!(files, expected, "a: {a}, b: {b}");
+}
