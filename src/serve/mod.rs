@@ -302,10 +302,16 @@ fn build(
     };
     // The documents (hundreds of megabytes at 10,000 versions) are freed off the way of the
     // page that waits for this build.
+    free_aside(planned);
+    (site, carry(pages))
+}
+
+/// Drop `value` on a thread of its own: freeing a large build takes long enough to be seen by
+/// whoever waits for what comes next. (When no thread can be started, it is dropped here.)
+fn free_aside<T: Send + 'static>(value: T) {
     let _ = std::thread::Builder::new()
         .name("mlreg-free".into())
-        .spawn(move || drop(planned));
-    (site, carry(pages))
+        .spawn(move || drop(value));
 }
 
 fn log(quiet: bool, line: std::fmt::Arguments) {

@@ -129,9 +129,7 @@ pub(super) fn watch(
         );
         // The site before, tens of thousands of entries, is freed off the way of the next
         // change (and of handlers holding it).
-        let _ = std::thread::Builder::new()
-            .name("mlreg-free".into())
-            .spawn(move || drop(replaced));
+        super::free_aside(replaced);
     }
 }
 
