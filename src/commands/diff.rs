@@ -14,6 +14,7 @@ use super::inspect::{
 use super::{EXIT_OK, Ui};
 use crate::cli::DiffArgs;
 use crate::client::escape;
+use crate::publish::index::CanonicalJson;
 use crate::publish::index::FileEntry;
 use serde_json::{Number, Value, json};
 use std::collections::BTreeMap;
@@ -96,7 +97,10 @@ impl<'a> Diff<'a> {
                 .collect(),
             changed: Vec::new(),
             unchanged: 0,
-            lineage: lineage_changes(a.v.lineage.as_ref(), b.v.lineage.as_ref()),
+            lineage: lineage_changes(
+                a.v.lineage.as_ref().map(CanonicalJson::value).as_ref(),
+                b.v.lineage.as_ref().map(CanonicalJson::value).as_ref(),
+            ),
             metrics: metric_pairs(&metrics(&a.v), &metrics(&b.v)),
         };
         for (path, fa) in &files_a {

@@ -13,6 +13,7 @@ use super::{EXIT_ERRORS, Ui};
 use crate::cli::ReadFrom;
 use crate::client::{self, Failure, escape};
 use crate::diag::Severity;
+use crate::publish::index::CanonicalJson;
 use crate::publish::index::{
     AssetDoc, Bin, BinEntry, Ref, RegistryInfo, Snapshot, UsedByPage, VersionDoc,
 };
@@ -412,8 +413,8 @@ pub(super) fn split_text(split: Option<&str>, step: Option<&Value>) -> String {
 /// The metrics of a version's lineage, in the order written (entries that are not a named
 /// number on some data are skipped: a published document may hold anything).
 pub(super) fn metrics(v: &VersionDoc) -> Vec<Metric> {
-    let items = v
-        .lineage
+    let lineage = v.lineage.as_ref().map(CanonicalJson::value);
+    let items = lineage
         .as_ref()
         .and_then(|l| l.get("metrics"))
         .and_then(Value::as_array);

@@ -121,7 +121,7 @@ fn describe(reader: &Reader, p: &Picked) -> String {
     text.push_str(&columns(&files, "  "));
 
     if let Some(lineage) = &v.lineage {
-        let facts: Vec<Vec<String>> = lineage_facts(lineage)
+        let facts: Vec<Vec<String>> = lineage_facts(&lineage.value())
             .into_iter()
             .map(|(k, x)| vec![cell(&k), cell(&x)])
             .collect();

@@ -5,6 +5,7 @@
 use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::publish::hash;
+use crate::publish::index::CanonicalJson;
 use crate::publish::index::{AssetDoc, HistoryEntry, Ref, VersionDoc};
 use crate::publish::plan::Planned;
 use crate::registry::decode::Text;
@@ -108,7 +109,7 @@ impl PublishedVersion {
                 .map(|f| (f.path.clone(), f.sha256.clone()))
                 .collect(),
             spec: fingerprint(&spec),
-            lineage: fingerprint(v.lineage.as_ref().unwrap_or(&Value::Null)),
+            lineage: fingerprint(&v.lineage.as_ref().map_or(Value::Null, CanonicalJson::value)),
         }
     }
 }
@@ -339,7 +340,7 @@ fn published_pins(
     }
     let mut out = BTreeMap::new();
     if let Some(l) = &old.lineage {
-        lineage(l, &mut out);
+        lineage(&l.value(), &mut out);
     }
     if let Some(written) = &lv.spec_json {
         spec(&written.value(), &old.spec, scope, &mut out);

@@ -6,8 +6,8 @@ use crate::publish::cache::Cache;
 use crate::publish::chunk;
 use crate::publish::hash;
 use crate::publish::index::{
-    self, AssetDoc, Bin, BinEntry, Card, Deprecation, FileEntry, HistoryEntry, Pinned, Ref,
-    RegistryInfo, Root, Snapshot, UsedByPage, VersionDoc, WorkspaceInfo,
+    self, AssetDoc, Bin, BinEntry, CanonicalJson, Card, Deprecation, FileEntry, HistoryEntry,
+    Pinned, Ref, RegistryInfo, Root, Snapshot, UsedByPage, VersionDoc, WorkspaceInfo,
 };
 use crate::publish::output::OutputSet;
 use crate::registry::kind::Kind;
@@ -71,7 +71,7 @@ struct Hashed {
 /// before any document (documents of one asset pin the digests of others).
 struct Made {
     spec: Value,
-    lineage: Option<Value>,
+    lineage: Option<CanonicalJson>,
     digest: String,
 }
 
@@ -467,7 +467,7 @@ fn make_versions(
                 let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
                 let m = Made {
                     spec,
-                    lineage,
+                    lineage: lineage.as_ref().map(CanonicalJson::new),
                     digest,
                 };
                 (v, m)

@@ -34,12 +34,8 @@ pub(super) struct MetricRow {
 }
 
 pub(super) fn metrics(v: &VersionDoc) -> Vec<MetricRow> {
-    let Some(items) = v
-        .lineage
-        .as_ref()
-        .and_then(|l| l.get("metrics"))
-        .and_then(Value::as_array)
-    else {
+    let metrics = v.lineage.as_ref().and_then(|l| l.get("metrics"));
+    let Some(items) = metrics.as_ref().and_then(Value::as_array) else {
         return Vec::new();
     };
     items

@@ -7,6 +7,7 @@ use super::links::{
     asset_href, compare_href, flatten, human_size, ref_label, short_digest, short_ref, version_href,
 };
 use super::svg::fmt_value;
+use crate::publish::index::CanonicalJson;
 use crate::publish::index::{AssetDoc, VersionDoc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,7 +79,7 @@ impl Site<'_> {
         let lineage_part = |v: &VersionDoc, key: &str| -> BTreeMap<String, String> {
             let mut flat = BTreeMap::new();
             if let Some(x) = v.lineage.as_ref().and_then(|l| l.get(key)) {
-                flatten("", x, &mut flat);
+                flatten("", &x, &mut flat);
             }
             flat
         };
@@ -101,7 +102,7 @@ impl Site<'_> {
             "Environment, component and data",
             table(&|v| {
                 let mut out = BTreeMap::new();
-                if let Some(l) = &v.lineage {
+                if let Some(l) = v.lineage.as_ref().map(CanonicalJson::value) {
                     for key in ["environment", "component"] {
                         if let Some(r) = l.get(key) {
                             out.insert(key.to_string(), ref_label(r).0);

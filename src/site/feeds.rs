@@ -51,6 +51,7 @@ pub(super) fn events(docs: &BTreeMap<String, AssetDoc>) -> Vec<Event> {
         for (v, vd) in &d.versions {
             let job = vd.lineage.as_ref().and_then(|l| l.get("job"));
             let date = job
+                .as_ref()
                 .and_then(|j| j.get("finished").or_else(|| j.get("started")))
                 .and_then(Value::as_str)
                 .map(|s| s.chars().take(10).collect::<String>())

@@ -169,7 +169,7 @@ impl Site<'_> {
         let lineage = v
             .lineage
             .as_ref()
-            .map(|l| self.lineage_view(doc, version, l));
+            .map(|l| self.lineage_view(doc, version, &l.value()));
         let view = serde_json::json!({
             "id": id, "name": doc.name, "version": version, "kind": doc.kind,
             "kind_label": title_case(&kind_folder(doc)), "kind_href": browse_href("kind", &doc.kind), "asset_href": asset_href(id),

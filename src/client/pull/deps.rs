@@ -61,7 +61,7 @@ pub fn needs(resolved: &Resolved) -> Result<Needs, String> {
         v.lineage
             .as_ref()
             .and_then(|l| l.get("environment"))
-            .and_then(pinned_value)
+            .and_then(|e| pinned_value(&e))
     } else {
         None
     };
