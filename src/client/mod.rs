@@ -806,11 +806,7 @@ pub fn unsafe_char(c: char) -> bool {
 /// the one its content gives, and its file list names each path once, none reserved for what
 /// `pull` writes itself (`spec.yaml`, the pull record), none with control or bidi characters.
 pub fn check_version(id: &str, version: &str, v: &index::VersionDoc) -> Result<(), String> {
-    let computed = index::digest(
-        &v.spec,
-        v.lineage.as_ref().map(index::CanonicalJson::value).as_ref(),
-        &v.files,
-    );
+    let computed = v.computed_digest();
     if computed != v.digest {
         return Err(format!(
             "{}@{}: its digest is {} but its content gives {computed}: the index was altered",

@@ -84,7 +84,7 @@ impl<'a> Diff<'a> {
         let files_b: BTreeMap<&str, &FileEntry> =
             b.v.files.iter().map(|f| (f.path.as_str(), f)).collect();
         let mut diff = Diff {
-            spec: spec_changes(&a.v.spec, &b.v.spec),
+            spec: spec_changes(&a.v.spec.value(), &b.v.spec.value()),
             added: files_b
                 .iter()
                 .filter(|(p, _)| !files_a.contains_key(*p))

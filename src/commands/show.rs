@@ -94,7 +94,7 @@ fn describe(reader: &Reader, p: &Picked) -> String {
     text.push_str(&columns(&facts, "  "));
 
     text.push_str("\nspec\n");
-    for line in crate::registry::yaml::to_yaml(&v.spec).lines() {
+    for line in crate::registry::yaml::to_yaml(&v.spec.value()).lines() {
         text.push_str(&format!("  {}\n", escape(line)));
     }
 

@@ -95,7 +95,7 @@ struct PublishedVersion {
 
 impl PublishedVersion {
     fn of(v: &VersionDoc) -> PublishedVersion {
-        let mut spec = v.spec.clone();
+        let mut spec = v.spec.value();
         if let Value::Object(m) = &mut spec {
             m.remove("description");
             m.remove("tags");
@@ -343,7 +343,7 @@ fn published_pins(
         lineage(&l.value(), &mut out);
     }
     if let Some(written) = &lv.spec_json {
-        spec(&written.value(), &old.spec, scope, &mut out);
+        spec(&written.value(), &old.spec.value(), scope, &mut out);
     }
     out
 }

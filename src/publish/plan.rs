@@ -295,7 +295,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
                 version.clone(),
                 VersionDoc {
                     digest,
-                    spec,
+                    spec: CanonicalJson::new(&spec),
                     spec_file,
                     files: h.files.clone(),
                     lineage,

@@ -69,7 +69,7 @@ impl Site<'_> {
             "Spec",
             table(&|v| {
                 let mut flat = BTreeMap::new();
-                flatten("", &v.spec, &mut flat);
+                flatten("", &v.spec.value(), &mut flat);
                 for k in ["name", "version", "$schema", "description"] {
                     flat.remove(k);
                 }

@@ -448,7 +448,7 @@ const PORTS_OPEN: usize = 20;
 
 /// The facts of a spec worth showing, per kind; component ports; command; conda file text.
 pub(super) fn spec_view(doc: &AssetDoc, v: &VersionDoc, dir: &Path) -> SpecView {
-    let spec = &v.spec;
+    let spec = &v.spec.value();
     let s = |k: &str| spec.get(k).map(plain);
     let mut facts: Vec<Value> = Vec::new();
     let mut push = |label: &str, value: Option<String>, code: bool| {

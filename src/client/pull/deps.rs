@@ -51,7 +51,7 @@ pub fn needs(resolved: &Resolved) -> Result<Needs, String> {
     }
     let prefix = format!("azureml://registries/{}/", resolved.registry);
     let mut named: BTreeSet<(String, String)> = BTreeSet::new();
-    strings(&v.spec, &mut |s| {
+    strings(&v.spec.value(), &mut |s| {
         if let Some(pin) = s.strip_prefix(&prefix).and_then(azure_pin) {
             named.insert(pin);
         }
