@@ -429,7 +429,7 @@ fn sample_with_template(template: &str) -> (tempfile::TempDir, PathBuf, PathBuf)
 }
 
 /// `mlreg build registry --out OUT --templates templates` in `dir`, with the build cache of
-/// each output folder in its own folder, `dir/caches/OUT`.
+/// each output folder in its own folder, `dir/caches/OUT`, unless `env` names one.
 fn build_cached(dir: &Path, out: &str, extra: &[&str], env: &[(&str, &str)]) -> crate::util::Run {
     let cache = dir.join("caches").join(out);
     let mut args = vec![
@@ -442,7 +442,9 @@ fn build_cached(dir: &Path, out: &str, extra: &[&str], env: &[(&str, &str)]) -> 
     ];
     args.extend_from_slice(extra);
     let mut env = env.to_vec();
-    env.push(("MLREG_CACHE", cache.to_str().unwrap()));
+    if !env.iter().any(|(k, _)| *k == "MLREG_CACHE") {
+        env.push(("MLREG_CACHE", cache.to_str().unwrap()));
+    }
     run_with(dir, &args, &env, std::time::Duration::from_secs(120))
 }
 
@@ -773,21 +775,13 @@ fn shipped_files(out: &Path) -> usize {
 fn the_caches_of_deleted_output_folders_are_removed() {
     let (t, _reg, _templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
     let builds = t.path().join("caches/shared/builds");
+    let shared = t.path().join("caches/shared");
     let build = |out: &str| {
-        let env = [("MLREG_CACHE", t.path().join("caches/shared"))];
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.to_str().unwrap())).collect();
-        let r = run_with(
+        let r = build_cached(
             t.path(),
-            &[
-                "build",
-                "registry",
-                "--out",
-                out,
-                "--templates",
-                "templates",
-            ],
-            &env,
-            std::time::Duration::from_secs(120),
+            out,
+            &[],
+            &[("MLREG_CACHE", shared.to_str().unwrap())],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
         r.stdout
