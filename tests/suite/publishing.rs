@@ -266,12 +266,16 @@ fn publishes_killed_at_random_moments_leave_the_bucket_readable() {
         cmd
     };
     assert!(publish().status().unwrap().success());
-    // How long a publish of one change takes here, to kill within it.
-    set_card(&reg, "Timed.");
-    let started = std::time::Instant::now();
-    assert!(publish().status().unwrap().success());
-    let span = started.elapsed().as_millis() as u64;
-    let mut serial = 2;
+    // How long a publish of one change takes here, to kill within it: the fastest of three, so
+    // that one slowed by other work on the machine does not put most kills after the end.
+    let mut span = u64::MAX;
+    for round in 0..3 {
+        set_card(&reg, &format!("Timed {round}."));
+        let started = std::time::Instant::now();
+        assert!(publish().status().unwrap().success());
+        span = span.min(started.elapsed().as_millis() as u64);
+    }
+    let mut serial = 4;
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut killed = 0;
     for round in 0..30 {
