@@ -361,9 +361,10 @@ const UNNAMED_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// After a build of `out`, skipped, failed or done: name `out` beside its cache files if it
 /// has any, and remove the cache files of every output folder that is gone (no longer holds
-/// mlreg's marker), and unnamed ones a day old. Without this the folder grows by a cache per output folder ever built, tests' and
-/// CI's temporary ones included, and a cache at 100,000 versions is over 100 MB. A folder on
-/// a drive not mounted at the moment loses its cache: the next build of it is a full one.
+/// mlreg's marker), and unnamed ones a day old. Without this the folder grows by a cache per
+/// output folder ever built, tests' and CI's temporary ones included, and a cache at 100,000
+/// versions is over 100 MB. A folder on a drive not mounted at the moment loses its cache:
+/// the next build of it is a full one.
 pub fn tidy(out: &Path) {
     let own = location(out);
     let Some(dir) = own.parent() else {
