@@ -248,7 +248,7 @@ impl Client {
             root,
             first,
             &doc,
-            (version.to_string(), version_doc),
+            (version.to_string(), *version_doc),
             None,
             None,
         )
@@ -364,7 +364,7 @@ pub fn pick(
     let Some(version_doc) = doc.versions.get(&version).cloned() else {
         return Err(missing(format!("`{id}` has no version `{version}`")));
     };
-    Ok((version, stage, version_doc))
+    Ok((version, stage, *version_doc))
 }
 
 /// `: did you mean `x`?` when `asked` is a near miss of one of `known`.

@@ -41,14 +41,21 @@ pub const SETTLED: Duration = Duration::from_secs(2);
 #[serde(from = "StampArray", into = "StampArray")]
 pub struct Stamp {
     size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
+    /// Nanoseconds since 1970, which 64 bits hold until 2262: 40 bytes a stamp, not 64.
+    mtime_ns: i64,
+    ctime_ns: i64,
     inode: u64,
     device: u64,
 }
 
 /// A [`Stamp`] as it is stored: size, mtime and ctime in nanoseconds, inode, device.
-type StampArray = (u64, i128, i128, u64, u64);
+type StampArray = (u64, i64, i64, u64, u64);
+
+/// Nanoseconds since 1970 from seconds and nanoseconds, saturated at what 64 bits hold.
+fn nanos(seconds: i128, nanos: i128) -> i64 {
+    let ns = seconds * 1_000_000_000 + nanos;
+    ns.clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
 
 impl From<StampArray> for Stamp {
     fn from((size, mtime_ns, ctime_ns, inode, device): StampArray) -> Stamp {
@@ -88,8 +95,8 @@ impl Stamp {
         use std::os::unix::fs::MetadataExt;
         Stamp {
             size: m.len(),
-            mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
-            ctime_ns: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+            mtime_ns: nanos(m.mtime().into(), m.mtime_nsec().into()),
+            ctime_ns: nanos(m.ctime().into(), m.ctime_nsec().into()),
             inode: m.ino(),
             device: m.dev(),
         }
@@ -100,7 +107,7 @@ impl Stamp {
         let ns = |t: std::io::Result<SystemTime>| {
             t.ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128)
+                .map_or(0, |d| nanos(d.as_secs().into(), d.subsec_nanos().into()))
         };
         Stamp {
             size: m.len(),
@@ -119,8 +126,8 @@ impl Stamp {
     pub fn bytes(&self) -> [u8; 64] {
         let mut out = [0u8; 64];
         out[..8].copy_from_slice(&self.size.to_le_bytes());
-        out[8..24].copy_from_slice(&self.mtime_ns.to_le_bytes());
-        out[24..40].copy_from_slice(&self.ctime_ns.to_le_bytes());
+        out[8..24].copy_from_slice(&i128::from(self.mtime_ns).to_le_bytes());
+        out[24..40].copy_from_slice(&i128::from(self.ctime_ns).to_le_bytes());
         out[40..48].copy_from_slice(&self.inode.to_le_bytes());
         out[48..56].copy_from_slice(&self.device.to_le_bytes());
         out
@@ -131,7 +138,7 @@ impl Stamp {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
-        self.mtime_ns.max(self.ctime_ns) + (SETTLED.as_nanos() as i128) < now
+        i128::from(self.mtime_ns.max(self.ctime_ns)) + (SETTLED.as_nanos() as i128) < now
     }
 }
 
@@ -169,10 +176,22 @@ struct Body {
 /// The cache a build reads (the previous build's) and the one it writes (its own), side by side.
 #[derive(Default)]
 pub struct Cache {
-    old: Body,
-    new: Mutex<Body>,
+    /// The previous build's listings, which the sweep reads where they are.
+    listings: BTreeMap<String, Listing>,
+    bodies: Mutex<Bodies>,
     /// Files whose hash came from the cache.
     hits: AtomicUsize,
+}
+
+/// The previous build's hashes and pages that this build has not taken yet, and this build's
+/// cache. An entry this build uses moves from one to the other rather than being copied: at
+/// 100,000 versions they are hundreds of thousands, held while every document is.
+#[derive(Default)]
+struct Bodies {
+    old: Body,
+    new: Body,
+    /// Whether `new` differs from what the previous build left, whatever is left in `old`.
+    changed: bool,
 }
 
 impl Cache {
@@ -182,10 +201,22 @@ impl Cache {
         let old = read_checked::<Body>(&location(out))
             .filter(|b| b.format == FORMAT)
             .unwrap_or_default();
+        Cache::of(old)
+    }
+
+    fn of(mut old: Body) -> Cache {
         Cache {
-            old,
+            listings: std::mem::take(&mut old.listings),
+            bodies: Mutex::new(Bodies {
+                old,
+                ..Bodies::default()
+            }),
             ..Cache::default()
         }
+    }
+
+    fn bodies(&self) -> std::sync::MutexGuard<'_, Bodies> {
+        self.bodies.lock().expect("no panics while held")
     }
 
     /// SHA-256 and size of a source file: from the cache when its stamp is the one cached,
@@ -193,13 +224,23 @@ impl Cache {
     pub fn hash_file(&self, path: &Path) -> std::io::Result<(String, u64)> {
         let key = path.to_string_lossy().into_owned();
         let stamp = Stamp::of(path);
-        if let Some(stamp) = stamp
-            && let Some(h) = self.old.hashes.get(&key)
-            && h.stamp == stamp
-        {
-            self.remember_hash(key, h.clone());
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((h.sha256.clone(), stamp.size));
+        if let Some(stamp) = stamp {
+            let mut b = self.bodies();
+            // Taken already when another version ships the same file (the common folder).
+            let cached = match b.old.hashes.remove(&key) {
+                Some(h) if h.stamp == stamp => Some(h),
+                Some(_) => {
+                    b.changed = true;
+                    None
+                }
+                None => b.new.hashes.get(&key).filter(|h| h.stamp == stamp).cloned(),
+            };
+            if let Some(h) = cached {
+                let sha256 = h.sha256.clone();
+                b.new.hashes.insert(key, h);
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((sha256, stamp.size));
+            }
         }
         let (sha256, size) = hash::file(path)?;
         // Cached only when the file did not change while it was read, and not just now.
@@ -208,7 +249,9 @@ impl Cache {
             && stamp.settled()
             && Stamp::of(path) == Some(stamp)
         {
-            self.remember_hash(
+            let mut b = self.bodies();
+            b.changed = true;
+            b.new.hashes.insert(
                 key,
                 Hashed {
                     stamp,
@@ -222,10 +265,7 @@ impl Cache {
     /// The cache this build leaves, as the next build in the same process reads it (`serve`
     /// rebuilding in memory, where nothing is saved).
     pub fn carried(self) -> Cache {
-        Cache {
-            old: self.new.into_inner().expect("no panics while held"),
-            ..Cache::default()
-        }
+        Cache::of(self.bodies.into_inner().expect("no panics while held").new)
     }
 
     /// How many files' hashes came from the cache.
@@ -233,31 +273,29 @@ impl Cache {
         self.hits.load(Ordering::Relaxed)
     }
 
-    fn remember_hash(&self, key: String, h: Hashed) {
-        self.new
-            .lock()
-            .expect("no panics while held")
-            .hashes
-            .insert(key, h);
-    }
-
     /// The pages of `asset` made from `key`, if the previous build made them from the same key
     /// and every one is still in `out` as it was written.
     pub fn pages(&self, out: &Path, asset: &str, key: &str) -> Option<Vec<String>> {
-        let cached = self.old.pages.get(asset).filter(|p| p.key == key)?;
+        let cached = {
+            let mut b = self.bodies();
+            let cached = b.old.pages.remove(asset);
+            if cached.as_ref().is_some_and(|p| p.key != key) {
+                b.changed = true;
+            }
+            cached.filter(|p| p.key == key)?
+        };
         let intact = cached
             .files
             .iter()
             .all(|(path, stamp)| Stamp::of(&out.join(path)) == Some(*stamp));
+        let mut b = self.bodies();
         if !intact {
+            b.changed = true;
             return None;
         }
-        self.new
-            .lock()
-            .expect("no panics while held")
-            .pages
-            .insert(asset.to_string(), cached.clone());
-        Some(cached.files.iter().map(|(p, _)| p.clone()).collect())
+        let paths = cached.files.iter().map(|(p, _)| p.clone()).collect();
+        b.new.pages.insert(asset.to_string(), cached);
+        Some(paths)
     }
 
     /// Remember the pages of `asset` made from `key`, as they are now in `out`.
@@ -272,7 +310,9 @@ impl Cache {
         let Some(files) = files else {
             return;
         };
-        self.new.lock().expect("no panics while held").pages.insert(
+        let mut b = self.bodies();
+        b.changed = true;
+        b.new.pages.insert(
             asset.to_string(),
             Pages {
                 key: key.to_string(),
@@ -284,7 +324,7 @@ impl Cache {
     /// The entries of the output folder's folder `rel` (stamped `stamp` now), as the previous
     /// build's sweep listed them, if its stamp has not moved since.
     pub fn listing(&self, rel: &str, stamp: Stamp) -> Option<&[(String, bool)]> {
-        let l = self.old.listings.get(rel).filter(|l| l.stamp == stamp)?;
+        let l = self.listings.get(rel).filter(|l| l.stamp == stamp)?;
         Some(&l.entries)
     }
 
@@ -300,10 +340,7 @@ impl Cache {
             old.listings
                 .insert(rel.to_string(), Listing { stamp, entries });
         }
-        Cache {
-            old,
-            ..Cache::default()
-        }
+        Cache::of(old)
     }
 
     /// Remember the entries of the output folder's folder `rel`, read while it was stamped
@@ -313,9 +350,8 @@ impl Cache {
         if !stamp.settled() {
             return;
         }
-        self.new
-            .lock()
-            .expect("no panics while held")
+        self.bodies()
+            .new
             .listings
             .insert(rel.to_string(), Listing { stamp, entries });
     }
@@ -323,14 +359,24 @@ impl Cache {
     /// Write the new cache of the output folder `out` (temp file + rename), unless it is what
     /// is there. A failure only costs the next build its shortcuts.
     pub fn save(self, out: &Path) {
-        let mut body = self.new.into_inner().expect("no panics while held");
-        body.format = FORMAT;
-        // What was read is what would be written: comparing in memory costs less than
-        // writing out and reading back tens of megabytes at 100,000 versions. (A file that
-        // did not load as `old` cannot hold these bytes either.)
-        if body == self.old {
+        let Bodies {
+            old,
+            new: mut body,
+            changed,
+        } = self.bodies.into_inner().expect("no panics while held");
+        // What was read is what would be written when every entry moved across unchanged
+        // and nothing else came: knowing that in memory costs less than writing out and
+        // reading back tens of megabytes at 100,000 versions. (A file that did not load
+        // cannot hold these bytes either.)
+        let same = !changed
+            && old.hashes.is_empty()
+            && old.pages.is_empty()
+            && old.format == FORMAT
+            && body.listings == self.listings;
+        if same {
             return;
         }
+        body.format = FORMAT;
         write_checked(&location(out), &body);
     }
 }

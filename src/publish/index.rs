@@ -201,7 +201,7 @@ pub struct AssetDoc {
     pub history: Vec<HistoryEntry>,
     /// Every version, oldest first by version order.
     pub order: Vec<String>,
-    pub versions: BTreeMap<String, VersionDoc>,
+    pub versions: BTreeMap<String, Box<VersionDoc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -380,7 +380,13 @@ pub struct UsedByPage {
 /// A document's canonical bytes (sorted keys, compact): what is hashed and written.
 pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
     let value = serde_json::to_value(doc).expect("index documents serialize");
-    crate::publish::hash::canonical_json(&value)
+    let bytes = crate::publish::hash::canonical_json(&value);
+    // A build holds every document until it is written: at their exact size, not with the up
+    // to half again that growing the buffer left (an allocator may not shrink it in place).
+    match bytes.capacity() - bytes.len() > bytes.len() / 16 {
+        true => bytes.as_slice().to_vec(),
+        false => bytes,
+    }
 }
 
 /// The major version a client must understand, from an `api_version` string.

@@ -12,8 +12,8 @@ use crate::publish::index::{
 use crate::publish::output::OutputSet;
 use crate::registry::kind::Kind;
 use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
-use crate::registry::model::Registry;
 use crate::registry::model::VersionId;
+use crate::registry::model::{Pins, Registry};
 use crate::registry::resolve::pin;
 use crate::registry::yaml::Json;
 use rayon::prelude::*;
@@ -293,7 +293,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             }
             versions.insert(
                 version.clone(),
-                VersionDoc {
+                Box::new(VersionDoc {
                     digest,
                     spec: CanonicalJson::new(&spec),
                     spec_file,
@@ -305,7 +305,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
                     used_by_count,
                     used_by_pages,
                     deprecated: la.deprecation(version).map(str::to_string),
-                },
+                }),
             );
         }
         let doc = AssetDoc {
@@ -370,7 +370,7 @@ fn hash_versions(
         .flat_map(|((kind, name), la)| {
             la.versions
                 .iter()
-                .map(move |(v, lv)| ((*kind, name.clone(), v.clone()), lv))
+                .map(move |(v, lv)| ((*kind, name.clone(), v.clone()), &**lv))
         })
         .collect();
     jobs.into_par_iter()
@@ -532,7 +532,7 @@ fn levels<'a>(
 fn normalized_spec(
     lv: &LoadedVersion,
     registry: &str,
-    pins: &BTreeMap<String, VersionId>,
+    pins: &Pins,
     name: &str,
     version: &str,
 ) -> Value {
@@ -566,11 +566,7 @@ fn normalized_spec(
 }
 
 /// lineage.yaml as JSON, every reference into this registry replaced by its pin.
-fn pinned_lineage(
-    lineage: &Value,
-    pins: &BTreeMap<String, VersionId>,
-    pinned: &dyn Fn(&VersionId) -> Pinned,
-) -> Value {
+fn pinned_lineage(lineage: &Value, pins: &Pins, pinned: &dyn Fn(&VersionId) -> Pinned) -> Value {
     let mut out = lineage.clone();
     let Value::Object(m) = &mut out else {
         return out;

@@ -76,7 +76,7 @@ pub struct LoadedAsset {
     pub dir_file: Arc<str>,
     pub meta: AssetMeta,
     pub stages: Vec<StageEntry>,
-    pub versions: BTreeMap<String, LoadedVersion>,
+    pub versions: BTreeMap<String, Box<LoadedVersion>>,
 }
 
 #[derive(Debug)]
@@ -350,7 +350,7 @@ impl Loader {
                 ));
             }
             let loaded = self.load_version(root, display, kind, name, &version, vdir, scope);
-            versions.insert(version, loaded);
+            versions.insert(version, Box::new(loaded));
         }
         LoadedAsset {
             kind,

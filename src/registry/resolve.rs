@@ -7,7 +7,7 @@ use crate::registry::decode::Text;
 use crate::registry::kind::{self, Kind};
 use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion};
 use crate::registry::manifest;
-use crate::registry::model::{Asset, Registry, VersionId};
+use crate::registry::model::{Asset, Pins, Registry, VersionId};
 use crate::registry::reference::{self, Reference, Scope, Selector};
 use crate::registry::spec::JobComponent;
 use crate::registry::spec::pipeline::port_uses;
@@ -120,7 +120,7 @@ impl<'a> Graph<'a> {
 /// An asset's references, resolved.
 struct Linked<'a> {
     /// Each version's pins (see `Asset::pins`).
-    pins: BTreeMap<String, BTreeMap<String, VersionId>>,
+    pins: BTreeMap<String, Pins>,
     /// Each version's edges in the lineage graph, where the reference that makes each is.
     edges: Vec<(usize, Vec<(usize, &'a Loc)>)>,
     diags: Vec<Diagnostic>,
@@ -203,7 +203,7 @@ fn link<'a>(
                 }
             }
         }
-        out.pins.insert(version.clone(), pins);
+        out.pins.insert(version.clone(), pins.into());
     }
     if let Some(d) = &a.meta.deprecated
         && let Some(r) = &d.replaced_by
@@ -538,7 +538,7 @@ fn stage_log(
             let before = (index > 0 && !e.skip).then(|| stages[index - 1].as_str());
             let running = current
                 .get(&e.stage.value)
-                .and_then(|r| Some((r.as_str(), a.versions.get(r)?)));
+                .and_then(|r| Some((r.as_str(), &**a.versions.get(r)?)));
             let entered_before = before.and_then(|b| {
                 entered
                     .get(&(b.to_string(), version.value.clone()))
