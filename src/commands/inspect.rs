@@ -338,6 +338,7 @@ fn document<T: serde::de::DeserializeOwned>(source: &Source, r: &Ref) -> Result<
     match source {
         Source::Folder(set) => match set.files.get(&r.path) {
             Some(Content::Bytes(bytes)) => Ok(client::parse_document(&r.path, bytes)?),
+            Some(Content::Deferred(made)) => Ok(client::parse_document(&r.path, &made.bytes())?),
             _ => Err(Failure::Broken(format!(
                 "the planned build has no document {}",
                 r.path

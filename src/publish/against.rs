@@ -7,7 +7,7 @@ use crate::diag::{Diagnostic, Loc, codes};
 use crate::publish::hash;
 use crate::publish::index::CanonicalJson;
 use crate::publish::index::{AssetDoc, HistoryEntry, Ref, VersionDoc};
-use crate::publish::plan::Planned;
+use crate::publish::plan::{Docs, Planned};
 use crate::registry::decode::Text;
 use crate::registry::discover;
 use crate::registry::kind::Kind;
@@ -147,7 +147,7 @@ impl Previous {
 /// that is gone, and each stage-log entry that was edited or removed.
 pub fn compare(
     prev: &Published,
-    current: &BTreeMap<String, AssetDoc>,
+    current: &Docs,
     loaded: &Loaded,
     display: &str,
 ) -> Vec<Diagnostic> {

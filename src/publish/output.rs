@@ -23,6 +23,38 @@ pub enum Content {
     Bytes(Arc<Vec<u8>>),
     /// A file of the registry source, copied as it is, and its size when it was hashed.
     File(PathBuf, u64),
+    /// Bytes made again when they are written (see [`Deferred`]).
+    Deferred(Deferred),
+}
+
+/// Bytes that are made again only if they are written, with the SHA-256 and size they have:
+/// an asset document, which a build would otherwise hold twice until the end, as the struct
+/// its pages are made from and as bytes (hundreds of megabytes at 100,000 versions). An
+/// unchanged document is never made again: its hash says so.
+#[derive(Clone)]
+pub struct Deferred {
+    pub sha256: String,
+    pub size: u64,
+    make: Arc<dyn Fn() -> Vec<u8> + Send + Sync>,
+}
+
+impl Deferred {
+    /// `make` must give the same bytes every time, which hash to `sha256`.
+    pub fn new(
+        sha256: String,
+        size: u64,
+        make: impl Fn() -> Vec<u8> + Send + Sync + 'static,
+    ) -> Deferred {
+        Deferred {
+            sha256,
+            size,
+            make: Arc::new(make),
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        (self.make)()
+    }
 }
 
 /// Files a build produces, by path relative to the output folder.
@@ -416,6 +448,7 @@ impl Writer {
         if let Some(memory) = &self.memory {
             let served = match content {
                 Content::Bytes(b) => Served::Bytes(b.clone()),
+                Content::Deferred(m) => Served::Bytes(Arc::new(m.bytes())),
                 Content::File(p, _) => Served::File(p.clone()),
             };
             memory
@@ -452,6 +485,7 @@ impl Writer {
                         std::fs::write(&path, b.as_slice()).map(|_| b.len() as u64)
                     }
                     Content::File(from, _) => std::fs::copy(from, &path),
+                    Content::Deferred(m) => std::fs::write(&path, m.bytes()).map(|_| m.size),
                 }
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
             )
@@ -596,6 +630,7 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
         Content::Bytes(b) => b.len() as u64,
         // The size the plan hashed, which the blob's name stands for: no second look.
         Content::File(_, size) => *size,
+        Content::Deferred(m) => m.size,
     };
     if let Some(m) = existing
         && m.len() == size
@@ -605,6 +640,7 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
     }
     match content {
         Content::Bytes(b) => atomic_write(&path, b)?,
+        Content::Deferred(m) => atomic_write(&path, &m.bytes())?,
         Content::File(from, _) => {
             let tmp = temp_name(&path);
             std::fs::copy(from, &tmp)
@@ -619,6 +655,9 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
 fn same_bytes(path: &Path, content: &Content) -> bool {
     match content {
         Content::Bytes(b) => std::fs::read(path).is_ok_and(|old| old == **b),
+        Content::Deferred(m) => {
+            crate::publish::hash::file(path).is_ok_and(|(sha, _)| sha == m.sha256)
+        }
         Content::File(from, _) => match (
             crate::publish::hash::file(path),
             crate::publish::hash::file(from),

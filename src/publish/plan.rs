@@ -9,7 +9,7 @@ use crate::publish::index::{
     self, AssetDoc, Bin, BinEntry, CanonicalJson, Card, Deprecation, FileEntry, HistoryEntry,
     Pinned, Ref, RegistryInfo, Root, Snapshot, UsedByPage, VersionDoc, WorkspaceInfo,
 };
-use crate::publish::output::OutputSet;
+use crate::publish::output::{Content, Deferred, OutputSet};
 use crate::registry::kind::Kind;
 use crate::registry::load::{Loaded, LoadedAsset, LoadedVersion, SharedPath};
 use crate::registry::model::VersionId;
@@ -20,15 +20,19 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Files of a version folder that are manifests, not shipped files.
 const MANIFESTS: [&str; 3] = ["spec.yaml", "lineage.yaml", "README.md"];
+
+/// Every asset document, by id: shared with the bytes the build writes, made again from it.
+pub type Docs = BTreeMap<String, Arc<AssetDoc>>;
 
 /// A planned build: every document and blob but the root, which waits for its serial.
 pub struct Planned {
     pub set: OutputSet,
     /// Every asset document, by id, for `--against` and for pages.
-    pub docs: BTreeMap<String, AssetDoc>,
+    pub docs: Docs,
     /// The complete `used_by` of every version whose document holds only its first entries,
     /// by `<id>@<version>`: the pages' content, for pages of the site, without reading it back.
     pub used_by: BTreeMap<String, Vec<String>>,
@@ -213,7 +217,7 @@ struct Context<'a, P: Fn(&VersionId) -> Pinned> {
 struct AssetOut {
     set: OutputSet,
     cut: BTreeMap<String, Vec<String>>,
-    doc: AssetDoc,
+    doc: Arc<AssetDoc>,
     entry: BinEntry,
 }
 
@@ -332,11 +336,20 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             order: asset.versions.clone(),
             versions,
         };
-        let bytes = index::to_bytes(&doc);
-        let doc_ref = named(&bytes, |sha| format!("assets/{id}/{sha}.json"));
-        let bytes = std::sync::Arc::new(bytes);
-        set.bytes(format!("assets/{id}.json"), bytes.clone());
-        set.bytes(doc_ref.path.clone(), bytes);
+        let doc = Arc::new(doc);
+        let doc_ref = named(&index::to_bytes(&*doc), |sha| {
+            format!("assets/{id}/{sha}.json")
+        });
+        let deferred = Deferred::new(doc_ref.sha256.clone(), doc_ref.size, {
+            let doc = doc.clone();
+            move || index::to_bytes(&*doc)
+        });
+        set.files.insert(
+            format!("assets/{id}.json"),
+            Content::Deferred(deferred.clone()),
+        );
+        set.files
+            .insert(doc_ref.path.clone(), Content::Deferred(deferred));
         let entry = BinEntry {
             doc: doc_ref,
             kind: doc.kind.clone(),

@@ -5,7 +5,7 @@
 
 use super::links::{browse_href, chunks, page_href, pager};
 use super::{AssetCard, Site};
-use crate::publish::index::AssetDoc;
+use crate::publish::plan::Docs;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ pub(super) struct Facet {
     pub(super) values: BTreeMap<String, Vec<String>>,
 }
 
-pub(super) fn facets(docs: &BTreeMap<String, AssetDoc>, stages: &[String]) -> Vec<Facet> {
+pub(super) fn facets(docs: &Docs, stages: &[String]) -> Vec<Facet> {
     let mut kind = BTreeMap::<String, Vec<String>>::new();
     let mut stage = BTreeMap::<String, Vec<String>>::new();
     let mut tag = BTreeMap::<String, Vec<String>>::new();

@@ -5,11 +5,10 @@ use super::Site;
 use super::links::{asset_href, version_href};
 use super::svg::esc;
 use crate::publish::hash;
-use crate::publish::index::AssetDoc;
 use crate::publish::output::OutputSet;
+use crate::publish::plan::Docs;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub(super) const FEED_EVENTS: usize = 50;
 
@@ -24,7 +23,7 @@ pub(super) struct Event {
 
 /// New versions (dated by their training job or first stage entry), promotions and
 /// deprecations, newest first.
-pub(super) fn events(docs: &BTreeMap<String, AssetDoc>) -> Vec<Event> {
+pub(super) fn events(docs: &Docs) -> Vec<Event> {
     let mut out = Vec::new();
     for (id, d) in docs {
         for h in &d.history {

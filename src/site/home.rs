@@ -87,6 +87,7 @@ impl Site<'_> {
         self.docs
             .values()
             .filter(|d| !d.stages.is_empty())
+            .map(|d| &**d)
             .collect()
     }
 

@@ -20,7 +20,7 @@ mod version;
 
 use crate::publish::index::AssetDoc;
 use crate::publish::output::{Content, OutputSet, Writer};
-use crate::publish::plan::Planned;
+use crate::publish::plan::{Docs, Planned};
 use crate::publish::{cache, hash};
 use browse::{facets, facets_view};
 use charts::ChartData;
@@ -122,7 +122,7 @@ struct StageVersion {
 
 /// Everything pages need, computed once.
 struct Site<'a> {
-    docs: &'a BTreeMap<String, AssetDoc>,
+    docs: &'a Docs,
     /// The complete list of what uses a version, by `<id>@<version>`, where its document holds
     /// only the first entries.
     used_by: &'a BTreeMap<String, Vec<String>>,

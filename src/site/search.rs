@@ -6,8 +6,8 @@ use super::browse::Facet;
 use super::links::asset_href;
 use super::ordered_stages;
 use crate::publish::hash;
-use crate::publish::index::AssetDoc;
 use crate::publish::output::OutputSet;
+use crate::publish::plan::Docs;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,12 +36,7 @@ pub(super) const COMMON_TOKEN_FLOOR: usize = 500;
 
 /// The search data: one shard per two-character token prefix, so that a search downloads the
 /// manifest and one shard, not the whole registry.
-pub(super) fn search_index(
-    docs: &BTreeMap<String, AssetDoc>,
-    stages: &[String],
-    facets: &[Facet],
-    out: &mut OutputSet,
-) {
+pub(super) fn search_index(docs: &Docs, stages: &[String], facets: &[Facet], out: &mut OutputSet) {
     // Facet values per asset, inverted once (not looked up per asset: that is quadratic).
     let mut facet_values: BTreeMap<&str, serde_json::Map<String, Value>> = BTreeMap::new();
     for facet in facets {
@@ -187,6 +182,7 @@ pub(super) fn shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publish::index::AssetDoc;
     use crate::publish::output::Content;
 
     pub(super) fn doc(id: &str) -> AssetDoc {
@@ -213,14 +209,14 @@ mod tests {
                 words[(i / 8) % words.len()],
                 i
             );
-            docs.insert(id.clone(), doc(&id));
+            docs.insert(id.clone(), std::sync::Arc::new(doc(&id)));
         }
         let mut out = OutputSet::default();
         search_index(&docs, &[], &[], &mut out);
         let manifest_path = MANIFEST;
         let bytes = |p: &str| match &out.files[p] {
             Content::Bytes(b) => b.clone(),
-            Content::File(..) => unreachable!(),
+            Content::File(..) | Content::Deferred(_) => unreachable!(),
         };
         let manifest: Value = serde_json::from_slice(&bytes(manifest_path)).unwrap();
         let shards = manifest["shards"].as_object().unwrap();
