@@ -53,7 +53,7 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         false => None,
     };
     let mut outcome = registry::check(&args.dir, &display);
-    let Some((loaded, mut registry)) = outcome.registry.take() else {
+    let Some((mut loaded, mut registry)) = outcome.registry.take() else {
         return ui.fail("no registry was read");
     };
     let built = match source_date_epoch() {
@@ -74,7 +74,6 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     } else {
         Cache::default()
     };
-    let mut planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
     // The previous build: `--against`, else the output folder when mlreg made it. Published
     // versions keep their pins and their bytes, and the stage log only grows, whether or not
     // the registry has other errors: every problem shows in one run. Only its asset documents
@@ -84,6 +83,11 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         Some(prev) => Some(prev.clone()),
         None if owned => Some(args.out.to_string_lossy().into_owned()),
         None => None,
+    };
+    // With nothing to compare with, nothing needs the manifests once their documents are made.
+    let mut planned = match location {
+        Some(_) => plan::plan_with(&args.dir, &loaded, &registry, &cache),
+        None => plan::plan_taking(&args.dir, &mut loaded, &registry, &cache),
     };
     let previous = match (&location, &planned) {
         (Some(at), Ok(p)) => match against::load_changed(at, p) {

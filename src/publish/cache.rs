@@ -502,15 +502,53 @@ pub fn read_checked<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 /// `value` written as [`read_checked`] reads it, atomically; a failure only costs the next
 /// build its shortcuts.
 pub fn write_checked<T: Serialize>(path: &Path, value: &T) {
-    let json = serde_json::to_vec(value).expect("a build cache file serializes");
-    let mut bytes = hash::sha256(&json).into_bytes();
-    bytes.push(b'\n');
-    bytes.extend_from_slice(&json);
     if let Some(dir) = path.parent()
         && std::fs::create_dir_all(dir).is_ok()
     {
-        let _ = crate::publish::output::atomic_write(path, &bytes);
+        let _ = stream_checked(path, value);
     }
+}
+
+/// [`write_checked`]: the JSON streams into a temp file behind a blank first line, which the
+/// checksum then fills in; memory stays flat however large the file (a build cache at
+/// 100,000 versions is over 100 MB).
+fn stream_checked<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Seek, SeekFrom, Write};
+    struct Hashing<W> {
+        inner: W,
+        hasher: Sha256,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.hasher.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    let tmp = crate::publish::output::temp_name(path);
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&[b'\n'; 65])?;
+        let mut w = Hashing {
+            inner: std::io::BufWriter::new(file),
+            hasher: Sha256::new(),
+        };
+        serde_json::to_writer(&mut w, value)?;
+        let sum = hash::hex(&w.hasher.finalize());
+        let mut file = w.inner.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(sum.as_bytes())?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A key over everything `parts` name, in order, each length-prefixed so that no two lists of

@@ -668,7 +668,9 @@ fn same_bytes(path: &Path, content: &Content) -> bool {
     }
 }
 
-fn temp_name(path: &Path) -> PathBuf {
+/// Where a file is written before it is renamed to `path`: beside it, hidden, named for this
+/// process (a build holds the folder's lock, so no other process writes the same name).
+pub fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

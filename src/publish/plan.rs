@@ -74,7 +74,7 @@ struct Hashed {
 /// A version's published spec and lineage, and its digest over them and its files: made
 /// before any document (documents of one asset pin the digests of others).
 struct Made {
-    spec: Value,
+    spec: CanonicalJson,
     lineage: Option<CanonicalJson>,
     digest: String,
 }
@@ -90,125 +90,221 @@ pub fn plan_with(
     registry: &Registry,
     cache: &Cache,
 ) -> Result<Planned, String> {
-    let mut set = OutputSet::default();
-    let mut docs = BTreeMap::new();
-    let hashed = hash_versions(source, loaded, cache)?;
-    let made = make_versions(loaded, registry, &hashed);
-    let digests: BTreeMap<VersionId, String> = made
-        .iter()
-        .map(|(id, m)| (id.clone(), m.digest.clone()))
-        .collect();
-    let digest_of = |id: &VersionId| digests.get(id).cloned().unwrap_or_default();
-    let pinned = |id: &VersionId| Pinned {
-        id: format!("{}/{}", id.0.folder(), id.1),
-        version: id.2.clone(),
-        digest: digest_of(id),
-    };
-
-    // Who uses whom, from the pinned references of every version.
-    let mut used_by: BTreeMap<VersionId, Vec<String>> = BTreeMap::new();
-    for a in registry.assets.values() {
-        for version in a.pins.keys() {
-            for r in a.references(version) {
-                used_by.entry(r).or_default().push(format!(
-                    "{}/{}@{version}",
-                    a.kind.folder(),
-                    a.name
-                ));
-            }
-        }
-    }
-
-    // Each asset's documents are independent once every digest is known: made in parallel,
-    // each with the versions `made` holds for it (both maps are sorted by kind, name, version).
-    let mut made = made.into_iter().peekable();
-    let jobs: Vec<Job> = loaded
+    let first = Prepared::of(source, loaded, registry, cache)?;
+    let assets = loaded
         .assets
         .iter()
-        .map(|(key, la)| {
-            let mut mine = BTreeMap::new();
-            while let Some(((kind, name, version), _)) = made.peek() {
-                if (kind, name) != (&key.0, &key.1) {
-                    break;
-                }
-                let version = version.clone();
-                let (_, m) = made.next().expect("peeked");
-                mine.insert(version, m);
-            }
-            (key, la, mine)
-        })
+        .map(|(key, la)| (key.clone(), Held::Lent(la)))
         .collect();
-    let context = Context {
-        source,
-        registry,
-        hashed: &hashed,
-        used_by: &used_by,
-        pinned: &pinned,
-    };
-    let assets: Vec<Result<AssetOut, String>> = jobs
-        .into_par_iter()
-        .map(|(key, la, made)| context.asset(key, la, made))
-        .collect();
-    let mut cut = BTreeMap::new();
-    let mut bins: BTreeMap<String, BTreeMap<String, BinEntry>> = BTreeMap::new();
-    let mut doc_paths = BTreeMap::new();
-    for out in assets {
-        let out = out?;
-        doc_paths.insert(out.doc.id.clone(), out.entry.doc.path.clone());
-        set.files.extend(out.set.files);
-        cut.extend(out.cut);
-        bins.entry(index::bin_of(&out.doc.id))
-            .or_default()
-            .insert(out.doc.id.clone(), out.entry);
-        docs.insert(out.doc.id.clone(), out.doc);
-    }
-
-    let mut bin_refs = BTreeMap::new();
-    for (bin, assets) in bins {
-        let r = document(
-            &mut set,
-            "bins",
-            &Bin {
-                api_version: index::API_VERSION.into(),
-                assets,
-            },
-        );
-        bin_refs.insert(bin, r);
-    }
-    let snapshot = document(
-        &mut set,
-        "snapshots",
-        &Snapshot {
-            api_version: index::API_VERSION.into(),
-            bins: bin_refs,
-        },
-    );
-    for (name, schema) in index::schemas()
-        .into_iter()
-        .chain(crate::publish::schema::schemas())
-    {
-        let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
-        bytes.push(b'\n');
-        set.bytes(format!("schemas/{name}"), bytes);
-    }
-    Ok(Planned {
-        set,
-        docs,
-        used_by: cut,
-        doc_paths,
-        snapshot,
-        info: registry_info(loaded, registry),
-    })
+    first.plan(source, registry, assets)
 }
 
-/// One asset to make documents for: its key, what was loaded of it, its versions' [`Made`].
-type Job<'a> = (&'a (Kind, String), &'a LoadedAsset, BTreeMap<String, Made>);
+/// [`plan_with`], taking the assets out of `loaded` and dropping each once its documents are
+/// made: for a build that needs nothing of them afterwards (no earlier build to compare with),
+/// which then holds at its peak the documents or the manifests, not both.
+pub fn plan_taking(
+    source: &Path,
+    loaded: &mut Loaded,
+    registry: &Registry,
+    cache: &Cache,
+) -> Result<Planned, String> {
+    let first = Prepared::of(source, loaded, registry, cache)?;
+    let assets = std::mem::take(&mut loaded.assets)
+        .into_iter()
+        .map(|(key, la)| (key, Held::Owned(Box::new(la))))
+        .collect();
+    first.plan(source, registry, assets)
+}
+
+/// An asset as loaded, lent or given to the plan.
+enum Held<'a> {
+    Lent(&'a LoadedAsset),
+    Owned(Box<LoadedAsset>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = LoadedAsset;
+
+    fn deref(&self) -> &LoadedAsset {
+        match self {
+            Held::Lent(la) => la,
+            Held::Owned(la) => la,
+        }
+    }
+}
+
+/// What every asset's documents are made from, made from the whole registry first.
+struct Prepared {
+    hashed: BTreeMap<VersionId, Hashed>,
+    made: BTreeMap<VersionId, Made>,
+    digests: BTreeMap<VersionId, String>,
+    used_by: BTreeMap<VersionId, Vec<String>>,
+    info: RegistryInfo,
+}
+
+impl Prepared {
+    fn of(
+        source: &Path,
+        loaded: &Loaded,
+        registry: &Registry,
+        cache: &Cache,
+    ) -> Result<Prepared, String> {
+        let hashed = hash_versions(source, loaded, cache)?;
+        let made = make_versions(loaded, registry, &hashed);
+        let digests = made
+            .iter()
+            .map(|(id, m)| (id.clone(), m.digest.clone()))
+            .collect();
+        // Who uses whom, from the pinned references of every version.
+        let mut used_by: BTreeMap<VersionId, Vec<String>> = BTreeMap::new();
+        for a in registry.assets.values() {
+            for version in a.pins.keys() {
+                for r in a.references(version) {
+                    used_by.entry(r).or_default().push(format!(
+                        "{}/{}@{version}",
+                        a.kind.folder(),
+                        a.name
+                    ));
+                }
+            }
+        }
+        Ok(Prepared {
+            hashed,
+            made,
+            digests,
+            used_by,
+            info: registry_info(loaded, registry),
+        })
+    }
+
+    /// Every document, from `assets` (sorted by kind and name, as `loaded.assets`).
+    fn plan(
+        self,
+        source: &Path,
+        registry: &Registry,
+        assets: Vec<((Kind, String), Held)>,
+    ) -> Result<Planned, String> {
+        let Prepared {
+            hashed,
+            made,
+            digests,
+            used_by,
+            info,
+        } = self;
+        let mut set = OutputSet::default();
+        let mut docs = BTreeMap::new();
+        let digest_of = |id: &VersionId| digests.get(id).cloned().unwrap_or_default();
+        let pinned = |id: &VersionId| Pinned {
+            id: format!("{}/{}", id.0.folder(), id.1),
+            version: id.2.clone(),
+            digest: digest_of(id),
+        };
+        // Each asset's documents are independent once every digest is known: made in
+        // parallel, each with the versions `made` and `hashed` hold for it (all three are
+        // sorted by kind, name, version).
+        let mut made = made.into_iter().peekable();
+        let mut hashed = hashed.into_iter().peekable();
+        let jobs: Vec<Job> = assets
+            .into_iter()
+            .map(|(key, la)| {
+                let made = mine(&mut made, &key);
+                let hashed = mine(&mut hashed, &key);
+                (key, la, made, hashed)
+            })
+            .collect();
+        let context = Context {
+            source,
+            registry,
+            used_by: &used_by,
+            pinned: &pinned,
+        };
+        let assets: Vec<Result<AssetOut, String>> = jobs
+            .into_par_iter()
+            .map(|(key, la, made, hashed)| context.asset(&key, &la, made, hashed))
+            .collect();
+        let mut cut = BTreeMap::new();
+        let mut bins: BTreeMap<String, BTreeMap<String, BinEntry>> = BTreeMap::new();
+        let mut doc_paths = BTreeMap::new();
+        for out in assets {
+            let out = out?;
+            doc_paths.insert(out.doc.id.clone(), out.entry.doc.path.clone());
+            set.files.extend(out.set.files);
+            cut.extend(out.cut);
+            bins.entry(index::bin_of(&out.doc.id))
+                .or_default()
+                .insert(out.doc.id.clone(), out.entry);
+            docs.insert(out.doc.id.clone(), out.doc);
+        }
+
+        let mut bin_refs = BTreeMap::new();
+        for (bin, assets) in bins {
+            let r = document(
+                &mut set,
+                "bins",
+                &Bin {
+                    api_version: index::API_VERSION.into(),
+                    assets,
+                },
+            );
+            bin_refs.insert(bin, r);
+        }
+        let snapshot = document(
+            &mut set,
+            "snapshots",
+            &Snapshot {
+                api_version: index::API_VERSION.into(),
+                bins: bin_refs,
+            },
+        );
+        for (name, schema) in index::schemas()
+            .into_iter()
+            .chain(crate::publish::schema::schemas())
+        {
+            let mut bytes = serde_json::to_vec_pretty(&schema).expect("schemas serialize");
+            bytes.push(b'\n');
+            set.bytes(format!("schemas/{name}"), bytes);
+        }
+        Ok(Planned {
+            set,
+            docs,
+            used_by: cut,
+            doc_paths,
+            snapshot,
+            info,
+        })
+    }
+}
+
+/// One asset to make documents for: its key, what was loaded of it, its versions' [`Made`]
+/// and [`Hashed`].
+type Job<'a> = (
+    (Kind, String),
+    Held<'a>,
+    BTreeMap<String, Made>,
+    BTreeMap<String, Hashed>,
+);
+
+/// The entries of `all` (sorted by version id) that are versions of the asset `key`, by
+/// version, taken from its front.
+fn mine<T>(
+    all: &mut std::iter::Peekable<impl Iterator<Item = (VersionId, T)>>,
+    key: &(Kind, String),
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    while let Some(((kind, name, _), _)) = all.peek() {
+        if (kind, name) != (&key.0, &key.1) {
+            break;
+        }
+        let ((_, _, version), t) = all.next().expect("peeked");
+        out.insert(version, t);
+    }
+    out
+}
 
 /// What every asset's documents are made from.
 struct Context<'a, P: Fn(&VersionId) -> Pinned> {
     source: &'a Path,
     registry: &'a Registry,
-    hashed: &'a BTreeMap<VersionId, Hashed>,
     used_by: &'a BTreeMap<VersionId, Vec<String>>,
     pinned: &'a P,
 }
@@ -228,11 +324,11 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
         (kind, name): &(Kind, String),
         la: &LoadedAsset,
         mut made: BTreeMap<String, Made>,
+        mut hashed: BTreeMap<String, Hashed>,
     ) -> Result<AssetOut, String> {
         let Context {
             source,
             registry,
-            hashed,
             used_by,
             pinned,
         } = *self;
@@ -243,16 +339,17 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
         let mut versions = BTreeMap::new();
         for (version, lv) in &la.versions {
             let vid: VersionId = (*kind, name.clone(), version.clone());
-            let h = &hashed[&vid];
-            for (f, from) in h.files.iter().zip(&h.sources) {
-                set.file(f.blob.clone(), from.clone(), f.size);
+            let Hashed { files, sources } =
+                hashed.remove(version).expect("every version is hashed");
+            for (f, from) in files.iter().zip(sources) {
+                set.file(f.blob.clone(), from, f.size);
             }
             let Made {
                 spec,
                 lineage,
                 digest,
             } = made.remove(version).expect("every version is made");
-            let spec_yaml = crate::registry::yaml::to_yaml(&spec).into_bytes();
+            let spec_yaml = crate::registry::yaml::to_yaml(&spec.value()).into_bytes();
             let spec_file = named(&spec_yaml, |sha| format!("blobs/sha256/{sha}"));
             set.bytes(spec_file.path.clone(), spec_yaml);
             let card = match (lv.card_meta.as_ref().map(Json::value), &lv.card_blob) {
@@ -299,9 +396,9 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
                 version.clone(),
                 Box::new(VersionDoc {
                     digest,
-                    spec: CanonicalJson::new(&spec),
+                    spec,
                     spec_file,
-                    files: h.files.clone(),
+                    files,
                     lineage,
                     card,
                     references: asset.references(version).iter().map(pinned).collect(),
@@ -479,7 +576,7 @@ fn make_versions(
                     .map(|l| pinned_lineage(&l.value(), pins, &pinned));
                 let digest = index::digest(&spec, lineage.as_ref(), &hashed[&v].files);
                 let m = Made {
-                    spec,
+                    spec: CanonicalJson::new(&spec),
                     lineage: lineage.as_ref().map(CanonicalJson::new),
                     digest,
                 };
