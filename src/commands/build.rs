@@ -11,6 +11,7 @@ use crate::publish::sign::{self, Signer};
 use crate::publish::{against, output, plan};
 use crate::registry;
 use crate::site;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
@@ -84,11 +85,22 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         None if owned => Some(args.out.to_string_lossy().into_owned()),
         None => None,
     };
-    // With nothing to compare with, nothing needs the manifests once their documents are made.
-    let mut planned = match location {
-        Some(_) => plan::plan_with(&args.dir, &loaded, &registry, &cache),
-        None => plan::plan_taking(&args.dir, &mut loaded, &registry, &cache),
+    // Where the previous build's asset documents are: an asset whose document comes out the
+    // same has nothing to compare and no pin to keep, so its manifests go once it is planned
+    // (every asset's, with no previous build). Unreadable: every asset's manifests stay.
+    let published_paths = match &location {
+        Some(at) => against::published_paths(at).ok(),
+        None => Some(BTreeMap::new()),
     };
+    let mut planned = match &published_paths {
+        Some(paths) => {
+            let changed = |id: &str, path: &str| paths.get(id).is_some_and(|was| was != path);
+            plan::plan_taking(&args.dir, &mut loaded, &registry, &cache, &changed)
+        }
+        None => plan::plan_with(&args.dir, &loaded, &registry, &cache),
+    };
+    // Whether `loaded` still holds every asset.
+    let mut whole = published_paths.is_none();
     let previous = match (&location, &planned) {
         (Some(at), Ok(p)) => match against::load_changed(at, p) {
             Ok(prev) => Some(prev),
@@ -100,9 +112,35 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         _ => None,
     };
     if let Some(prev) = &previous {
-        let kept = against::keep_pins(prev, &mut registry, &loaded);
+        // Every asset read from the previous build must be held; one that is not means that
+        // build changed since its bins were first read.
+        let held: BTreeSet<String> = loaded
+            .assets
+            .keys()
+            .map(|(kind, name)| format!("{}/{name}", kind.folder()))
+            .collect();
+        let planned_ids = planned.as_ref().map(|p| &p.docs);
+        let unheld = prev
+            .assets
+            .keys()
+            .any(|id| !held.contains(id) && planned_ids.is_ok_and(|docs| docs.contains_key(id)));
+        if unheld && !whole {
+            (loaded, registry) = match reread(&args.dir, &display) {
+                Ok(r) => r,
+                Err(e) => return ui.fail(e),
+            };
+            whole = true;
+        }
+        let mut kept = against::keep_pins(prev, &mut registry, &loaded);
         if !kept.is_empty() {
-            // Pins went back to what was published: plan again with them.
+            // Pins went back to what was published: plan again with them, from every asset.
+            if !whole {
+                (loaded, registry) = match reread(&args.dir, &display) {
+                    Ok(r) => r,
+                    Err(e) => return ui.fail(e),
+                };
+                kept = against::keep_pins(prev, &mut registry, &loaded);
+            }
             planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
         }
         outcome.report.extend(kept);
@@ -235,6 +273,16 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     // The process ends next: freeing every document one by one would only delay that.
     std::mem::forget((planned, outcome));
     code
+}
+
+/// The registry read again, whole, after a plan took its assets (see `plan::plan_taking`).
+fn reread(
+    dir: &Path,
+    display: &str,
+) -> Result<(registry::load::Loaded, registry::model::Registry), String> {
+    registry::check(dir, display)
+        .registry
+        .ok_or_else(|| "no registry was read".to_string())
 }
 
 /// What besides the registry and templates folders a build's output depends on, as key parts:

@@ -43,6 +43,19 @@ pub fn load_changed(location: &str, planned: &Planned) -> Result<Previous, Strin
     })
 }
 
+/// Where each asset document of a previous build is, by asset id: read from its bins alone.
+pub fn published_paths(location: &str) -> Result<BTreeMap<String, String>, String> {
+    let found = std::sync::Mutex::new(BTreeMap::new());
+    load_where(location, &|id, doc| {
+        found
+            .lock()
+            .expect("no panics while held")
+            .insert(id.to_string(), doc.path.clone());
+        false
+    })?;
+    Ok(found.into_inner().expect("no panics while held"))
+}
+
 fn load_where(
     location: &str,
     wanted: &(dyn Fn(&str, &Ref) -> bool + Sync),

@@ -96,24 +96,28 @@ pub fn plan_with(
         .iter()
         .map(|(key, la)| (key.clone(), Held::Lent(la)))
         .collect();
-    first.plan(source, registry, assets)
+    first.plan(source, registry, assets, &|_, _| false).0
 }
 
 /// [`plan_with`], taking the assets out of `loaded` and dropping each once its documents are
-/// made: for a build that needs nothing of them afterwards (no earlier build to compare with),
-/// which then holds at its peak the documents or the manifests, not both.
+/// made, unless `keep` (given its id and its document's path) says what comes after needs it:
+/// only an asset whose document differs from the previous build's has anything to compare.
+/// The build then holds at its peak the documents or the manifests, not both.
 pub fn plan_taking(
     source: &Path,
     loaded: &mut Loaded,
     registry: &Registry,
     cache: &Cache,
+    keep: &(dyn Fn(&str, &str) -> bool + Sync),
 ) -> Result<Planned, String> {
     let first = Prepared::of(source, loaded, registry, cache)?;
     let assets = std::mem::take(&mut loaded.assets)
         .into_iter()
         .map(|(key, la)| (key, Held::Owned(Box::new(la))))
         .collect();
-    first.plan(source, registry, assets)
+    let (planned, kept) = first.plan(source, registry, assets, keep);
+    loaded.assets = kept;
+    planned
 }
 
 /// An asset as loaded, lent or given to the plan.
@@ -183,7 +187,11 @@ impl Prepared {
         source: &Path,
         registry: &Registry,
         assets: Vec<((Kind, String), Held)>,
-    ) -> Result<Planned, String> {
+        keep: &(dyn Fn(&str, &str) -> bool + Sync),
+    ) -> (
+        Result<Planned, String>,
+        BTreeMap<(Kind, String), LoadedAsset>,
+    ) {
         let Prepared {
             hashed,
             made,
@@ -218,15 +226,33 @@ impl Prepared {
             used_by: &used_by,
             pinned: &pinned,
         };
-        let assets: Vec<Result<AssetOut, String>> = jobs
+        let assets: Vec<(Result<AssetOut, String>, Option<_>)> = jobs
             .into_par_iter()
-            .map(|(key, la, made, hashed)| context.asset(&key, &la, made, hashed))
+            .map(|(key, la, made, hashed)| {
+                let out = context.asset(&key, &la, made, hashed);
+                let needed = out
+                    .as_ref()
+                    .map_or(true, |o| keep(&o.doc.id, &o.entry.doc.path));
+                match la {
+                    Held::Owned(la) if needed => (out, Some((key, *la))),
+                    _ => (out, None),
+                }
+            })
             .collect();
         let mut cut = BTreeMap::new();
         let mut bins: BTreeMap<String, BTreeMap<String, BinEntry>> = BTreeMap::new();
         let mut doc_paths = BTreeMap::new();
-        for out in assets {
-            let out = out?;
+        let mut kept = BTreeMap::new();
+        let mut failed = None;
+        for (out, la) in assets {
+            kept.extend(la);
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
             doc_paths.insert(out.doc.id.clone(), out.entry.doc.path.clone());
             set.files.extend(out.set.files);
             cut.extend(out.cut);
@@ -236,6 +262,9 @@ impl Prepared {
             docs.insert(out.doc.id.clone(), out.doc);
         }
 
+        if let Some(e) = failed {
+            return (Err(e), kept);
+        }
         let mut bin_refs = BTreeMap::new();
         for (bin, assets) in bins {
             let r = document(
@@ -264,14 +293,15 @@ impl Prepared {
             bytes.push(b'\n');
             set.bytes(format!("schemas/{name}"), bytes);
         }
-        Ok(Planned {
+        let planned = Planned {
             set,
             docs,
             used_by: cut,
             doc_paths,
             snapshot,
             info,
-        })
+        };
+        (Ok(planned), kept)
     }
 }
 
