@@ -164,7 +164,7 @@ struct Listing {
     entries: Vec<(String, bool)>,
 }
 
-#[derive(Default, Serialize, Deserialize, PartialEq)]
+#[derive(Default, Serialize, Deserialize)]
 struct Body {
     format: u32,
     hashes: BTreeMap<String, Hashed>,
@@ -198,7 +198,11 @@ impl Cache {
     /// The cache of the output folder `out`, or an empty one when there is none, it does not
     /// parse, its checksum is wrong or its format is another.
     pub fn load(out: &Path) -> Cache {
-        let old = read_checked::<Body>(&location(out))
+        Cache::read(&location(out))
+    }
+
+    fn read(path: &Path) -> Cache {
+        let old = read_checked::<Body>(path)
             .filter(|b| b.format == FORMAT)
             .unwrap_or_default();
         Cache::of(old)
@@ -359,6 +363,10 @@ impl Cache {
     /// Write the new cache of the output folder `out` (temp file + rename), unless it is what
     /// is there. A failure only costs the next build its shortcuts.
     pub fn save(self, out: &Path) {
+        self.write(&location(out));
+    }
+
+    fn write(self, path: &Path) {
         let Bodies {
             old,
             new: mut body,
@@ -377,7 +385,7 @@ impl Cache {
             return;
         }
         body.format = FORMAT;
-        write_checked(&location(out), &body);
+        write_checked(path, &body);
     }
 }
 
@@ -577,4 +585,84 @@ pub fn executable() -> String {
         ))
     });
     format!("{} {}", env!("CARGO_PKG_VERSION"), exe.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Source files written long enough ago for their stamps to be trusted (the change time,
+    /// which cannot be set, included).
+    fn settled(files: &[(&Path, &[u8])]) {
+        for (path, bytes) in files {
+            std::fs::write(path, bytes).unwrap();
+        }
+        std::thread::sleep(SETTLED + Duration::from_millis(100));
+    }
+
+    fn inode(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().ino()
+    }
+
+    /// Entries move from the cache read to the cache written; the file is written again exactly
+    /// when what this build used differs from what it read.
+    #[test]
+    fn a_cache_is_written_again_only_when_what_it_holds_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        settled(&[(&a, b"first"), (&b, b"second")]);
+        let at = dir.path().join("cache.json");
+
+        let first = Cache::default();
+        let (sha_a, size_a) = first.hash_file(&a).unwrap();
+        assert_eq!(
+            (sha_a.as_str(), size_a),
+            (hash::sha256(b"first").as_str(), 5)
+        );
+        first.hash_file(&b).unwrap();
+        assert_eq!(first.hits(), 0);
+        first.write(&at);
+        let written = inode(&at);
+
+        // The same files, each used twice (as versions share the common folder): all hits,
+        // and nothing to write.
+        let same = Cache::read(&at);
+        for f in [&a, &b, &a] {
+            same.hash_file(f).unwrap();
+        }
+        assert_eq!(same.hits(), 3);
+        same.write(&at);
+        assert_eq!(inode(&at), written, "an unchanged cache is not written");
+
+        // One file no longer used: the cache written holds only the other.
+        let fewer = Cache::read(&at);
+        fewer.hash_file(&a).unwrap();
+        fewer.write(&at);
+        assert_ne!(inode(&at), written, "a cache that lost an entry is written");
+        let after = Cache::read(&at);
+        after.hash_file(&b).unwrap();
+        assert_eq!(after.hits(), 0, "b was dropped");
+        after.write(&at);
+
+        // A file edited: hashed again, whatever the cache says.
+        settled(&[(&a, b"edited")]);
+        let edited = Cache::read(&at);
+        let (sha, _) = edited.hash_file(&a).unwrap();
+        assert_eq!(sha, hash::sha256(b"edited"));
+        assert_eq!(edited.hits(), 0);
+        let before = inode(&at);
+        edited.write(&at);
+        assert_ne!(inode(&at), before, "a cache whose entry changed is written");
+        assert_eq!(Cache::read(&at).hash_file(&a).unwrap().0, sha);
+
+        // A broken file is no cache at all.
+        let mut bytes = std::fs::read(&at).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 1;
+        std::fs::write(&at, bytes).unwrap();
+        let broken = Cache::read(&at);
+        broken.hash_file(&a).unwrap();
+        assert_eq!(broken.hits(), 0);
+    }
 }

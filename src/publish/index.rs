@@ -380,13 +380,7 @@ pub struct UsedByPage {
 /// A document's canonical bytes (sorted keys, compact): what is hashed and written.
 pub fn to_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
     let value = serde_json::to_value(doc).expect("index documents serialize");
-    let bytes = crate::publish::hash::canonical_json(&value);
-    // A build holds every document until it is written: at their exact size, not with the up
-    // to half again that growing the buffer left (an allocator may not shrink it in place).
-    match bytes.capacity() - bytes.len() > bytes.len() / 16 {
-        true => bytes.as_slice().to_vec(),
-        false => bytes,
-    }
+    crate::publish::hash::canonical_json(&value)
 }
 
 /// The major version a client must understand, from an `api_version` string.
