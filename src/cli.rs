@@ -416,6 +416,11 @@ pub struct ServeArgs {
     /// Templates that replace the built-in ones, as for `build`.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+
+    /// Look at every file every 300 ms instead of waiting for the system to tell of changes:
+    /// for folders whose filesystem tells nothing (network mounts, some container mounts).
+    #[arg(long)]
+    pub poll: bool,
 }
 
 #[derive(Debug, Args)]

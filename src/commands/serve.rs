@@ -7,7 +7,13 @@ pub fn run(ui: &Ui, args: ServeArgs) -> u8 {
     if let Err(code) = registry_dir(ui, &args.dir) {
         return code;
     }
-    match crate::serve::serve(&args.dir, args.port, args.templates.as_deref(), ui.quiet) {
+    match crate::serve::serve(
+        &args.dir,
+        args.port,
+        args.templates.as_deref(),
+        args.poll,
+        ui.quiet,
+    ) {
         Ok(()) => EXIT_OK,
         Err(e) => ui.fail(e),
     }

@@ -143,7 +143,13 @@ struct Shared {
 
 /// Serve `dir` on 127.0.0.1:`port` until killed. The address goes to stdout (it is what the
 /// command is for); each rebuild is logged to stderr unless `quiet`.
-pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Result<(), String> {
+pub fn serve(
+    dir: &Path,
+    port: u16,
+    templates: Option<&Path>,
+    poll: bool,
+    quiet: bool,
+) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
@@ -158,7 +164,10 @@ pub fn serve(dir: &Path, port: u16, templates: Option<&Path>, quiet: bool) -> Re
     // Watches are set while the first build runs.
     let watches = std::thread::Builder::new()
         .name("mlreg-watches".into())
-        .spawn(move || watch::Watches::set(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>()))
+        .spawn(move || match poll {
+            true => watch::Watches::none("--poll"),
+            false => watch::Watches::set(&roots.iter().map(PathBuf::as_path).collect::<Vec<_>>()),
+        })
         .map_err(|e| format!("cannot start watching {}: {e}", dir.display()))?;
     let (first, carried) = build(
         dir,

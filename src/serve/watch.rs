@@ -53,7 +53,8 @@ impl Watches {
         Watches { watcher, heard }
     }
 
-    /// No watches (setting them failed outright): every file is looked at every [`POLL`].
+    /// No watches (setting them failed outright, or `--poll`): every file is looked at every
+    /// [`POLL`].
     pub(super) fn none(why: &str) -> Watches {
         Watches {
             watcher: Err(notify::Error::generic(why)),

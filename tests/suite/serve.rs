@@ -55,8 +55,14 @@ fn start(dir: &std::path::Path) -> Serving {
 
 /// `mlreg serve registry` started in `dir`, its stderr gathered into the log, not yet serving.
 fn spawn(dir: &std::path::Path) -> (Child, Arc<Mutex<String>>) {
+    spawn_with(dir, &[])
+}
+
+/// [`spawn`], with more arguments.
+fn spawn_with(dir: &std::path::Path, more: &[&str]) -> (Child, Arc<Mutex<String>>) {
     let mut child = Command::new(crate::util::mlreg())
         .args(["serve", "registry", "--port", "0"])
+        .args(more)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1074,4 +1080,38 @@ fn an_edit_made_during_the_first_build_is_built() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// With `--poll` (for filesystems that tell of no changes) every file is looked at every
+/// 300 ms: an edited card, then a removed one, are each seen and rebuilt.
+#[test]
+fn polling_sees_changes_without_the_systems_events() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("registry");
+    copy_dir(&repo().join("registry"), &reg);
+    let s = serving(spawn_with(t.path(), &["--poll"]));
+    let page = "models/iris-classifier/2/";
+    let card = reg.join(page).join("README.md");
+    let shown = |what: &str| {
+        let (status, _, html) = get(&s.base, page, None);
+        assert_eq!(status, 200);
+        String::from_utf8(html).unwrap().contains(what)
+    };
+    let rebuilt = |since: u32| {
+        let (status, _, body) = get(&s.base, &format!("_mlreg/wait?since={since}"), None);
+        (status, String::from_utf8(body).unwrap())
+    };
+    let marker = "Seen by polling 7f3a";
+    assert!(!shown(marker));
+    let mut text = std::fs::read_to_string(&card).unwrap();
+    text.push_str(&format!("\n{marker}\n"));
+    std::fs::write(&card, text).unwrap();
+    let log = || s.log.lock().unwrap().clone();
+    assert_eq!(rebuilt(1), (200, "2".to_string()), "{}", log());
+    assert!(shown(marker));
+    std::fs::remove_file(&card).unwrap();
+    assert_eq!(rebuilt(2), (200, "3".to_string()), "{}", log());
+    assert!(!shown(marker));
+    let said = s.logged("looking at every file every 300 ms");
+    assert!(said.contains("(--poll)"), "{said}");
 }
