@@ -1,6 +1,10 @@
 //! Planning a build: from the checked and resolved registry to every document and blob of
 //! `docs/protocol.md`, as an [`OutputSet`]. Hashing streams and runs in parallel; nothing here
 //! writes (that is `output`'s job).
+//!
+//! Memory: an asset document is kept as one struct, its bytes [`Deferred`] until written;
+//! [`plan_taking`] (for `build`) drops each asset's manifests once its documents are made,
+//! where [`plan_with`] lends them (`serve` keeps them for its next build).
 
 use crate::publish::cache::Cache;
 use crate::publish::chunk;
