@@ -92,15 +92,18 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         Some(at) => against::published_paths(at).ok(),
         None => Some(BTreeMap::new()),
     };
-    let mut planned = match &published_paths {
-        Some(paths) => {
-            let changed = |id: &str, path: &str| paths.get(id).is_some_and(|was| was != path);
-            plan::plan_taking(&args.dir, &mut loaded, &registry, &cache, &changed)
+    let make_plan = |loaded: &mut registry::load::Loaded, registry: &registry::model::Registry| {
+        match &published_paths {
+            Some(paths) => {
+                let changed = |id: &str, path: &str| paths.get(id).is_some_and(|was| was != path);
+                plan::plan_taking(&args.dir, loaded, registry, &cache, &changed)
+            }
+            None => plan::plan_with(&args.dir, loaded, registry, &cache),
         }
-        None => plan::plan_with(&args.dir, &loaded, &registry, &cache),
     };
+    let mut planned = make_plan(&mut loaded, &registry);
     // Whether `loaded` still holds every asset.
-    let mut whole = published_paths.is_none();
+    let whole = published_paths.is_none();
     let previous = match (&location, &planned) {
         (Some(at), Ok(p)) => match against::load_changed(at, p) {
             Ok(prev) => Some(prev),
@@ -112,8 +115,10 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         _ => None,
     };
     if let Some(prev) = &previous {
-        // Every asset read from the previous build must be held; one that is not means that
-        // build changed since its bins were first read.
+        let mut kept = against::keep_pins(prev, &mut registry, &loaded);
+        // Planning again with kept pins needs every asset, and every asset read from the
+        // previous build must be held (one that is not means that build changed since its bins
+        // were first read): else the registry is read again, whole.
         let held: BTreeSet<String> = loaded
             .assets
             .keys()
@@ -124,24 +129,16 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
             .assets
             .keys()
             .any(|id| !held.contains(id) && planned_ids.is_ok_and(|docs| docs.contains_key(id)));
-        if unheld && !whole {
+        if !whole && (unheld || !kept.is_empty()) {
             (loaded, registry) = match reread(&args.dir, &display) {
                 Ok(r) => r,
                 Err(e) => return ui.fail(e),
             };
-            whole = true;
+            kept = against::keep_pins(prev, &mut registry, &loaded);
         }
-        let mut kept = against::keep_pins(prev, &mut registry, &loaded);
         if !kept.is_empty() {
-            // Pins went back to what was published: plan again with them, from every asset.
-            if !whole {
-                (loaded, registry) = match reread(&args.dir, &display) {
-                    Ok(r) => r,
-                    Err(e) => return ui.fail(e),
-                };
-                kept = against::keep_pins(prev, &mut registry, &loaded);
-            }
-            planned = plan::plan_with(&args.dir, &loaded, &registry, &cache);
+            // Pins went back to what was published: plan again with them.
+            planned = make_plan(&mut loaded, &registry);
         }
         outcome.report.extend(kept);
     }

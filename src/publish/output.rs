@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 /// The marker that says mlreg owns a folder, with the snapshots of the last builds.
 pub const MARKER: &str = ".mlreg-output.json";
 
+#[derive(Clone)]
 pub enum Content {
     /// Shared: an asset document goes out under two names, and `serve` keeps what it is given.
     Bytes(Arc<Vec<u8>>),

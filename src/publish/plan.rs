@@ -2,9 +2,10 @@
 //! `docs/protocol.md`, as an [`OutputSet`]. Hashing streams and runs in parallel; nothing here
 //! writes (that is `output`'s job).
 //!
-//! Memory: an asset document is kept as one struct, its bytes [`Deferred`] until written;
-//! [`plan_taking`] (for `build`) drops each asset's manifests once its documents are made,
-//! where [`plan_with`] lends them (`serve` keeps them for its next build).
+//! Memory: [`plan_taking`] (for `build`) drops each asset's manifests once its documents are
+//! made and keeps a document as one struct, its bytes [`Deferred`] until written;
+//! [`plan_with`] lends the manifests and keeps documents' bytes (`serve` and `publish` hold
+//! every file in memory, and `serve` keeps the manifests for its next build).
 
 use crate::publish::cache::Cache;
 use crate::publish::chunk;
@@ -100,7 +101,7 @@ pub fn plan_with(
         .iter()
         .map(|(key, la)| (key.clone(), Held::Lent(la)))
         .collect();
-    first.plan(source, registry, assets, &|_, _| false).0
+    first.plan(source, registry, assets, &|_, _| false, false).0
 }
 
 /// [`plan_with`], taking the assets out of `loaded` and dropping each once its documents are
@@ -119,7 +120,7 @@ pub fn plan_taking(
         .into_iter()
         .map(|(key, la)| (key, Held::Owned(Box::new(la))))
         .collect();
-    let (planned, kept) = first.plan(source, registry, assets, keep);
+    let (planned, kept) = first.plan(source, registry, assets, keep, true);
     loaded.assets = kept;
     planned
 }
@@ -192,6 +193,7 @@ impl Prepared {
         registry: &Registry,
         assets: Vec<((Kind, String), Held)>,
         keep: &(dyn Fn(&str, &str) -> bool + Sync),
+        defer: bool,
     ) -> (
         Result<Planned, String>,
         BTreeMap<(Kind, String), LoadedAsset>,
@@ -229,6 +231,7 @@ impl Prepared {
             registry,
             used_by: &used_by,
             pinned: &pinned,
+            defer,
         };
         let assets: Vec<(Result<AssetOut, String>, Option<_>)> = jobs
             .into_par_iter()
@@ -341,6 +344,9 @@ struct Context<'a, P: Fn(&VersionId) -> Pinned> {
     registry: &'a Registry,
     used_by: &'a BTreeMap<VersionId, Vec<String>>,
     pinned: &'a P,
+    /// Whether documents go into the set [`Deferred`] (a build to disk, which writes few of
+    /// them) rather than as their bytes (a build into memory, which keeps every one anyway).
+    defer: bool,
 }
 
 /// One asset's documents and blobs, its entry in its bin, and the used-by lists it cut.
@@ -365,6 +371,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             registry,
             used_by,
             pinned,
+            defer,
         } = *self;
         let mut set = OutputSet::default();
         let mut cut = BTreeMap::new();
@@ -468,19 +475,23 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             versions,
         };
         let doc = Arc::new(doc);
-        let doc_ref = named(&index::to_bytes(&*doc), |sha| {
-            format!("assets/{id}/{sha}.json")
-        });
-        let deferred = Deferred::new(doc_ref.sha256.clone(), doc_ref.size, {
-            let doc = doc.clone();
-            move || index::to_bytes(&*doc)
-        });
-        set.files.insert(
-            format!("assets/{id}.json"),
-            Content::Deferred(deferred.clone()),
-        );
+        let bytes = index::to_bytes(&*doc);
+        let doc_ref = named(&bytes, |sha| format!("assets/{id}/{sha}.json"));
+        let content = match defer {
+            true => {
+                drop(bytes);
+                let doc = doc.clone();
+                Content::Deferred(Deferred::new(
+                    doc_ref.sha256.clone(),
+                    doc_ref.size,
+                    move || index::to_bytes(&*doc),
+                ))
+            }
+            false => Content::Bytes(Arc::new(bytes)),
+        };
         set.files
-            .insert(doc_ref.path.clone(), Content::Deferred(deferred));
+            .insert(format!("assets/{id}.json"), content.clone());
+        set.files.insert(doc_ref.path.clone(), content);
         let entry = BinEntry {
             doc: doc_ref,
             kind: doc.kind.clone(),
