@@ -59,7 +59,7 @@ def main():
             print(f"source: {n} versions, {files} files, {size / 1e6:.1f} MB")
             common.run([BINARY, "check", reg])  # warm the page cache
             measure("check", n, [["check", reg, "--format", "json"]] * 5)
-            # Flush the deletion before timing, so that it is not billed to the next build.
+            # The last output is moved aside, not deleted, before each: see common.clear.
             measure("cold build", n, [["build", reg, "--out", out]] * 5, before=lambda: common.clear(out))
             files, size = common.du(out)
             print(f"output: {files} files, {size / 1e6:.1f} MB")

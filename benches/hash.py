@@ -131,6 +131,7 @@ def main():
         timed("pull, cache warm", pull, args.runs, before=lambda: common.clear(dest), reference=ref)
         print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     finally:
+        common.empty_trash()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -6,7 +6,8 @@ For each N, writes a synthetic registry (benches/synth.py) of one shape:
   deep   N versions as N/50 assets of 50 versions
 and times these cases, in order, each against the output folder the previous one left:
   check              mlreg check
-  cold               mlreg build into an empty output folder (deleted and os.sync()ed first)
+  cold               mlreg build into an empty output folder (the last one moved aside first:
+                     see common.clear)
   unchanged          mlreg build again, nothing changed (skipped whole once the last build's
                      files are old enough to trust by their stamps; a note says which runs were)
   one card           the README.md of one version gets a line appended (a new one each run)
@@ -245,19 +246,23 @@ def main():
         sys.exit("--hugo: no hugo on the PATH (apt-get install hugo)")
     binary = os.path.abspath(args.binary) if args.binary else common.release_binary()
     common.tool("floor")
-    for n in args.sizes:
-        runs = 1 if args.quick and n >= 100_000 else args.runs
-        if args.keep:
-            work = os.path.join(args.keep, f"{args.shape}-{n}")
-            os.makedirs(work)
-        else:
-            os.makedirs(os.path.join(common.ROOT, "target"), exist_ok=True)
-            work = tempfile.mkdtemp(prefix=f"scale-{args.shape}-{n}-", dir=os.path.join(common.ROOT, "target"))
-        try:
+    # Deleted when every size is timed, as cleared folders are (see common.clear).
+    done = []
+    try:
+        for n in args.sizes:
+            runs = 1 if args.quick and n >= 100_000 else args.runs
+            if args.keep:
+                work = os.path.join(args.keep, f"{args.shape}-{n}")
+                os.makedirs(work)
+            else:
+                os.makedirs(os.path.join(common.ROOT, "target"), exist_ok=True)
+                work = tempfile.mkdtemp(prefix=f"scale-{args.shape}-{n}-", dir=os.path.join(common.ROOT, "target"))
+                done.append(work)
             Scale(binary, work, n, args.shape, runs, args.hugo).cases()
-        finally:
-            if not args.keep:
-                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        common.empty_trash()
+        for work in done:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 //! library in the browser, nothing that a Content-Security-Policy without inline scripts and
 //! styles would block (colors come from CSS classes).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 /// Escape text for XML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -18,6 +18,37 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// `value` with `decimals` decimals, exactly as `{:.N}` writes it. The formatter's exact path
+/// works in big integers for most chart coordinates (3% of a cold build); this scales and
+/// rounds in `f64` instead, and leaves to the formatter a value it could round otherwise: one
+/// within a hair of a tie (`0.25` is written `0.2`, ties go to even), or too large for that
+/// hair to hold.
+struct Fixed(f64, u32);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Fixed(value, decimals) = *self;
+        let scale = 10u64.pow(decimals);
+        let scaled = value * scale as f64;
+        let fraction = scaled - scaled.floor();
+        // Below 1e9 the product is off by under 2e-7 from the exact one, so a fraction 1e-6
+        // away from a half rounds the way the exact value does.
+        if !scaled.is_finite() || scaled.abs() >= 1e9 || (fraction - 0.5).abs() < 1e-6 {
+            return write!(f, "{value:.*}", decimals as usize);
+        }
+        let n = scaled.round().abs() as u64;
+        // As `{:.1}` does, a negative value that rounds to zero keeps its sign (`-0.0`).
+        let sign = if value.is_sign_negative() { "-" } else { "" };
+        let width = decimals as usize;
+        write!(f, "{sign}{}.{:0width$}", n / scale, n % scale)
+    }
+}
+
+/// A coordinate in a chart or graph: one decimal.
+fn d1(value: f64) -> Fixed {
+    Fixed(value, 1)
 }
 
 /// One line of a chart: a label (the dataset) and a value per x position.
@@ -76,12 +107,12 @@ pub fn metric_chart(
         let v = lo + (hi - lo) * k as f64 / 4.0;
         let _ = write!(
             s,
-            r#"<line class="grid" x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            w - right,
-            y(v),
-            y(v),
-            left - 6.0,
-            y(v) + 4.0,
+            r#"<line class="grid" x1="{left}" x2="{}" y1="{}" y2="{}"/><text class="tick" x="{}" y="{}" text-anchor="end">{}</text>"#,
+            d1(w - right),
+            d1(y(v)),
+            d1(y(v)),
+            d1(left - 6.0),
+            d1(y(v) + 4.0),
             fmt_value(v)
         );
     }
@@ -93,9 +124,9 @@ pub fn metric_chart(
         };
         let _ = write!(
             s,
-            r#"<text class="{class}" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            x(i),
-            h - bottom + 18.0,
+            r#"<text class="{class}" x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            d1(x(i)),
+            d1(h - bottom + 18.0),
             esc(v)
         );
     }
@@ -114,7 +145,7 @@ pub fn metric_chart(
         };
         for (i, value) in line.values.iter().enumerate() {
             match value {
-                Some(v) => run.push(format!("{:.1},{:.1}", x(i), y(*v))),
+                Some(v) => run.push(format!("{},{}", d1(x(i)), d1(y(*v)))),
                 None => flush(&mut run, &mut s),
             }
         }
@@ -123,9 +154,9 @@ pub fn metric_chart(
             if let Some(v) = value {
                 let _ = write!(
                     s,
-                    r#"<circle class="{class}" cx="{:.1}" cy="{:.1}" r="4"><title>{} on {}: {}</title></circle>"#,
-                    x(i),
-                    y(*v),
+                    r#"<circle class="{class}" cx="{}" cy="{}" r="4"><title>{} on {}: {}</title></circle>"#,
+                    d1(x(i)),
+                    d1(y(*v)),
                     esc(&versions[i]),
                     esc(&line.label),
                     fmt_value(*v)
@@ -135,9 +166,9 @@ pub fn metric_chart(
         let ly = 8 + 14 * k;
         let _ = write!(
             s,
-            r#"<rect class="{class}" x="{:.1}" y="{ly}" width="10" height="10"/><text class="legend" x="{:.1}" y="{}">{}</text>"#,
-            w - right - 220.0,
-            w - right - 206.0,
+            r#"<rect class="{class}" x="{}" y="{ly}" width="10" height="10"/><text class="legend" x="{}" y="{}">{}</text>"#,
+            d1(w - right - 220.0),
+            d1(w - right - 206.0),
             ly + 9,
             esc(&line.label)
         );
@@ -148,7 +179,7 @@ pub fn metric_chart(
 
 /// Numbers on axes and in tooltips: up to four significant decimals, no trailing zeros.
 pub fn fmt_value(v: f64) -> String {
-    let s = format!("{v:.4}");
+    let s = Fixed(v, 4).to_string();
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
 }
@@ -225,10 +256,11 @@ pub fn lineage_graph(
 }
 
 fn edge(s: &mut String, x1: f64, y1: f64, x2: f64, y2: f64) {
-    let mx = (x1 + x2) / 2.0;
+    let mx = d1((x1 + x2) / 2.0);
+    let (x1, y1, x2, y2) = (d1(x1), d1(y1), d1(x2), d1(y2));
     let _ = write!(
         s,
-        r#"<path class="edge" d="M{x1:.1} {y1:.1} C{mx:.1} {y1:.1} {mx:.1} {y2:.1} {x2:.1} {y2:.1}"/>"#
+        r#"<path class="edge" d="M{x1} {y1} C{mx} {y1} {mx} {y2} {x2} {y2}"/>"#
     );
 }
 
@@ -241,13 +273,15 @@ fn node(s: &mut String, x: f64, y: f64, w: f64, h: f64, n: &GraphNode) {
         }
     };
     let body = format!(
-        r#"<rect class="node {}" x="{x:.1}" y="{y:.1}" width="{w}" height="{h}" rx="6"/><text class="node-label" x="{:.1}" y="{:.1}">{}</text><text class="node-detail" x="{:.1}" y="{:.1}">{}</text><title>{} {}</title>"#,
+        r#"<rect class="node {}" x="{}" y="{}" width="{w}" height="{h}" rx="6"/><text class="node-label" x="{}" y="{}">{}</text><text class="node-detail" x="{}" y="{}">{}</text><title>{} {}</title>"#,
         n.class,
-        x + 10.0,
-        y + 18.0,
+        d1(x),
+        d1(y),
+        d1(x + 10.0),
+        d1(y + 18.0),
         esc(&shorten(&n.label, 28)),
-        x + 10.0,
-        y + 35.0,
+        d1(x + 10.0),
+        d1(y + 35.0),
         esc(&shorten(&n.detail, 30)),
         esc(&n.label),
         esc(&n.detail)
@@ -277,5 +311,54 @@ mod tests {
         assert_eq!(a.matches("<circle").count(), 2);
         assert_eq!(fmt_value(0.80000), "0.8");
         assert_eq!(fmt_value(-0.00001), "0");
+    }
+
+    #[test]
+    fn fixed_writes_what_the_formatter_writes() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.25,
+            -0.25,
+            0.05,
+            0.15,
+            2.45,
+            -2.45,
+            1e-300,
+            -1e-300,
+            0.04,
+            -0.04,
+            0.00005,
+            0.00015,
+            123.456789,
+            1e8,
+            1e9,
+            1e12,
+            -3e15,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.1 + 0.2,
+        ];
+        // Chart coordinates, metric values, and every tie and near-tie of one and four
+        // decimals in a range.
+        for i in -20_000..20_000 {
+            let i = i as f64;
+            values.extend([
+                i / 7.0,
+                i / 20.0,
+                i / 20_000.0,
+                i * 0.05,
+                i * 0.00005,
+                i / 1024.0,
+            ]);
+            values.extend([i / 20.0 + 1e-12, i / 20_000.0 - 1e-15, 600.0 * i / 39_999.0]);
+        }
+        for v in values {
+            assert_eq!(d1(v).to_string(), format!("{v:.1}"), "{v:e}");
+            assert_eq!(Fixed(v, 4).to_string(), format!("{v:.4}"), "{v:e}");
+        }
     }
 }
