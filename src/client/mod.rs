@@ -655,18 +655,6 @@ pub fn walk(
     source: &Source,
     snapshot: &Ref,
     paths: &mut std::collections::BTreeSet<String>,
-    each: impl FnMut(&str, index::AssetDoc) -> Result<(), String>,
-) -> Result<(), String> {
-    walk_where(source, snapshot, paths, &|_, _| true, each)
-}
-
-/// [`walk`], reading only the asset documents `wanted` picks by id and reference (the others,
-/// and what they reach, are left out of `paths`).
-pub fn walk_where(
-    source: &Source,
-    snapshot: &Ref,
-    paths: &mut std::collections::BTreeSet<String>,
-    wanted: &(dyn Fn(&str, &Ref) -> bool + Sync),
     mut each: impl FnMut(&str, index::AssetDoc) -> Result<(), String>,
 ) -> Result<(), String> {
     if !paths.insert(snapshot.path.clone()) {
@@ -685,7 +673,7 @@ pub fn walk_where(
         let bin: index::Bin = source.document(bin_ref)?;
         let mut out = Vec::new();
         for (id, entry) in bin.assets {
-            if seen.contains(&entry.doc.path) || !wanted(&id, &entry.doc) {
+            if seen.contains(&entry.doc.path) {
                 continue;
             }
             let doc: index::AssetDoc = source.document(&entry.doc)?;

@@ -11,7 +11,6 @@ use crate::publish::sign::{self, Signer};
 use crate::publish::{against, output, plan};
 use crate::registry;
 use crate::site;
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub fn run(ui: &Ui, args: BuildArgs) -> u8 {
@@ -85,27 +84,28 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         None if owned => Some(args.out.to_string_lossy().into_owned()),
         None => None,
     };
-    // Where the previous build's asset documents are: an asset whose document comes out the
-    // same has nothing to compare and no pin to keep, so its manifests go once it is planned
+    // The previous build's listing, read once. An asset whose document comes out as that
+    // build's has nothing to compare and no pin to keep, so its manifests go once it is planned
     // (every asset's, with no previous build). Unreadable: every asset's manifests stay.
-    let published_paths = match &location {
-        Some(at) => against::published_paths(at).ok(),
-        None => Some(BTreeMap::new()),
-    };
+    let listing = location.as_deref().map(against::Listing::read);
     let make_plan = |loaded: &mut registry::load::Loaded, registry: &registry::model::Registry| {
-        match &published_paths {
-            Some(paths) => {
-                let changed = |id: &str, path: &str| paths.get(id).is_some_and(|was| was != path);
+        match &listing {
+            Some(Err(_)) => plan::plan_with(&args.dir, loaded, registry, &cache),
+            Some(Ok(listing)) => {
+                let changed =
+                    |id: &str, path: &str| listing.path(id).is_some_and(|was| was != path);
                 plan::plan_taking(&args.dir, loaded, registry, &cache, &changed)
             }
-            None => plan::plan_with(&args.dir, loaded, registry, &cache),
+            None => plan::plan_taking(&args.dir, loaded, registry, &cache, &|_, _| false),
         }
     };
     let mut planned = make_plan(&mut loaded, &registry);
-    // Whether `loaded` still holds every asset.
-    let whole = published_paths.is_none();
-    let previous = match (&location, &planned) {
-        (Some(at), Ok(p)) => match against::load_changed(at, p) {
+    let previous = match (&location, &listing, &planned) {
+        (Some(at), Some(listing), Ok(p)) => match listing
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|listing| listing.load_changed(p))
+        {
             Ok(prev) => Some(prev),
             Err(e) if args.against.is_some() => {
                 return ui.fail(format!("cannot read the previous build {at}: {e}"));
@@ -116,28 +116,15 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     };
     if let Some(prev) = &previous {
         let mut kept = against::keep_pins(prev, &mut registry, &loaded);
-        // Planning again with kept pins needs every asset, and every asset read from the
-        // previous build must be held (one that is not means that build changed since its bins
-        // were first read): else the registry is read again, whole.
-        let held: BTreeSet<String> = loaded
-            .assets
-            .keys()
-            .map(|(kind, name)| format!("{}/{name}", kind.folder()))
-            .collect();
-        let planned_ids = planned.as_ref().map(|p| &p.docs);
-        let unheld = prev
-            .assets
-            .keys()
-            .any(|id| !held.contains(id) && planned_ids.is_ok_and(|docs| docs.contains_key(id)));
-        if !whole && (unheld || !kept.is_empty()) {
+        if !kept.is_empty() {
+            // Pins went back to what was published: plan again with them. That needs every
+            // asset, and a plan made against a readable listing took those whose documents
+            // came out as the previous build's: read the registry again.
             (loaded, registry) = match reread(&args.dir, &display) {
                 Ok(r) => r,
                 Err(e) => return ui.fail(e),
             };
             kept = against::keep_pins(prev, &mut registry, &loaded);
-        }
-        if !kept.is_empty() {
-            // Pins went back to what was published: plan again with them.
             planned = make_plan(&mut loaded, &registry);
         }
         outcome.report.extend(kept);
@@ -189,9 +176,13 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         Ok(w) => w.with_cache(cache),
         Err(e) => return refused(ui, e),
     };
-    let written = writer
-        .put_all(&planned.set)
-        .and_then(|_| site::render(&args.dir, &planned, &writer, args.templates.as_deref()));
+    // The registry's files, most of them blobs in one folder, are written by one thread while
+    // pages render on the others: threads creating files in one folder queue on its lock.
+    let (files, pages) = rayon::join(
+        || writer.put_each(&planned.set),
+        || site::render(&args.dir, &planned, &writer, args.templates.as_deref()),
+    );
+    let written = files.and(pages);
     if let Err(e) = written {
         writer.abandon();
         return ui.fail(e);

@@ -6,7 +6,7 @@ use crate::client::Source;
 use crate::diag::{Diagnostic, Loc, codes};
 use crate::publish::hash;
 use crate::publish::index::CanonicalJson;
-use crate::publish::index::{AssetDoc, HistoryEntry, Ref, VersionDoc};
+use crate::publish::index::{AssetDoc, Bin, HistoryEntry, Ref, Snapshot, UsedByPage, VersionDoc};
 use crate::publish::plan::{Docs, Planned};
 use crate::registry::decode::Text;
 use crate::registry::discover;
@@ -14,6 +14,7 @@ use crate::registry::kind::Kind;
 use crate::registry::load::{Loaded, LoadedVersion};
 use crate::registry::model::{Registry, VersionId};
 use crate::registry::reference::{self, Scope, Selector};
+use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,44 +27,92 @@ pub struct Previous {
     pub paths: BTreeSet<String>,
 }
 
+/// A previous build's listing, read once: its root, and where each of its asset documents is,
+/// from its bins. Planning looks at those paths first (an asset whose document comes out the
+/// same has nothing to compare and no pin to keep), then [`Listing::load_changed`] reads only
+/// the documents that differ, from the same snapshot.
+pub struct Listing {
+    source: Source,
+    serial: u64,
+    snapshot: String,
+    docs: BTreeMap<String, Ref>,
+}
+
+impl Listing {
+    /// Read the root, the snapshot and every bin of the build at `location`, each verified as
+    /// a client does; bins in parallel but from object stores (see `client::walk`).
+    pub fn read(location: &str) -> Result<Listing, String> {
+        let source = Source::open(location, std::time::Duration::from_secs(60))?;
+        let root = source.root()?;
+        let snapshot: Snapshot = source.document(&root.snapshot)?;
+        let fetch = |r: &Ref| source.document::<Bin>(r).map(|bin| (r.path.clone(), bin));
+        let fetched: Result<BTreeMap<String, Bin>, String> = match source {
+            Source::Object(_) => snapshot.bins.values().map(fetch).collect(),
+            _ => snapshot.bins.par_iter().map(|(_, r)| fetch(r)).collect(),
+        };
+        let mut fetched = fetched?;
+        let listed = crate::client::listing(&snapshot, |r| {
+            fetched
+                .remove(&r.path)
+                .ok_or_else(|| format!("{}: listed twice in the snapshot", r.path).into())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Listing {
+            source,
+            serial: root.serial,
+            snapshot: root.snapshot.path,
+            docs: listed.into_iter().map(|(id, e)| (id, e.doc)).collect(),
+        })
+    }
+
+    /// Where the document of asset `id` is.
+    pub fn path(&self, id: &str) -> Option<&str> {
+        self.docs.get(id).map(|r| r.path.as_str())
+    }
+
+    /// The asset documents that differ from `planned`'s (and those of assets it no longer
+    /// has), read and verified with their used-by pages; `paths` of the result is empty.
+    pub fn load_changed(&self, planned: &Planned) -> Result<Previous, String> {
+        let wanted: Vec<(&String, &Ref)> = self
+            .docs
+            .iter()
+            .filter(|(id, r)| planned.doc_paths.get(*id) != Some(&r.path))
+            .collect();
+        let fetch = |(id, r): &(&String, &Ref)| -> Result<(String, AssetDoc), String> {
+            let doc: AssetDoc = self.source.document(r)?;
+            if doc.id != **id {
+                return Err(format!(
+                    "{id}: its bin lists it as `{id}`, but its document holds `{}`",
+                    doc.id
+                ));
+            }
+            // Verified as a client's walk does: the used-by pages too.
+            for v in doc.versions.values() {
+                for page in &v.used_by_pages {
+                    self.source.document::<UsedByPage>(page)?;
+                }
+            }
+            Ok(((*id).clone(), doc))
+        };
+        let assets: Result<BTreeMap<String, AssetDoc>, String> = match self.source {
+            Source::Object(_) => wanted.iter().map(fetch).collect(),
+            _ => wanted.par_iter().map(fetch).collect(),
+        };
+        Ok(Previous {
+            serial: self.serial,
+            snapshot: self.snapshot.clone(),
+            assets: assets?,
+            paths: BTreeSet::new(),
+        })
+    }
+}
+
 /// Read a previous build (folder or URL), verifying every document as a client does.
 pub fn load(location: &str) -> Result<Previous, String> {
-    load_where(location, &|_, _| true)
-}
-
-/// Read of a previous build only the asset documents that differ from `planned`'s (and those
-/// of assets it no longer has): an identical document has nothing to compare and no pin to
-/// keep. The rest is verified as [`load`] does; `paths` then holds only what was read.
-pub fn load_changed(location: &str, planned: &Planned) -> Result<Previous, String> {
-    load_where(location, &|id, doc| {
-        planned
-            .doc_paths
-            .get(id)
-            .is_none_or(|path| *path != doc.path)
-    })
-}
-
-/// Where each asset document of a previous build is, by asset id: read from its bins alone.
-pub fn published_paths(location: &str) -> Result<BTreeMap<String, String>, String> {
-    let found = std::sync::Mutex::new(BTreeMap::new());
-    load_where(location, &|id, doc| {
-        found
-            .lock()
-            .expect("no panics while held")
-            .insert(id.to_string(), doc.path.clone());
-        false
-    })?;
-    Ok(found.into_inner().expect("no panics while held"))
-}
-
-fn load_where(
-    location: &str,
-    wanted: &(dyn Fn(&str, &Ref) -> bool + Sync),
-) -> Result<Previous, String> {
     let source = Source::open(location, std::time::Duration::from_secs(60))?;
     let root = source.root()?;
     let (mut assets, mut paths) = (BTreeMap::new(), BTreeSet::new());
-    crate::client::walk_where(&source, &root.snapshot, &mut paths, wanted, |id, doc| {
+    crate::client::walk(&source, &root.snapshot, &mut paths, |id, doc| {
         if doc.id != id {
             return Err(format!(
                 "{id}: its bin lists it as `{id}`, but its document holds `{}`",

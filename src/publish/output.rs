@@ -512,6 +512,13 @@ impl Writer {
         }
     }
 
+    /// Write every file of `set`, one after another.
+    pub fn put_each(&self, set: &OutputSet) -> Result<(), String> {
+        set.files
+            .iter()
+            .try_for_each(|(rel, content)| self.put(rel, content))
+    }
+
     /// Write every file of `set`, in parallel.
     pub fn put_all(&self, set: &OutputSet) -> Result<(), String> {
         set.files
