@@ -475,7 +475,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
             versions,
         };
         let doc = Arc::new(doc);
-        let bytes = index::to_bytes(&*doc);
+        let bytes = doc.to_bytes();
         let doc_ref = named(&bytes, |sha| format!("assets/{id}/{sha}.json"));
         let content = match defer {
             true => {
@@ -484,7 +484,7 @@ impl<P: Fn(&VersionId) -> Pinned + Sync> Context<'_, P> {
                 Content::Deferred(Deferred::new(
                     doc_ref.sha256.clone(),
                     doc_ref.size,
-                    move || index::to_bytes(&*doc),
+                    move || doc.to_bytes(),
                 ))
             }
             false => Content::Bytes(Arc::new(bytes)),

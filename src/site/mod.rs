@@ -299,7 +299,7 @@ impl Site<'_> {
         // (hashed here only for a document the plan did not name).
         let named = match doc_paths.get(&doc.id) {
             Some(path) => path.clone(),
-            None => hash::sha256(&crate::publish::index::to_bytes(doc)),
+            None => hash::sha256(&doc.to_bytes()),
         };
         let bytes = named.as_bytes();
         let links = self.card_links(doc);
