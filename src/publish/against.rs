@@ -80,12 +80,7 @@ impl Listing {
             .collect();
         let fetch = |(id, r): &(&String, &Ref)| -> Result<(String, AssetDoc), String> {
             let doc: AssetDoc = self.source.document(r)?;
-            if doc.id != **id {
-                return Err(format!(
-                    "{id}: its bin lists it as `{id}`, but its document holds `{}`",
-                    doc.id
-                ));
-            }
+            listed_as(id, &doc)?;
             // Verified as a client's walk does: the used-by pages too.
             for v in doc.versions.values() {
                 for page in &v.used_by_pages {
@@ -113,12 +108,7 @@ pub fn load(location: &str) -> Result<Previous, String> {
     let root = source.root()?;
     let (mut assets, mut paths) = (BTreeMap::new(), BTreeSet::new());
     crate::client::walk(&source, &root.snapshot, &mut paths, |id, doc| {
-        if doc.id != id {
-            return Err(format!(
-                "{id}: its bin lists it as `{id}`, but its document holds `{}`",
-                doc.id
-            ));
-        }
+        listed_as(id, &doc)?;
         assets.insert(id.to_string(), doc);
         Ok(())
     })?;
@@ -128,6 +118,17 @@ pub fn load(location: &str) -> Result<Previous, String> {
         assets,
         paths,
     })
+}
+
+/// A document read through a bin must be the asset the bin lists it as.
+fn listed_as(id: &str, doc: &AssetDoc) -> Result<(), String> {
+    match doc.id == id {
+        true => Ok(()),
+        false => Err(format!(
+            "{id}: its bin lists it as `{id}`, but its document holds `{}`",
+            doc.id
+        )),
+    }
 }
 
 /// What a comparison needs of a previous build, small enough to keep while the next one is

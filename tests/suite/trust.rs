@@ -513,6 +513,32 @@ fn documents_are_held_to_their_digests_paths_and_versions() {
     }
 }
 
+/// A previous build whose bin lists an asset under one id and whose document holds another is
+/// refused by both ways of reading it: the whole walk (`check --against`) and the listing that
+/// a build reads only the changed documents through (`build --against`).
+#[test]
+fn a_previous_build_with_a_document_under_another_id_is_refused() {
+    let lab = Lab::new();
+    assert_eq!(lab.build("public", &[], &[]).code, 0);
+    let dir = lab.copy("public", "renamed");
+    let root = rechain(&dir, "doc", |doc| {
+        doc["id"] = Value::String("models/someone-else".into());
+    });
+    write_root(&dir, &root);
+    let expect = "models/credit-default: its bin lists it as `models/credit-default`, but its \
+                  document holds `models/someone-else`";
+    let check = lab.run(&["check", "registry", "--against", "renamed"], &[]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stderr.contains(expect), "{}", check.stderr);
+    let build = lab.run(
+        &["build", "registry", "--out", "next", "--against", "renamed"],
+        &[],
+    );
+    assert_eq!(build.code, 2, "{}", build.stdout);
+    assert!(build.stderr.contains(expect), "{}", build.stderr);
+    assert!(!lab.path("next").exists());
+}
+
 /// Every version of the sample resolves: each digest a client recomputes from the published
 /// documents is the one the build wrote (floats included, which must survive the round trip).
 #[test]
