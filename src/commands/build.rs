@@ -86,18 +86,14 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     };
     // The previous build's listing, read once. An asset whose document comes out as that
     // build's has nothing to compare and no pin to keep, so its manifests go once it is planned
-    // (every asset's, with no previous build). Unreadable: every asset's manifests stay.
+    // (every asset's, with no previous build or none readable: nothing is compared then).
     let listing = location.as_deref().map(against::Listing::read);
+    let changed = |id: &str, path: &str| match &listing {
+        Some(Ok(listing)) => listing.path(id).is_some_and(|was| was != path),
+        _ => false,
+    };
     let make_plan = |loaded: &mut registry::load::Loaded, registry: &registry::model::Registry| {
-        match &listing {
-            Some(Err(_)) => plan::plan_with(&args.dir, loaded, registry, &cache),
-            Some(Ok(listing)) => {
-                let changed =
-                    |id: &str, path: &str| listing.path(id).is_some_and(|was| was != path);
-                plan::plan_taking(&args.dir, loaded, registry, &cache, &changed)
-            }
-            None => plan::plan_taking(&args.dir, loaded, registry, &cache, &|_, _| false),
-        }
+        plan::plan_taking(&args.dir, loaded, registry, &cache, &changed)
     };
     let mut planned = make_plan(&mut loaded, &registry);
     let previous = match (&location, &listing, &planned) {
