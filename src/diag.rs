@@ -120,8 +120,9 @@ pub mod codes {
 }
 
 /// A position in a file: 1-based line and column, plus the byte range for the snippet.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Loc {
+    #[serde(with = "interned")]
     pub file: Arc<str>,
     pub line: u32,
     pub col: u32,
@@ -152,8 +153,9 @@ impl Loc {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
+    #[serde(with = "code_id")]
     pub code: Code,
     pub message: String,
     pub loc: Option<Loc>,
@@ -161,6 +163,109 @@ pub struct Diagnostic {
     pub help: Option<Box<str>>,
     /// A warning the registry's `lints` made an error.
     pub denied: bool,
+}
+
+/// A code stored as its id, read back as the code of that id: an id this mlreg does not know
+/// does not read.
+mod code_id {
+    use super::{Code, codes};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(code.id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        let id = String::deserialize(d)?;
+        codes::ALL
+            .iter()
+            .find(|c| c.id == id)
+            .copied()
+            .ok_or_else(|| D::Error::custom(format!("no code {id}")))
+    }
+}
+
+/// File names (`Arc<str>`, one per file, shared by every location in it) stored once per
+/// stored value: a checked asset holds a location for every value of its manifests, and
+/// writing each one's file name would make the stored asset several times larger, and reading
+/// it back would give each location its own copy. Stored values are written and read inside
+/// [`interned::writing`] and [`interned::reading`], on one thread, which hold the table.
+pub mod interned {
+    use serde::{Deserialize, Deserializer, Serializer, de, ser};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Table {
+        names: Vec<Arc<str>>,
+        index: HashMap<Arc<str>, u32>,
+    }
+
+    thread_local! {
+        static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+    }
+
+    /// The table in place while `f` runs, whatever it was before, and the previous one back after.
+    fn with_table<T>(table: Table, f: impl FnOnce() -> T) -> (T, Table) {
+        struct Restore(Option<Table>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                TABLE.with(|t| *t.borrow_mut() = previous);
+            }
+        }
+        let restore = Restore(TABLE.with(|t| t.borrow_mut().replace(table)));
+        let out = f();
+        let table = TABLE.with(|t| t.borrow_mut().take()).unwrap_or_default();
+        drop(restore);
+        (out, table)
+    }
+
+    /// Run `f`, which serializes, and the file names it wrote, by their index.
+    pub fn writing<T>(f: impl FnOnce() -> T) -> (T, Vec<Arc<str>>) {
+        let (out, table) = with_table(Table::default(), f);
+        (out, table.names)
+    }
+
+    /// Run `f`, which deserializes what [`writing`] wrote, with the names it gave.
+    pub fn reading<T>(names: Vec<Arc<str>>, f: impl FnOnce() -> T) -> T {
+        let table = Table {
+            names,
+            index: HashMap::new(),
+        };
+        with_table(table, f).0
+    }
+
+    pub fn serialize<S: Serializer>(name: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        let index = TABLE.with(|t| {
+            let mut t = t.borrow_mut();
+            let t = t.as_mut()?;
+            if let Some(i) = t.index.get(name) {
+                return Some(*i);
+            }
+            let i = t.names.len() as u32;
+            t.names.push(name.clone());
+            t.index.insert(name.clone(), i);
+            Some(i)
+        });
+        match index {
+            Some(i) => s.serialize_u32(i),
+            None => Err(ser::Error::custom(
+                "file names are written inside `interned::writing`",
+            )),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        let i = u32::deserialize(d)?;
+        TABLE
+            .with(|t| {
+                let t = t.borrow();
+                t.as_ref()?.names.get(i as usize).cloned()
+            })
+            .ok_or_else(|| de::Error::custom(format!("no file name {i}")))
+    }
 }
 
 /// What a `lints:` table makes of a warning.

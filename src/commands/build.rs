@@ -7,6 +7,7 @@ use crate::client;
 use crate::diag::plural;
 use crate::publish::cache::Cache;
 use crate::publish::fresh::{self, Inputs, Record};
+use crate::publish::memo::Memo;
 use crate::publish::sign::{self, Signer};
 use crate::publish::{against, output, plan};
 use crate::registry;
@@ -52,10 +53,19 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         }
         false => None,
     };
-    let mut outcome = registry::check(&args.dir, &display);
+    // The checked manifests of the assets whose folders did not change since the last build
+    // of the folder: not read again.
+    let mut memo = inputs
+        .as_ref()
+        .map(|inputs| Memo::new(&args.out, &args.dir, &display, inputs));
+    let earlier = memo.as_mut().map(Memo::lend).unwrap_or_default();
+    let mut outcome = registry::check_after(&args.dir, &display, earlier);
     let Some((mut loaded, mut registry)) = outcome.registry.take() else {
         return ui.fail("no registry was read");
     };
+    if let Some(memo) = &memo {
+        memo.keep(&loaded);
+    }
     let built = match source_date_epoch() {
         Ok(b) => b,
         Err(e) => return ui.fail(e),
@@ -241,16 +251,18 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         stats.unchanged,
         stats.removed
     );
-    if stats.cached + hashes > 0 {
+    let checked = memo.as_ref().map_or(0, Memo::hits);
+    if stats.cached + hashes + checked > 0 {
         summary.push_str(&format!(
-            "; from the build cache: {}, {} {}",
+            "; from the build cache: {}, {} {}, {}",
             plural(stats.cached, "page"),
             hashes,
             if hashes == 1 {
                 "file hash"
             } else {
                 "file hashes"
-            }
+            },
+            plural(checked, "checked asset"),
         ));
     }
     let code = emit(ui, &outcome.report, &args.report, &summary);

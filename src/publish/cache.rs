@@ -14,6 +14,9 @@
 //!   that removes what no build refers to looks at a folder whose stamp is unchanged (no
 //!   entry came, went or was renamed since) without reading it again.
 //!
+//! Beside it, in its own folder, [`memo`](crate::publish::memo) keeps each asset's checked
+//! manifests.
+//!
 //! Correctness never depends on it: a cache that does not parse, whose checksum is wrong or
 //! whose format is another is ignored whole; an entry whose key or stamp differs is not used;
 //! a file modified in the same instant it was cached (same mtime tick) is not cached at all.
@@ -426,7 +429,9 @@ pub fn tidy(out: &Path) {
     };
     let named = own.with_extension(NAMED);
     let path = path_bytes(&std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()));
-    let cached = own.is_file() || own.with_extension(RECORD).is_file();
+    let cached = own.is_file()
+        || own.with_extension(RECORD).is_file()
+        || own.with_extension(crate::publish::memo::EXTENSION).is_dir();
     if cached && std::fs::read(&named).ok().as_deref() != Some(path.as_slice()) {
         let _ = crate::publish::output::atomic_write(&named, &path);
     }
@@ -434,7 +439,7 @@ pub fn tidy(out: &Path) {
         return;
     };
     // Each output folder's files share the name up to its first dot: `<key>.json`,
-    // `<key>.fresh.json`, `<key>.out`. Temporary files of killed writes start with a dot.
+    // `<key>.fresh.json`, `<key>.out`, and the folder `<key>.assets` (see `memo`). Temporary files of killed writes start with a dot.
     let mut groups: BTreeMap<String, Vec<std::fs::DirEntry>> = BTreeMap::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -468,7 +473,10 @@ pub fn tidy(out: &Path) {
         };
         if gone {
             for e in files {
-                let _ = std::fs::remove_file(e.path());
+                let _ = match e.file_type().is_ok_and(|t| t.is_dir()) {
+                    true => std::fs::remove_dir_all(e.path()),
+                    false => std::fs::remove_file(e.path()),
+                };
             }
         }
     }

@@ -24,6 +24,7 @@
 use crate::diag::{Diagnostic, Loc, Report, codes};
 use crate::publish::output::LOCK;
 use crate::publish::{cache, hash};
+use crate::registry::kind::Kind;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -58,18 +59,36 @@ pub struct Tree {
 /// key), since a stat is what this costs, one per file. `None` when the tree holds a symbolic
 /// link or too many files to hash, or cannot be read whole.
 fn tree(root: &Path, hash_these: &BTreeSet<String>, skip: Option<&str>) -> Option<Tree> {
+    tree_with_tops(root, hash_these, skip, false).map(|(tree, _)| tree)
+}
+
+/// [`tree`], and with `tops` the part each entry of the root and of its folders gives `key`
+/// (by relative path): a folder's is its own key, so a folder two levels down (an asset's)
+/// is known by it to be unchanged.
+fn tree_with_tops(
+    root: &Path,
+    hash_these: &BTreeSet<String>,
+    skip: Option<&str>,
+    tops: bool,
+) -> Option<(Tree, BTreeMap<String, Vec<u8>>)> {
     let racy = Racy {
         hash_these,
         files: Mutex::default(),
         count: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
+        tops: tops.then(Mutex::default),
     };
     let (key, own) = folder(root, "", skip, &racy)?;
-    Some(Tree {
+    let tree = Tree {
         key: hash::hex(&key),
         own: hash::hex(&own),
         hashed: racy.files.into_inner().expect("no panics while held"),
-    })
+    };
+    let tops = racy
+        .tops
+        .map(|t| t.into_inner().expect("no panics while held"))
+        .unwrap_or_default();
+    Some((tree, tops))
 }
 
 /// The files a walk hashes, shared by its threads: those named, those found racy, and how
@@ -79,6 +98,9 @@ struct Racy<'a> {
     files: Mutex<BTreeSet<String>>,
     count: AtomicUsize,
     bytes: AtomicU64,
+    /// Where wanted, the parts of the entries of the root and of its folders (see
+    /// [`tree_with_tops`]).
+    tops: Option<Mutex<BTreeMap<String, Vec<u8>>>>,
 }
 
 /// The two keys of the folder `dir`, `rel` under the root (see [`Tree`]).
@@ -131,9 +153,19 @@ fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8
         })
         .collect();
     let (mut key, mut own) = (Sha256::new(), Sha256::new());
+    let tops = racy.tops.as_ref().filter(|_| !rel.contains('/'));
     for ((name, _), part) in entries.iter().zip(parts) {
-        let name = name.as_encoded_bytes();
         let (for_key, for_own) = part?;
+        if let Some(tops) = tops {
+            let name = name.to_string_lossy();
+            let path = match rel {
+                "" => name.into_owned(),
+                _ => format!("{rel}/{name}"),
+            };
+            let mut tops = tops.lock().expect("no panics while held");
+            tops.insert(path, for_key.clone());
+        }
+        let name = name.as_encoded_bytes();
         for (h, part) in [(&mut key, for_key), (&mut own, for_own)] {
             h.update((name.len() as u64).to_le_bytes());
             h.update(name);
@@ -152,6 +184,7 @@ pub struct Inputs {
     key: String,
     own: String,
     hashed: BTreeSet<String>,
+    assets: BTreeMap<(Kind, String), String>,
 }
 
 impl Inputs {
@@ -164,7 +197,7 @@ impl Inputs {
     ) -> Option<Inputs> {
         let empty = BTreeSet::new();
         let hash_these = record.map_or(&empty, |r| &r.inputs_hashed);
-        let registry = tree(dir, &prefixed(hash_these, "registry/"), None)?;
+        let (registry, tops) = tree_with_tops(dir, &prefixed(hash_these, "registry/"), None, true)?;
         let templates = match templates {
             Some(t) => Some(tree(t, &prefixed(hash_these, "templates/"), None)?),
             None => None,
@@ -191,8 +224,39 @@ impl Inputs {
                 .flat_map(|t| t.hashed)
                 .map(|p| format!("templates/{p}")),
         );
-        Some(Inputs { key, own, hashed })
+        Some(Inputs {
+            key,
+            own,
+            hashed,
+            assets: asset_keys(&tops),
+        })
     }
+
+    /// The key of each asset's folder, with everything of the registry outside the kinds'
+    /// folders (`registry.yaml`, `common/`), which is what reading an asset reads.
+    pub fn assets(&self) -> &BTreeMap<(Kind, String), String> {
+        &self.assets
+    }
+}
+
+/// The keys of [`Inputs::assets`], from the parts of the registry's top two levels.
+fn asset_keys(tops: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(Kind, String), String> {
+    let outside = tops
+        .iter()
+        .filter(|(path, _)| !path.contains('/') && Kind::from_folder(path).is_none())
+        .flat_map(|(path, part)| [path.as_bytes(), part.as_slice()]);
+    let outside = cache::key(outside);
+    tops.iter()
+        .filter_map(|(path, part)| {
+            let (folder, name) = path.split_once('/')?;
+            let kind = Kind::from_folder(folder)?;
+            // Only folders: a file beside the assets is no asset.
+            part.starts_with(b"d").then(|| {
+                let key = cache::key([outside.as_bytes(), part.as_slice()]);
+                ((kind, name.to_string()), key)
+            })
+        })
+        .collect()
 }
 
 /// The names in `set` that start with `prefix`, without it.

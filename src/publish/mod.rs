@@ -5,8 +5,9 @@
 //! [`output`] writes them (temp + rename, the root last); [`against`] compares a
 //! planned build with what is already published; [`schema`] describes the manifests for editors;
 //! [`target`] sends a build to object storage, and [`gc`] decides what may leave it; [`sign`]
-//! signs roots; [`cache`] lets a rebuild skip hashing and rendering what did not change, and
-//! [`fresh`] lets it skip everything when nothing did.
+//! signs roots; [`cache`] lets a rebuild skip hashing and rendering what did not change,
+//! [`memo`] reading and checking the assets that did not, and [`fresh`] everything when
+//! nothing did.
 //! The client reads the same [`index`] types and [`hash`]es, and nothing else from here.
 
 pub mod against;
@@ -16,6 +17,7 @@ pub mod fresh;
 pub mod gc;
 pub mod hash;
 pub mod index;
+pub mod memo;
 pub mod output;
 pub mod plan;
 pub mod schema;

@@ -1,7 +1,9 @@
 //! The four kinds of asset a registry holds, and the stages a registry has when it names none.
 //! Shared by every stage of reading, by the publisher and by the client.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     Model,
     Component,

@@ -36,9 +36,10 @@ pub struct Loader {
 
 pub type CardRefs = Vec<(Text, Kind)>;
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct LoadedVersion {
     pub spec: Option<Spec>,
+    #[serde(with = "crate::diag::interned")]
     pub spec_file: Arc<str>,
     pub lineage: Option<Lineage>,
     pub has_card: bool,
@@ -59,7 +60,7 @@ pub struct LoadedVersion {
 }
 
 /// A path of a spec into the registry's common folder.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SharedPath {
     /// As the spec writes it (`../../../common/src`).
     pub written: String,
@@ -69,10 +70,11 @@ pub struct SharedPath {
     pub abs: PathBuf,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct LoadedAsset {
     pub kind: Kind,
     pub name: String,
+    #[serde(with = "crate::diag::interned")]
     pub dir_file: Arc<str>,
     pub meta: AssetMeta,
     pub stages: Vec<StageEntry>,
@@ -96,7 +98,25 @@ pub struct Earlier {
     assets: BTreeMap<(Kind, String), (LoadedAsset, Vec<Diagnostic>)>,
 }
 
+impl Earlier {
+    /// Assets, with what loading each said, to lend to a load (see `publish::memo`).
+    pub fn of(
+        assets: impl IntoIterator<Item = ((Kind, String), (LoadedAsset, Vec<Diagnostic>))>,
+    ) -> Earlier {
+        Earlier {
+            assets: assets.into_iter().collect(),
+        }
+    }
+}
+
 impl Loaded {
+    /// Every asset, with what loading it said.
+    pub fn checked(&self) -> impl Iterator<Item = (&(Kind, String), &LoadedAsset, &[Diagnostic])> {
+        self.assets
+            .iter()
+            .filter_map(|(key, asset)| Some((key, asset, self.said.get(key)?.as_slice())))
+    }
+
     /// The assets not `changed`, to lend to the next load (`serve` rebuilding after an edit).
     pub fn into_earlier(mut self, changed: impl Fn(Kind, &str) -> bool) -> Earlier {
         let assets = std::mem::take(&mut self.assets)

@@ -400,7 +400,7 @@ pub fn lints(cx: &mut Cx, f: &Fields) -> Vec<(Text, Text)> {
     out
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct AssetMeta {
     pub display_name: Option<String>,
     pub description: Option<String>,
@@ -413,7 +413,7 @@ pub struct AssetMeta {
     pub lints: Vec<(Text, Text)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Deprecation {
     pub reason: String,
     pub replaced_by: Option<Text>,
@@ -476,7 +476,7 @@ fn deprecation(cx: &mut Cx, node: &Node, what: &str) -> Option<Deprecation> {
 // ---------------------------------------------------------------------------------------------
 // stages.yaml
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StageEntry {
     pub stage: Text,
     /// `None` clears the stage (`version: null`).
@@ -606,7 +606,7 @@ fn is_date_or_timestamp(s: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // lineage.yaml
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Lineage {
     pub job: Option<Job>,
     pub environment: Option<Text>,
@@ -618,18 +618,18 @@ pub struct Lineage {
     pub logs: Vec<Text>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub started: Option<Text>,
     pub finished: Option<Text>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Use {
     pub reference: Text,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Metric {
     pub name: Text,
     pub data: Option<Text>,

@@ -119,7 +119,7 @@ impl Node {
 /// A manifest as compact JSON text (`Node::to_json` serialized), for what `build` publishes:
 /// parsed back when it is used. As `serde_json::Value`s, whose every mapping is a B-tree, the
 /// manifests of 100,000 versions took 600 MB; as text, a tenth of that.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Json(Box<str>);
 
 impl Json {

@@ -749,6 +749,90 @@ fn a_rebuild_with_nothing_changed_is_skipped_and_every_change_is_seen() {
     assert!(skipped(&build("public", &[], &[]).stdout));
 }
 
+/// A rebuild takes the checked manifests of the assets whose folders did not change from the
+/// build cache, and reports what checking them said as a clean build does; a stored asset that
+/// is damaged is read and checked again.
+#[test]
+fn a_rebuild_checks_only_the_assets_that_changed_and_reports_what_a_clean_build_does() {
+    let (t, reg, _templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
+    // A warning, located in a card, in an asset the edits below leave alone.
+    let card = reg.join("models/credit-default/3/README.md");
+    let text = std::fs::read_to_string(&card).unwrap();
+    std::fs::write(&card, format!("---\ncolour: red\n---\n{text}")).unwrap();
+    let caches = t.path().join("caches");
+    let out = t.path().join("public");
+    // The report (every diagnostic with its snippet), the number of assets, and how many
+    // came from the build cache.
+    let parts = |said: &str| -> (String, usize, usize) {
+        let (report, line) = said.rsplit_once("\nbuilt ").unwrap();
+        let number = |before: &str| -> usize {
+            let head = &line[..line.find(before).unwrap_or_else(|| panic!("{line}"))];
+            head.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let cached = match line.contains("checked asset") {
+            true => number(" checked asset"),
+            false => 0,
+        };
+        (report.to_string(), number(" assets,"), cached)
+    };
+    let mut step = 0;
+    // A build of `public` compared with a clean build: the same site, the same report; and how
+    // many assets were checked again.
+    let mut build = |what: &str| -> (String, usize, usize) {
+        step += 1;
+        let r = build_cached(t.path(), "public", &[], &[]);
+        assert_eq!(r.code, 0, "{what}: {}{}", r.stdout, r.stderr);
+        let _ = std::fs::remove_dir_all(t.path().join("clean"));
+        let _ = std::fs::remove_dir_all(caches.join("clean"));
+        let clean = build_cached(t.path(), "clean", &[], &[]);
+        assert_eq!(clean.code, 0, "{}", clean.stderr);
+        assert_same_site(&out, &t.path().join("clean"), what);
+        let (report, assets, cached) = parts(&r.stdout);
+        let (clean_report, clean_assets, clean_cached) = parts(&clean.stdout);
+        assert_eq!(report, clean_report, "{step} {what}");
+        assert_eq!((assets, clean_cached), (clean_assets, 0), "{step} {what}");
+        (report, assets, assets - cached)
+    };
+    let (_, assets, checked) = build("first build");
+    assert!(assets > 3, "{assets}");
+    assert_eq!(checked, assets);
+    let (report, _, checked) = build("the first rebuild");
+    assert!(report.contains("colour: red"), "{report}");
+    assert_eq!(checked, assets, "nothing stored yet");
+    let iris = reg.join("models/iris-classifier/1/README.md");
+    let iris_text = std::fs::read_to_string(&iris).unwrap();
+    std::fs::write(&iris, format!("{iris_text}\nOne more line.\n")).unwrap();
+    let (report, _, checked) = build("another asset's card");
+    assert!(report.contains("colour: red"), "{report}");
+    assert_eq!(checked, 1);
+    std::fs::write(&card, format!("---\ncolour: blue\n---\n{text}")).unwrap();
+    let (report, _, checked) = build("the card with the warning");
+    assert!(report.contains("colour: blue"), "{report}");
+    assert_eq!(checked, 1);
+    // registry.yaml is read with every asset.
+    let registry = reg.join("registry.yaml");
+    let config = std::fs::read_to_string(&registry).unwrap();
+    std::fs::write(&registry, format!("{config}\n# a comment\n")).unwrap();
+    assert_eq!(build("registry.yaml").2, assets);
+    // Every stored asset damaged: read and checked again.
+    let memo = std::fs::read_dir(caches.join("public/builds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "assets"))
+        .unwrap();
+    for entry in std::fs::read_dir(&memo).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    touch(&iris);
+    assert_eq!(build("every stored asset damaged").2, assets);
+    touch(&iris);
+    assert_eq!(build("stored again").2, 1);
+}
+
 /// How many files the versions of the build in `out` ship, as its asset documents (the copies
 /// at `assets/<kind>/<name>.json`) list them.
 fn shipped_files(out: &Path) -> usize {
@@ -810,8 +894,8 @@ fn the_caches_of_deleted_output_folders_are_removed() {
     let root = t.path().canonicalize().unwrap();
     let expected: BTreeSet<PathBuf> = ["a", "b", "c"].iter().map(|o| root.join(o)).collect();
     assert_eq!(named, expected);
-    // Each folder has its cache, its skip record and its name: nine files.
-    assert_eq!(files.len(), 9, "{files:?}");
+    // Each folder has its cache, its skip record, its name and its checked assets' folder.
+    assert_eq!(files.len(), 12, "{files:?}");
     let key_of = |out: &str| {
         files
             .iter()
@@ -852,6 +936,7 @@ fn the_caches_of_deleted_output_folders_are_removed() {
         format!("{c}.json"),
         format!("{c}.fresh.json"),
         format!("{c}.out"),
+        format!("{c}.assets"),
         "fedcba9876543210fedcba9876543210.json".to_string(),
     ]
     .into();

@@ -19,7 +19,7 @@ use crate::registry::yaml::{Node, Value};
 use std::collections::BTreeMap;
 
 /// What a local path must be on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Expect {
     File,
     Dir,
@@ -36,7 +36,7 @@ pub enum Expect {
     Component,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LocalPath {
     pub path: Text,
     /// The field it came from, for messages (`code`, `conda_file`, `jobs.train.component`).
@@ -49,27 +49,27 @@ pub struct LocalPath {
 }
 
 /// A reference found in a spec, and the kind it must point at.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SpecRef {
     pub text: Text,
     pub kind: Kind,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Port {
     pub optional: bool,
     pub loc: Loc,
 }
 
 /// A component's inputs and outputs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Interface {
     pub inputs: BTreeMap<String, Port>,
     pub outputs: BTreeMap<String, Port>,
 }
 
 /// How a pipeline job names its component.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum JobComponent {
     /// A component file next to the spec; its interface is known once it is read.
     File(Text),
@@ -83,14 +83,14 @@ pub enum JobComponent {
 
 /// A port of a pipeline job that something names: the job's own `inputs:`/`outputs:` keys and
 /// every `${{parent.jobs.<job>.outputs.<port>}}`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PortUse {
     pub job: String,
     pub output: bool,
     pub port: Text,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
     pub kind: Kind,
     pub name: Option<Text>,
