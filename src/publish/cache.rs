@@ -439,7 +439,8 @@ pub fn tidy(out: &Path) {
         return;
     };
     // Each output folder's files share the name up to its first dot: `<key>.json`,
-    // `<key>.fresh.json`, `<key>.out`, and the folder `<key>.assets` (see `memo`). Temporary files of killed writes start with a dot.
+    // `<key>.fresh.json`, `<key>.out`, and the folder `<key>.assets` (see `memo`). Temporary
+    // files of killed writes start with a dot.
     let mut groups: BTreeMap<String, Vec<std::fs::DirEntry>> = BTreeMap::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
