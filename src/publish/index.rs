@@ -287,12 +287,12 @@ impl CanonicalJson {
         serde_json::from_str(self.0.get()).expect("canonical JSON parses")
     }
 
-    /// The member `key` of the object it holds, if it holds one with it.
+    /// The member `key` of the object it holds, if it holds one with it. Only that member is
+    /// parsed into a value: pages ask a lineage for its job or metrics, one member of many.
     pub fn get(&self, key: &str) -> Option<serde_json::Value> {
-        match self.value() {
-            serde_json::Value::Object(mut m) => m.remove(key),
-            _ => None,
-        }
+        let members: BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+            serde_json::from_str(self.0.get()).ok()?;
+        serde_json::from_str(members.get(key)?.get()).ok()
     }
 }
 
