@@ -466,6 +466,51 @@ mod tests {
         assert!(named.hashed.is_empty());
     }
 
+    /// An asset's key moves with its own folder and with what is outside the kinds' folders,
+    /// and with nothing else.
+    #[test]
+    fn an_assets_key_covers_its_folder_and_what_is_outside_the_kinds_folders() {
+        let t = tempfile::tempdir().unwrap();
+        let reg = t.path();
+        write(reg, "registry.yaml", "name: r\n");
+        write(reg, "common/src/train.py", "print()\n");
+        write(reg, "models/a/1/spec.yaml", "path: w\n");
+        write(reg, "models/b/1/spec.yaml", "path: w\n");
+        write(reg, "data/a/1/spec.yaml", "path: d\n");
+        write(reg, "models/notes.txt", "not an asset\n");
+        let keys = || Inputs::of(reg, None, &[], None).unwrap().assets().clone();
+        let first = keys();
+        let names: Vec<(Kind, &str)> = first.keys().map(|(k, n)| (*k, n.as_str())).collect();
+        assert_eq!(
+            names,
+            [(Kind::Model, "a"), (Kind::Model, "b"), (Kind::Data, "a")]
+        );
+        let moved = |before: &BTreeMap<(Kind, String), String>| -> Vec<String> {
+            let now = keys();
+            assert_eq!(now.len(), before.len());
+            now.iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|((kind, name), _)| format!("{}/{name}", kind.folder()))
+                .collect()
+        };
+        assert!(moved(&first).is_empty(), "the same tree, the same keys");
+        let before = keys();
+        write(reg, "models/a/1/README.md", "a card\n");
+        assert_eq!(moved(&before), ["models/a"]);
+        let before = keys();
+        write(reg, "models/b/stages.yaml", "[]\n");
+        assert_eq!(moved(&before), ["models/b"]);
+        let before = keys();
+        write(reg, "models/notes.txt", "still not an asset\n");
+        assert!(moved(&before).is_empty());
+        let before = keys();
+        write(reg, "common/src/train.py", "print(1)\n");
+        assert_eq!(moved(&before).len(), 3);
+        let before = keys();
+        write(reg, "registry.yaml", "name: r2\n");
+        assert_eq!(moved(&before).len(), 3);
+    }
+
     #[test]
     fn a_record_holds_for_the_same_inputs_and_output_until_its_root_would_be_signed_again() {
         let t = tempfile::tempdir().unwrap();

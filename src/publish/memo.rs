@@ -44,8 +44,9 @@ struct Entry {
     body: Vec<u8>,
 }
 
-/// What is kept of an asset: what loading it made and said.
-#[derive(Serialize, Deserialize)]
+/// What is kept of an asset: what loading it made and said (written as a `Storing`, which
+/// borrows them).
+#[derive(Deserialize)]
 struct Stored {
     asset: LoadedAsset,
     said: Vec<Diagnostic>,
