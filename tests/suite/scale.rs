@@ -613,6 +613,15 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     assert!(!stray.exists());
 }
 
+/// A card of the registry `reg` given front matter with an unknown key (`colour: red`, a
+/// warning): the card, and its text before.
+fn warn_in_a_card(reg: &Path) -> (PathBuf, String) {
+    let card = reg.join("models/credit-default/3/README.md");
+    let text = std::fs::read_to_string(&card).unwrap();
+    std::fs::write(&card, format!("---\ncolour: red\n---\n{text}")).unwrap();
+    (card, text)
+}
+
 /// The file's modification time set to now, its content left alone.
 fn touch(path: &Path) {
     std::fs::File::options()
@@ -630,9 +639,7 @@ fn touch(path: &Path) {
 fn a_rebuild_with_nothing_changed_is_skipped_and_every_change_is_seen() {
     let (t, reg, templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
     // A warning, located in a card, which a skipped build reports again.
-    let card = reg.join("models/credit-default/3/README.md");
-    let text = std::fs::read_to_string(&card).unwrap();
-    std::fs::write(&card, format!("---\ncolour: red\n---\n{text}")).unwrap();
+    let (card, text) = warn_in_a_card(&reg);
     let caches = t.path().join("caches");
     let build =
         |out: &str, extra: &[&str], env: &[(&str, &str)]| build_cached(t.path(), out, extra, env);
@@ -756,9 +763,7 @@ fn a_rebuild_with_nothing_changed_is_skipped_and_every_change_is_seen() {
 fn a_rebuild_checks_only_the_assets_that_changed_and_reports_what_a_clean_build_does() {
     let (t, reg, _templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
     // A warning, located in a card, in an asset the edits below leave alone.
-    let card = reg.join("models/credit-default/3/README.md");
-    let text = std::fs::read_to_string(&card).unwrap();
-    std::fs::write(&card, format!("---\ncolour: red\n---\n{text}")).unwrap();
+    let (card, text) = warn_in_a_card(&reg);
     let caches = t.path().join("caches");
     let out = t.path().join("public");
     // The report (every diagnostic with its snippet), the number of assets, and how many
