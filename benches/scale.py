@@ -9,7 +9,9 @@ and times these cases, in order, each against the output folder the previous one
   cold               mlreg build into an empty output folder (the last one moved aside first:
                      see common.clear)
   unchanged          mlreg build again, nothing changed (skipped whole once the last build's
-                     files are old enough to trust by their stamps; a note says which runs were)
+                     files are old enough to trust by their stamps; a note says which runs were).
+                     The first of these runs also stores every asset's checked manifests in the
+                     build cache (src/publish/memo.rs), which the cases after it read instead.
   one card           the README.md of one version gets a line appended (a new one each run)
   one version added  one asset gets a new version folder, a copy of its last one (a new one each run)
 Every timed run comes after os.sync(), so that earlier writes are not billed to it.

@@ -206,7 +206,7 @@ pub mod interned {
         static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
     }
 
-    /// The table in place while `f` runs, whatever it was before, and the previous one back after.
+    /// Run `f` with `table` in place, and put back the one before, even if `f` panics.
     fn with_table<T>(table: Table, f: impl FnOnce() -> T) -> (T, Table) {
         struct Restore(Option<Table>);
         impl Drop for Restore {
