@@ -59,7 +59,16 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         .as_ref()
         .map(|inputs| Memo::new(&args.out, &args.dir, &display, inputs));
     let earlier = memo.as_mut().map(Memo::lend).unwrap_or_default();
-    let mut outcome = registry::check_after(&args.dir, &display, earlier);
+    // The output folder's build cache: hashes of unchanged source files, pages of unchanged
+    // assets. Only for a folder mlreg made; never trusted beyond what it can prove. (Read
+    // while the registry is checked: a large one's is tens of megabytes.)
+    let (mut outcome, cache) = rayon::join(
+        || registry::check_after(&args.dir, &display, earlier),
+        || match owned {
+            true => Cache::load(&args.out),
+            false => Cache::default(),
+        },
+    );
     let Some((mut loaded, mut registry)) = outcome.registry.take() else {
         return ui.fail("no registry was read");
     };
@@ -77,13 +86,6 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         .ok()
         .filter(|_| owned)
         .map(|r| r.snapshot.path);
-    // The output folder's build cache: hashes of unchanged source files, pages of unchanged
-    // assets. Only for a folder mlreg made; never trusted beyond what it can prove.
-    let cache = if owned {
-        Cache::load(&args.out)
-    } else {
-        Cache::default()
-    };
     // The previous build: `--against`, else the output folder when mlreg made it. Published
     // versions keep their pins and their bytes, and the stage log only grows, whether or not
     // the registry has other errors: every problem shows in one run. Only its asset documents

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The marker that says mlreg owns a folder, with the snapshots of the last builds.
@@ -712,18 +713,19 @@ fn sweep(
         reachable(out, snap, &mut keep);
     }
     let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
-    let mut removed = 0;
-    swept(out, "", &keep, cache, &mut removed)?;
-    Ok(removed)
+    let removed = AtomicUsize::new(0);
+    swept(out, "", &keep, cache, &removed)?;
+    Ok(removed.into_inner())
 }
 
-/// Sweep the folder `rel` of `out` (see [`sweep`]); whether it is empty now.
+/// Sweep the folder `rel` of `out` (see [`sweep`]), its folders in parallel (a stat of each
+/// is most of what a sweep costs); whether it is empty now.
 fn swept(
     out: &Path,
     rel: &str,
     keep: &HashSet<&str>,
     cache: Option<&Cache>,
-    removed: &mut usize,
+    removed: &AtomicUsize,
 ) -> Result<bool, String> {
     let dir = out.join(rel);
     let stamp = Stamp::of_dir(&dir);
@@ -754,7 +756,7 @@ fn swept(
                         gone.map_err(|e| {
                             format!("cannot remove `{}`: {e}", entry.path().display())
                         })?;
-                        *removed += 1;
+                        removed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
@@ -763,6 +765,7 @@ fn swept(
         }
     };
     let mut left = entries.len();
+    let mut folders = Vec::new();
     for (name, is_dir) in &entries {
         let path = if rel.is_empty() {
             name.clone()
@@ -770,20 +773,30 @@ fn swept(
             format!("{rel}/{name}")
         };
         if *is_dir {
-            if swept(out, &path, keep, cache, removed)?
-                && std::fs::remove_dir(out.join(&path)).is_ok()
-            {
-                left -= 1;
-            }
+            folders.push(path);
         } else if !keep.contains(path.as_str()) && !path.starts_with("trust/") {
             // (Key sets stay forever: a client follows the chain from any of them.)
             match std::fs::remove_file(out.join(&path)) {
-                Ok(()) => *removed += 1,
+                Ok(()) => {
+                    removed.fetch_add(1, Ordering::Relaxed);
+                }
                 // Gone already (a listing from the cache, of a folder changed within one
                 // timestamp tick): nothing to remove.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("cannot remove `{path}`: {e}")),
             }
+            left -= 1;
+        }
+    }
+    let emptied: Vec<Result<bool, String>> = folders
+        .par_iter()
+        .map(|path| {
+            let empty = swept(out, path, keep, cache, removed)?;
+            Ok(empty && std::fs::remove_dir(out.join(path)).is_ok())
+        })
+        .collect();
+    for emptied in emptied {
+        if emptied? {
             left -= 1;
         }
     }
