@@ -230,7 +230,7 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     });
     // The lock is held until the record of this build is made: no other build writes into the
     // folder while it is looked at.
-    let (stats, _lock) = match writer.finish(signed.root, &planned.snapshot.path, keep) {
+    let (stats, _lock, cache) = match writer.finish(signed.root, &planned.snapshot.path, keep) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),
     };
@@ -241,7 +241,13 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         kept_until,
         report: &outcome.report,
     };
-    if let Some(record) = inputs.and_then(|inputs| Record::new(inputs, &args.out, done)) {
+    // The build cache is written while the output folder is fingerprinted for the record: it
+    // lives elsewhere, and both only look at what the build left.
+    let (_, record) = rayon::join(
+        || cache.map(|cache| cache.save(&args.out)),
+        || inputs.and_then(|inputs| Record::new(inputs, &args.out, done)),
+    );
+    if let Some(record) = record {
         record.save(&args.out);
     }
     let mut summary = format!(

@@ -530,13 +530,13 @@ impl Writer {
     /// The root last; then the marker, the sweep of what none of the last `keep` builds (this
     /// one included) refers to, and for a new folder the rename into place. The folder's lock
     /// comes back still held (an existing folder's), for a look at the folder as this build
-    /// left it.
+    /// left it, with the build cache to save once it is done (see `Cache::save`).
     pub fn finish(
         mut self,
         root: Vec<u8>,
         snapshot: &str,
         keep: usize,
-    ) -> Result<(Stats, Option<Lock>), Refused> {
+    ) -> Result<(Stats, Option<Lock>, Option<Cache>), Refused> {
         let cache = self.cache.take();
         let written = if self.fresh {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
@@ -589,10 +589,7 @@ impl Writer {
                 });
             }
         }
-        if let Some(cache) = cache {
-            cache.save(&self.out);
-        }
-        Ok((stats, self.lock))
+        Ok((stats, self.lock, cache))
     }
 }
 
