@@ -58,12 +58,14 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     let mut memo = inputs
         .as_ref()
         .map(|inputs| Memo::new(&args.out, &args.dir, &display, inputs));
-    let earlier = memo.as_mut().map(Memo::lend).unwrap_or_default();
     // The output folder's build cache: hashes of unchanged source files, pages of unchanged
     // assets. Only for a folder mlreg made; never trusted beyond what it can prove. (Read
     // while the registry is checked: a large one's is tens of megabytes.)
     let (mut outcome, cache) = rayon::join(
-        || registry::check_after(&args.dir, &display, earlier),
+        || {
+            let earlier = memo.as_mut().map(Memo::lend).unwrap_or_default();
+            registry::check_after(&args.dir, &display, earlier)
+        },
         || match owned {
             true => Cache::load(&args.out),
             false => Cache::default(),
