@@ -439,8 +439,16 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("b.md"), t.path().join("a/link")).unwrap();
         assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
         std::fs::remove_file(t.path().join("a/link")).unwrap();
-        for i in 0..RACY_FILES {
-            write(t.path(), &format!("many/{i}"), "");
+        // One more racy file than may be hashed, modified in the future: racy however long
+        // writing them takes on a slow disk (the files above may have settled meanwhile).
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        for i in 0..=RACY_FILES {
+            let rel = format!("many/{i}");
+            write(t.path(), &rel, "");
+            let file = std::fs::File::options()
+                .write(true)
+                .open(t.path().join(rel));
+            file.unwrap().set_modified(later).unwrap();
         }
         assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
     }
