@@ -62,15 +62,15 @@ fn tree(root: &Path, hash_these: &BTreeSet<String>, skip: Option<&str>) -> Optio
     tree_with_tops(root, hash_these, skip, false).map(|(tree, _)| tree)
 }
 
-/// [`tree`], and with `tops` the part each entry of the root and of its folders gives `key`
-/// (by relative path): a folder's is its own key, so a folder two levels down (an asset's)
-/// is known by it to be unchanged.
+/// [`tree`], and with `tops` the parts each entry of the root and of its folders gives `key`
+/// and `own` (by relative path): a folder's are its own keys, so a folder two levels down (an
+/// asset's) is known by them to be unchanged.
 fn tree_with_tops(
     root: &Path,
     hash_these: &BTreeSet<String>,
     skip: Option<&str>,
     tops: bool,
-) -> Option<(Tree, BTreeMap<String, Vec<u8>>)> {
+) -> Option<(Tree, Tops)> {
     let racy = Racy {
         hash_these,
         files: Mutex::default(),
@@ -100,8 +100,11 @@ struct Racy<'a> {
     bytes: AtomicU64,
     /// Where wanted, the parts of the entries of the root and of its folders (see
     /// [`tree_with_tops`]).
-    tops: Option<Mutex<BTreeMap<String, Vec<u8>>>>,
+    tops: Option<Mutex<Tops>>,
 }
+
+/// The parts for `key` and for `own` of the entries of a tree's top two levels, by path.
+type Tops = BTreeMap<String, (Vec<u8>, Vec<u8>)>;
 
 /// The two keys of the folder `dir`, `rel` under the root (see [`Tree`]).
 fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8; 32], [u8; 32])> {
@@ -163,7 +166,7 @@ fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8
                 _ => format!("{rel}/{name}"),
             };
             let mut tops = tops.lock().expect("no panics while held");
-            tops.insert(path, for_key.clone());
+            tops.insert(path, (for_key.clone(), for_own.clone()));
         }
         let name = name.as_encoded_bytes();
         for (h, part) in [(&mut key, for_key), (&mut own, for_own)] {
@@ -184,7 +187,16 @@ pub struct Inputs {
     key: String,
     own: String,
     hashed: BTreeSet<String>,
-    assets: BTreeMap<(Kind, String), String>,
+    assets: BTreeMap<(Kind, String), AssetKey>,
+}
+
+/// An asset's folder, with everything of the registry outside the kinds' folders, keyed as a
+/// [`Tree`] is: `key` to compare with what the last build recorded, `own` for the next build
+/// to compare with (they differ where a file the last build saw racy has settled since).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssetKey {
+    pub key: String,
+    pub own: String,
 }
 
 impl Inputs {
@@ -234,26 +246,32 @@ impl Inputs {
 
     /// The key of each asset's folder, with everything of the registry outside the kinds'
     /// folders (`registry.yaml`, `common/`), which is what reading an asset reads.
-    pub fn assets(&self) -> &BTreeMap<(Kind, String), String> {
+    pub fn assets(&self) -> &BTreeMap<(Kind, String), AssetKey> {
         &self.assets
     }
 }
 
 /// The keys of [`Inputs::assets`], from the parts of the registry's top two levels.
-fn asset_keys(tops: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(Kind, String), String> {
-    let outside = tops
-        .iter()
-        .filter(|(path, _)| !path.contains('/') && Kind::from_folder(path).is_none())
-        .flat_map(|(path, part)| [path.as_bytes(), part.as_slice()]);
-    let outside = cache::key(outside);
+fn asset_keys(tops: &Tops) -> BTreeMap<(Kind, String), AssetKey> {
+    let outside = |own: bool| {
+        let parts = tops
+            .iter()
+            .filter(|(path, _)| !path.contains('/') && Kind::from_folder(path).is_none())
+            .flat_map(|(path, (key, mine))| [path.as_bytes(), if own { mine } else { key }]);
+        cache::key(parts)
+    };
+    let (key, own) = (outside(false), outside(true));
     tops.iter()
-        .filter_map(|(path, part)| {
+        .filter_map(|(path, (for_key, for_own))| {
             let (folder, name) = path.split_once('/')?;
             let kind = Kind::from_folder(folder)?;
             // Only folders: a file beside the assets is no asset.
-            part.starts_with(b"d").then(|| {
-                let key = cache::key([outside.as_bytes(), part.as_slice()]);
-                ((kind, name.to_string()), key)
+            for_key.starts_with(b"d").then(|| {
+                let asset = AssetKey {
+                    key: cache::key([key.as_bytes(), for_key.as_slice()]),
+                    own: cache::key([own.as_bytes(), for_own.as_slice()]),
+                };
+                ((kind, name.to_string()), asset)
             })
         })
         .collect()
@@ -493,7 +511,7 @@ mod tests {
             names,
             [(Kind::Model, "a"), (Kind::Model, "b"), (Kind::Data, "a")]
         );
-        let moved = |before: &BTreeMap<(Kind, String), String>| -> Vec<String> {
+        let moved = |before: &BTreeMap<(Kind, String), AssetKey>| -> Vec<String> {
             let now = keys();
             assert_eq!(now.len(), before.len());
             now.iter()

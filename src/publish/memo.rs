@@ -7,8 +7,12 @@
 //! and content where a stamp cannot be trusted, as `fresh` fingerprints the registry before a
 //! build reads it), the registry's files outside the kinds' folders (`registry.yaml`,
 //! `common/`), the registry folder as given and as shown, and the mlreg executable. It is lent
-//! to the next load only when that key is the same. What joins assets (references, stages,
-//! used-by lists) is worked out again on every build, from every asset.
+//! to the next load only when that key is the same. As `fresh` has two keys for a tree, an
+//! asset has two: the one this build compares, and the one the next build will (a file the
+//! last build saw racy is hashed by this build, not by the next once it has settled). Assets
+//! are looked up by the first and stored under the second: one lent whose two differ is stored
+//! again, without being read again. What joins assets (references, stages, used-by lists) is
+//! worked out again on every build, from every asset.
 //!
 //! One file per asset in a folder beside the build cache (`<cache>.assets/`), so that a
 //! rebuild writes only the changed assets' files: a SHA-256 of the rest, then the rest
@@ -16,7 +20,8 @@
 //! key is wrong, or whose format is another is not used, and the asset is read from its folder.
 
 use crate::diag::{Diagnostic, interned};
-use crate::publish::{cache, fresh::Inputs, hash, output};
+use crate::publish::fresh::{AssetKey, Inputs};
+use crate::publish::{cache, hash, output};
 use crate::registry::kind::Kind;
 use crate::registry::load::{Earlier, Loaded, LoadedAsset};
 use rayon::prelude::*;
@@ -55,7 +60,7 @@ struct Stored {
 /// The memo of one output folder, for one build: each asset's key, and which assets it lent.
 pub struct Memo {
     dir: PathBuf,
-    keys: BTreeMap<(Kind, String), String>,
+    keys: BTreeMap<(Kind, String), AssetKey>,
     lent: BTreeSet<(Kind, String)>,
 }
 
@@ -66,18 +71,25 @@ impl Memo {
         let executable = cache::executable();
         let format = FORMAT.to_le_bytes();
         let dir_bytes = dir.as_os_str().as_encoded_bytes();
+        let key = |folder: &str| {
+            let parts: [&[u8]; 5] = [
+                &format,
+                executable.as_bytes(),
+                dir_bytes,
+                display.as_bytes(),
+                folder.as_bytes(),
+            ];
+            cache::key(parts)
+        };
         let keys = inputs
             .assets()
             .iter()
             .map(|(asset, folder)| {
-                let parts: [&[u8]; 5] = [
-                    &format,
-                    executable.as_bytes(),
-                    dir_bytes,
-                    display.as_bytes(),
-                    folder.as_bytes(),
-                ];
-                (asset.clone(), cache::key(parts))
+                let keys = AssetKey {
+                    key: key(&folder.key),
+                    own: key(&folder.own),
+                };
+                (asset.clone(), keys)
             })
             .collect();
         Memo {
@@ -92,7 +104,7 @@ impl Memo {
         let found: Vec<((Kind, String), Stored)> = self
             .keys
             .par_iter()
-            .filter_map(|(asset, key)| Some((asset.clone(), self.read(asset, key)?)))
+            .filter_map(|(asset, keys)| Some((asset.clone(), self.read(asset, &keys.key)?)))
             .collect();
         self.lent = found.iter().map(|(asset, _)| asset.clone()).collect();
         Earlier::of(
@@ -107,22 +119,23 @@ impl Memo {
         self.lent.len()
     }
 
-    /// Store each asset of `loaded` it did not lend, and remove the files of assets that are
-    /// no longer there. A failure only costs the next build its shortcut.
+    /// Store each asset of `loaded` it did not lend, or lent under another key than the next
+    /// build's, and remove the files of assets that are no longer there. A failure only costs
+    /// the next build its shortcut.
     pub fn keep(&self, loaded: &Loaded) {
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
         loaded
             .checked()
-            .filter(|(asset, _, _)| !self.lent.contains(*asset))
+            .filter_map(|(asset, la, said)| {
+                let keys = self.keys.get(asset)?;
+                let stored = self.lent.contains(asset) && keys.key == keys.own;
+                (!stored).then_some((asset, &keys.own, la, said))
+            })
             .collect::<Vec<_>>()
             .into_par_iter()
-            .for_each(|(asset, la, said)| {
-                if let Some(key) = self.keys.get(asset) {
-                    self.write(asset, key, la, said);
-                }
-            });
+            .for_each(|(asset, key, la, said)| self.write(asset, key, la, said));
         let wanted: BTreeSet<String> = self.keys.keys().map(file_name).collect();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
@@ -229,11 +242,28 @@ mod tests {
             .checked()
             .map(|(asset, _, _)| (asset.clone(), format!("key of {}", asset.1)))
             .collect();
-        let memo = |keys: &BTreeMap<(Kind, String), String>| Memo {
-            dir: cache.path().join("memo"),
-            keys: keys.clone(),
-            lent: BTreeSet::new(),
+        // Looked up by `keys`, stored under `next` (by default the same).
+        let memo_next = |keys: &BTreeMap<(Kind, String), String>, next: &dyn Fn(&str) -> String| {
+            let keys = keys
+                .iter()
+                .map(|(asset, key)| {
+                    let own = next(key);
+                    (
+                        asset.clone(),
+                        AssetKey {
+                            key: key.clone(),
+                            own,
+                        },
+                    )
+                })
+                .collect();
+            Memo {
+                dir: cache.path().join("memo"),
+                keys,
+                lent: BTreeSet::new(),
+            }
         };
+        let memo = |keys: &BTreeMap<(Kind, String), String>| memo_next(keys, &|k| k.to_string());
         memo(&keys).keep(&fresh);
         let mut again = memo(&keys);
         let lent = load(reg.path(), again.lend());
@@ -273,5 +303,22 @@ mod tests {
         let mut last = memo(&keys);
         last.lend();
         assert_eq!(last.hits(), keys.len());
+
+        // Lent under this build's keys and stored again under the next build's, where they
+        // differ (a file seen racy has settled), without being read again.
+        let next = |k: &str| format!("next {k}");
+        let mut settling = memo_next(&keys, &next);
+        let lent = load(reg.path(), settling.lend());
+        assert_eq!(settling.hits(), keys.len());
+        settling.keep(&lent);
+        let moved: BTreeMap<(Kind, String), String> =
+            keys.iter().map(|(a, k)| (a.clone(), next(k))).collect();
+        let mut after = memo(&moved);
+        let lent = load(reg.path(), after.lend());
+        assert_eq!(after.hits(), keys.len());
+        assert_eq!(format!("{lent:?}"), format!("{fresh:?}"));
+        let mut before = memo(&keys);
+        before.lend();
+        assert_eq!(before.hits(), 0);
     }
 }
