@@ -452,29 +452,121 @@ pub fn digest(
     lineage: Option<&serde_json::Value>,
     files: &[FileEntry],
 ) -> String {
-    let mut spec = spec.clone();
-    if let serde_json::Value::Object(m) = &mut spec {
-        m.remove("description");
-        m.remove("tags");
+    /// The spec without `description` and `tags`, not copied to drop them.
+    struct Fixed<'a>(&'a serde_json::Value);
+    impl Serialize for Fixed<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self.0 {
+                serde_json::Value::Object(m) => s.collect_map(
+                    m.iter()
+                        .filter(|(k, _)| !matches!(k.as_str(), "description" | "tags")),
+                ),
+                v => v.serialize(s),
+            }
+        }
     }
-    let files: Vec<serde_json::Value> = files
-        .iter()
-        .map(|f| serde_json::json!([f.path, f.size, f.sha256]))
-        .collect();
-    let doc = serde_json::json!({
-        "spec": spec,
-        "lineage": lineage.cloned().unwrap_or(serde_json::Value::Null),
-        "files": files,
-    });
+    /// What is hashed, as canonical JSON writes it (members sorted by name, a missing lineage
+    /// as `null`), streamed into the hash rather than made as a value and then as bytes: a
+    /// build computes 100,000 of these.
+    #[derive(Serialize)]
+    struct Hashed<'a> {
+        files: Vec<(&'a str, u64, &'a str)>,
+        lineage: Option<&'a serde_json::Value>,
+        spec: Fixed<'a>,
+    }
+    struct Sink(sha2::Sha256);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            sha2::Digest::update(&mut self.0, buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let hashed = Hashed {
+        files: files
+            .iter()
+            .map(|f| (f.path.as_str(), f.size, f.sha256.as_str()))
+            .collect(),
+        lineage,
+        spec: Fixed(spec),
+    };
+    let mut sink = Sink(sha2::Sha256::default());
+    serde_json::to_writer(&mut sink, &hashed).expect("JSON values always serialize");
     format!(
         "sha256:{}",
-        crate::publish::hash::sha256(&crate::publish::hash::canonical_json(&doc))
+        crate::publish::hash::hex(&sha2::Digest::finalize(sink.0))
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_is_the_hash_of_the_canonical_json_of_what_it_covers() {
+        // The rule of docs/protocol.md, as a client computes it: a value, then its bytes.
+        let by_the_rule =
+            |spec: &serde_json::Value, lineage: Option<&serde_json::Value>, files: &[FileEntry]| {
+                let mut spec = spec.clone();
+                if let serde_json::Value::Object(m) = &mut spec {
+                    m.remove("description");
+                    m.remove("tags");
+                }
+                let files: Vec<serde_json::Value> = files
+                    .iter()
+                    .map(|f| serde_json::json!([f.path, f.size, f.sha256]))
+                    .collect();
+                let doc = serde_json::json!({
+                    "spec": spec,
+                    "lineage": lineage.cloned().unwrap_or(serde_json::Value::Null),
+                    "files": files,
+                });
+                let bytes = crate::publish::hash::canonical_json(&doc);
+                format!("sha256:{}", crate::publish::hash::sha256(&bytes))
+            };
+        let spec = serde_json::json!({
+            "type": "mlflow_model", "path": "model", "tags": {"a": "b"},
+            "description": "gone", "zeta": [1, 2.5, "é\"\n"], "alpha": {"y": null, "x": true},
+        });
+        let lineage = serde_json::json!({"job": {"name": "run-1"}, "metrics": [{"auc": 0.91}]});
+        let files = vec![
+            FileEntry {
+                path: "model/MLmodel".into(),
+                size: 12,
+                sha256: "ab".repeat(32),
+                blob: format!("blobs/sha256/{}", "ab".repeat(32)),
+            },
+            FileEntry {
+                path: "model/ünïcode \"q\".bin".into(),
+                size: 0,
+                sha256: "cd".repeat(32),
+                blob: format!("blobs/sha256/{}", "cd".repeat(32)),
+            },
+        ];
+        for (spec, lineage, files) in [
+            (&spec, Some(&lineage), &files[..]),
+            (&spec, None, &files[..1]),
+            (&serde_json::json!("not an object"), None, &[][..]),
+            (
+                &serde_json::json!({}),
+                Some(&serde_json::Value::Null),
+                &files[..],
+            ),
+        ] {
+            assert_eq!(
+                digest(spec, lineage, files),
+                by_the_rule(spec, lineage, files)
+            );
+        }
+        // Description and tags are not covered; everything else is.
+        let mut edited = spec.clone();
+        edited["description"] = "other".into();
+        assert_eq!(digest(&edited, None, &files), digest(&spec, None, &files));
+        edited["alpha"]["x"] = false.into();
+        assert_ne!(digest(&edited, None, &files), digest(&spec, None, &files));
+    }
 
     #[test]
     fn canonical_json_reads_any_spelling_and_is_the_value_it_holds() {

@@ -29,6 +29,18 @@ pub enum Content {
     Deferred(Deferred),
 }
 
+impl Content {
+    /// How many bytes it is. (A source file's is the size the plan hashed, which the blob's
+    /// name stands for: no second look.)
+    fn size(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::File(_, size) => *size,
+            Content::Deferred(m) => m.size,
+        }
+    }
+}
+
 /// Bytes that are made again only if they are written, with the SHA-256 and size they have:
 /// an asset document, which a build would otherwise hold twice until the end, as the struct
 /// its pages are made from and as bytes (hundreds of megabytes at 100,000 versions). An
@@ -513,11 +525,38 @@ impl Writer {
         }
     }
 
-    /// Write every file of `set`, one after another.
+    /// Write every file of `set`, one after another. In an existing folder most are already
+    /// there as they must be: which ones is looked up first, in parallel (a stat each, which
+    /// one thread took longer for than rendering the pages of a one-card rebuild), and only
+    /// the others go through [`Writer::put`].
     pub fn put_each(&self, set: &OutputSet) -> Result<(), String> {
-        set.files
+        if self.fresh || self.memory.is_some() {
+            return set
+                .files
+                .iter()
+                .try_for_each(|(rel, content)| self.put(rel, content));
+        }
+        let files: Vec<(&String, &Content)> = set.files.iter().collect();
+        let there: Vec<bool> = files
+            .par_iter()
+            .map(|(rel, content)| already(&self.dir, rel, content))
+            .collect();
+        let mut kept = 0;
+        {
+            let mut produced = self.produced.lock().expect("no panics while held");
+            for ((rel, _), there) in files.iter().zip(&there) {
+                if *there {
+                    produced.insert(rel.to_string());
+                    kept += 1;
+                }
+            }
+        }
+        self.stats.lock().expect("no panics while held").unchanged += kept;
+        files
             .iter()
-            .try_for_each(|(rel, content)| self.put(rel, content))
+            .zip(there)
+            .filter(|(_, there)| !there)
+            .try_for_each(|((rel, content), _)| self.put(rel, content))
     }
 
     /// Write every file of `set`, in parallel.
@@ -630,20 +669,11 @@ pub fn remove_orphans(parent: &Path, prefix: &str) {
 
 /// Write one file if needed; `Some(bytes written)` or `None` when it was already right.
 fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> {
-    let path = out.join(rel);
-    let existing = std::fs::metadata(&path).ok().filter(|m| m.is_file());
-    let size = match content {
-        Content::Bytes(b) => b.len() as u64,
-        // The size the plan hashed, which the blob's name stands for: no second look.
-        Content::File(_, size) => *size,
-        Content::Deferred(m) => m.size,
-    };
-    if let Some(m) = existing
-        && m.len() == size
-        && (content_addressed(rel) || same_bytes(&path, content))
-    {
+    if already(out, rel, content) {
         return Ok(None);
     }
+    let path = out.join(rel);
+    let size = content.size();
     match content {
         Content::Bytes(b) => atomic_write(&path, b)?,
         Content::Deferred(m) => atomic_write(&path, &m.bytes())?,
@@ -656,6 +686,17 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
         }
     }
     Ok(Some(size))
+}
+
+/// Whether the file `rel` of `out` is already `content`: present with its size, and, unless
+/// its name is its hash, its bytes.
+fn already(out: &Path, rel: &str, content: &Content) -> bool {
+    let path = out.join(rel);
+    std::fs::metadata(&path).is_ok_and(|m| {
+        m.is_file()
+            && m.len() == content.size()
+            && (content_addressed(rel) || same_bytes(&path, content))
+    })
 }
 
 fn same_bytes(path: &Path, content: &Content) -> bool {
