@@ -26,6 +26,11 @@ pub struct Code {
 }
 
 impl Code {
+    /// The code whose id is `id` (`E020`), if this mlreg knows it.
+    pub fn by_id(id: &str) -> Option<Code> {
+        codes::ALL.iter().find(|c| c.id == id).copied()
+    }
+
     pub fn severity(self) -> Severity {
         if self.id.starts_with('W') {
             Severity::Warning
@@ -168,7 +173,7 @@ pub struct Diagnostic {
 /// A code stored as its id, read back as the code of that id: an id this mlreg does not know
 /// does not read.
 mod code_id {
-    use super::{Code, codes};
+    use super::Code;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> {
@@ -177,11 +182,7 @@ mod code_id {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
         let id = String::deserialize(d)?;
-        codes::ALL
-            .iter()
-            .find(|c| c.id == id)
-            .copied()
-            .ok_or_else(|| D::Error::custom(format!("no code {id}")))
+        Code::by_id(&id).ok_or_else(|| D::Error::custom(format!("no code {id}")))
     }
 }
 

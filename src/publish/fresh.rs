@@ -21,7 +21,7 @@
 //! a skipped build reads alone. Correctness never depends on it: a record that does not parse,
 //! whose checksum is wrong or whose format is another is ignored.
 
-use crate::diag::{Diagnostic, Loc, Report, codes};
+use crate::diag::{Code, Diagnostic, Loc, Report};
 use crate::publish::output::LOCK;
 use crate::publish::{cache, hash};
 use crate::registry::kind::Kind;
@@ -401,7 +401,7 @@ impl Record {
         let mut report = Report::default();
         let file = |name: &str| -> Arc<str> { Arc::from(name) };
         for d in &self.diagnostics {
-            let code = *codes::ALL.iter().find(|c| c.id == d.code)?;
+            let code = Code::by_id(&d.code)?;
             let loc = d.loc.as_ref().map(|(f, line, col, offset, len)| Loc {
                 file: file(f),
                 line: *line,
@@ -434,7 +434,7 @@ fn location(out: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::Severity;
+    use crate::diag::{Severity, codes};
 
     fn write(dir: &Path, rel: &str, text: &str) {
         let path = dir.join(rel);

@@ -459,6 +459,12 @@ impl Writer {
 
     /// Write one file of the build (never the root: see [`Writer::finish`]).
     pub fn put(&self, rel: &str, content: &Content) -> Result<(), String> {
+        self.place(rel, content, false)
+    }
+
+    /// [`Writer::put`]; `missing` when the file was already found not to be `content`
+    /// (see [`Writer::put_each`]), so that it is not looked at, or read, a second time.
+    fn place(&self, rel: &str, content: &Content, missing: bool) -> Result<(), String> {
         if let Some(memory) = &self.memory {
             let served = match content {
                 Content::Bytes(b) => Served::Bytes(b.clone()),
@@ -503,6 +509,8 @@ impl Writer {
                 }
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
             )
+        } else if missing {
+            Some(write(&self.dir, rel, content)?)
         } else {
             put(&self.dir, rel, content)?
         };
@@ -528,7 +536,7 @@ impl Writer {
     /// Write every file of `set`, one after another. In an existing folder most are already
     /// there as they must be: which ones is looked up first, in parallel (a stat each, which
     /// one thread took longer for than rendering the pages of a one-card rebuild), and only
-    /// the others go through [`Writer::put`].
+    /// the others are written.
     pub fn put_each(&self, set: &OutputSet) -> Result<(), String> {
         if self.fresh || self.memory.is_some() {
             return set
@@ -556,7 +564,7 @@ impl Writer {
             .iter()
             .zip(there)
             .filter(|(_, there)| !there)
-            .try_for_each(|((rel, content), _)| self.put(rel, content))
+            .try_for_each(|((rel, content), _)| self.place(rel, content, true))
     }
 
     /// Write every file of `set`, in parallel.
@@ -669,9 +677,14 @@ pub fn remove_orphans(parent: &Path, prefix: &str) {
 
 /// Write one file if needed; `Some(bytes written)` or `None` when it was already right.
 fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> {
-    if already(out, rel, content) {
-        return Ok(None);
+    match already(out, rel, content) {
+        true => Ok(None),
+        false => write(out, rel, content).map(Some),
     }
+}
+
+/// Write one file (temp file + rename); the bytes written.
+fn write(out: &Path, rel: &str, content: &Content) -> Result<u64, String> {
     let path = out.join(rel);
     let size = content.size();
     match content {
@@ -685,7 +698,7 @@ fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> 
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         }
     }
-    Ok(Some(size))
+    Ok(size)
 }
 
 /// Whether the file `rel` of `out` is already `content`: present with its size, and, unless
