@@ -6,6 +6,7 @@ use crate::cli::BuildArgs;
 use crate::client;
 use crate::diag::plural;
 use crate::publish::cache::Cache;
+use crate::publish::dirs::Dirs;
 use crate::publish::fresh::{self, Inputs, Record};
 use crate::publish::memo::Memo;
 use crate::publish::sign::{self, Signer};
@@ -30,6 +31,12 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         return ui.fail(e);
     }
     let owned = args.out.join(output::MARKER).is_file();
+    // The folders of the registry, templates and output as the last build of the folder
+    // listed them: one that did not change is not read again.
+    let dirs = match owned {
+        true => Dirs::load(&args.out),
+        false => Dirs::default(),
+    };
     // What this build reads, fingerprinted before it reads anything: when it is what the last
     // build of the folder read, and the folder is as that build left it, there is nothing to do.
     let inputs = match owned && args.against.is_none() {
@@ -42,11 +49,13 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
                 args.templates.as_deref(),
                 &given,
                 record.as_ref(),
+                &dirs,
             );
             if let (Some(record), Some(inputs)) = (&record, &inputs)
-                && record.holds(inputs, &args.out, sign::now())
+                && record.holds(inputs, &args.out, sign::now(), &dirs)
                 && let Some(report) = record.report()
             {
+                dirs.save(&args.out);
                 return unchanged(ui, &args, record, &report);
             }
             inputs
@@ -232,7 +241,7 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     });
     // The lock is held until the record of this build is made: no other build writes into the
     // folder while it is looked at.
-    let (stats, _lock, cache) = match writer.finish(signed.root, &planned.snapshot.path, keep) {
+    let (stats, _lock, cache) = match writer.finish(signed.root, &planned.snapshot.path, keep, &dirs) {
         Ok(s) => s,
         Err(e) => return refused(ui, e),
     };
@@ -247,11 +256,12 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     // lives elsewhere, and both only look at what the build left.
     let (_, record) = rayon::join(
         || cache.map(|cache| cache.save(&args.out)),
-        || inputs.and_then(|inputs| Record::new(inputs, &args.out, done)),
+        || inputs.and_then(|inputs| Record::new(inputs, &args.out, done, &dirs)),
     );
     if let Some(record) = record {
         record.save(&args.out);
     }
+    dirs.save(&args.out);
     let mut summary = format!(
         "built {} into {}: serial {serial}; wrote {} ({}), {} unchanged, {} removed",
         outcome.subject,

@@ -1,7 +1,7 @@
 //! The build cache of an output folder: what lets a rebuild skip work it did before. It lives
 //! in the user's cache folder (`builds/` under the client's, see [`location`]), not in the
 //! output folder, whose bytes stay the same wherever and however they were built and which
-//! may be published as it is (the cache names local paths). Three parts:
+//! may be published as it is (the cache names local paths). Two parts:
 //!
 //! - **hashes** of source files, keyed by path and the file's stamp (size, mtime, ctime,
 //!   inode, device): a file whose stamp is unchanged is not read again (a stat costs less
@@ -9,13 +9,10 @@
 //! - **pages** per asset: the key of everything its pages are made from (its asset document,
 //!   the site's templates and settings, the mlreg executable) and the stamp of each page
 //!   written; when the key is the same and every page is still there as written, the pages
-//!   are not rendered again;
-//! - **listings** of the output folder's folders, keyed by each folder's stamp: the sweep
-//!   that removes what no build refers to looks at a folder whose stamp is unchanged (no
-//!   entry came, went or was renamed since) without reading it again.
+//!   are not rendered again.
 //!
 //! Beside it, in its own folder, [`memo`](crate::publish::memo) keeps each asset's checked
-//! manifests.
+//! manifests, and in its own file [`dirs`](crate::publish::dirs) the folders' listings.
 //!
 //! Correctness never depends on it: a cache that does not parse, whose checksum is wrong or
 //! whose format is another is ignored whole; an entry whose key or stamp differs is not used;
@@ -32,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Its format: another is ignored.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// How far from "now" a modification time must be before a stamp is trusted: a file written
 /// again within the same timestamp tick as it was hashed would otherwise look unchanged.
@@ -159,28 +156,16 @@ pub struct Pages {
     files: Vec<(String, Stamp)>,
 }
 
-/// A folder of the output as the sweep saw it: its stamp, and its entries (name, whether it
-/// is a folder), sorted.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-struct Listing {
-    stamp: Stamp,
-    entries: Vec<(String, bool)>,
-}
-
 #[derive(Default, Serialize, Deserialize)]
 struct Body {
     format: u32,
     hashes: BTreeMap<String, Hashed>,
     pages: BTreeMap<String, Pages>,
-    /// By folder, relative to the output folder (`""` for itself).
-    listings: BTreeMap<String, Listing>,
 }
 
 /// The cache a build reads (the previous build's) and the one it writes (its own), side by side.
 #[derive(Default)]
 pub struct Cache {
-    /// The previous build's listings, which the sweep reads where they are.
-    listings: BTreeMap<String, Listing>,
     bodies: Mutex<Bodies>,
     /// Files whose hash came from the cache.
     hits: AtomicUsize,
@@ -211,9 +196,8 @@ impl Cache {
         Cache::of(old)
     }
 
-    fn of(mut old: Body) -> Cache {
+    fn of(old: Body) -> Cache {
         Cache {
-            listings: std::mem::take(&mut old.listings),
             bodies: Mutex::new(Bodies {
                 old,
                 ..Bodies::default()
@@ -328,41 +312,6 @@ impl Cache {
         );
     }
 
-    /// The entries of the output folder's folder `rel` (stamped `stamp` now), as the previous
-    /// build's sweep listed them, if its stamp has not moved since.
-    pub fn listing(&self, rel: &str, stamp: Stamp) -> Option<&[(String, bool)]> {
-        let l = self.listings.get(rel).filter(|l| l.stamp == stamp)?;
-        Some(&l.entries)
-    }
-
-    /// A cache whose previous build listed the folders `listings` (relative folder, its stamp
-    /// now, entries) of an output folder, settled or not.
-    #[cfg(test)]
-    pub fn listed<'a>(
-        listings: impl IntoIterator<Item = (&'a str, Stamp, &'a [(&'a str, bool)])>,
-    ) -> Cache {
-        let mut old = Body::default();
-        for (rel, stamp, entries) in listings {
-            let entries = entries.iter().map(|(n, d)| (n.to_string(), *d)).collect();
-            old.listings
-                .insert(rel.to_string(), Listing { stamp, entries });
-        }
-        Cache::of(old)
-    }
-
-    /// Remember the entries of the output folder's folder `rel`, read while it was stamped
-    /// `stamp`. Only a folder left alone for a while is remembered: a change within the same
-    /// timestamp tick would not move its stamp.
-    pub fn remember_listing(&self, rel: &str, stamp: Stamp, entries: Vec<(String, bool)>) {
-        if !stamp.settled() {
-            return;
-        }
-        self.bodies()
-            .new
-            .listings
-            .insert(rel.to_string(), Listing { stamp, entries });
-    }
-
     /// Write the new cache of the output folder `out` (temp file + rename), unless it is what
     /// is there. A failure only costs the next build its shortcuts.
     pub fn save(self, out: &Path) {
@@ -382,8 +331,7 @@ impl Cache {
         let same = !changed
             && old.hashes.is_empty()
             && old.pages.is_empty()
-            && old.format == FORMAT
-            && body.listings == self.listings;
+            && old.format == FORMAT;
         if same {
             return;
         }
@@ -431,6 +379,7 @@ pub fn tidy(out: &Path) {
     let path = path_bytes(&std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()));
     let cached = own.is_file()
         || own.with_extension(RECORD).is_file()
+        || own.with_extension(crate::publish::dirs::EXTENSION).is_file()
         || own.with_extension(crate::publish::memo::EXTENSION).is_dir();
     if cached && std::fs::read(&named).ok().as_deref() != Some(path.as_slice()) {
         let _ = crate::publish::output::atomic_write(&named, &path);
@@ -439,8 +388,8 @@ pub fn tidy(out: &Path) {
         return;
     };
     // Each output folder's files share the name up to its first dot: `<key>.json`,
-    // `<key>.fresh.json`, `<key>.out`, and the folder `<key>.assets` (see `memo`). Temporary
-    // files of killed writes start with a dot.
+    // `<key>.fresh.json`, `<key>.dirs`, `<key>.out`, and the folder `<key>.assets` (see
+    // `memo`). Temporary files of killed writes start with a dot.
     let mut groups: BTreeMap<String, Vec<std::fs::DirEntry>> = BTreeMap::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

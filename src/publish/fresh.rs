@@ -22,6 +22,7 @@
 //! whose checksum is wrong or whose format is another is ignored.
 
 use crate::diag::{Code, Diagnostic, Loc, Report};
+use crate::publish::dirs::{Dirs, Entry};
 use crate::publish::output::LOCK;
 use crate::publish::{cache, hash};
 use crate::registry::kind::Kind;
@@ -35,6 +36,9 @@ use std::sync::{Arc, Mutex};
 
 /// Its format: another is ignored.
 const FORMAT: u32 = 1;
+
+/// The name the output folder's folders are listed under in [`Dirs`] (the sweep's too).
+pub const OUTPUT: &str = "out";
 
 /// At most this many racy files, and this many bytes of them, are hashed; a tree with more is
 /// not fingerprinted.
@@ -58,8 +62,17 @@ pub struct Tree {
 /// Folders are read in parallel, each keyed over its sorted entries (a folder by its own
 /// key), since a stat is what this costs, one per file. `None` when the tree holds a symbolic
 /// link or too many files to hash, or cannot be read whole.
-fn tree(root: &Path, hash_these: &BTreeSet<String>, skip: Option<&str>) -> Option<Tree> {
-    tree_with_tops(root, hash_these, skip, false).map(|(tree, _)| tree)
+fn tree(root: &Path, walk: Walk, skip: Option<&str>) -> Option<Tree> {
+    tree_with_tops(root, walk, skip, false).map(|(tree, _)| tree)
+}
+
+/// How a walk reads a tree: the files to hash, the folders' listings of the last build, and
+/// the name the tree's folders are listed under there.
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    hash_these: &'a BTreeSet<String>,
+    dirs: &'a Dirs,
+    name: &'a str,
 }
 
 /// [`tree`], and with `tops` the parts each entry of the root and of its folders gives `key`
@@ -67,12 +80,12 @@ fn tree(root: &Path, hash_these: &BTreeSet<String>, skip: Option<&str>) -> Optio
 /// asset's) is known by them to be unchanged.
 fn tree_with_tops(
     root: &Path,
-    hash_these: &BTreeSet<String>,
+    walk: Walk,
     skip: Option<&str>,
     tops: bool,
 ) -> Option<(Tree, Tops)> {
     let racy = Racy {
-        hash_these,
+        walk,
         files: Mutex::default(),
         count: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
@@ -91,10 +104,10 @@ fn tree_with_tops(
     Some((tree, tops))
 }
 
-/// The files a walk hashes, shared by its threads: those named, those found racy, and how
-/// many and how large they are.
+/// What a walk's threads share: how to walk, the files found racy, and how many files it
+/// hashes and how large they are.
 struct Racy<'a> {
-    hash_these: &'a BTreeSet<String>,
+    walk: Walk<'a>,
     files: Mutex<BTreeSet<String>>,
     count: AtomicUsize,
     bytes: AtomicU64,
@@ -108,43 +121,42 @@ type Tops = BTreeMap<String, (Vec<u8>, Vec<u8>)>;
 
 /// The two keys of the folder `dir`, `rel` under the root (see [`Tree`]).
 fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8; 32], [u8; 32])> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).ok()? {
-        let entry = entry.ok()?;
-        let name = entry.file_name();
-        if skip.is_some_and(|s| name == s) {
-            continue;
-        }
-        entries.push((name, entry.file_type().ok()?));
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let listed = racy
+        .walk
+        .dirs
+        .list(&format!("{}/{rel}", racy.walk.name), dir)
+        .ok()?;
+    let mut entries = listed.entries();
+    entries.retain(|(name, _)| skip.is_none_or(|s| *name != s));
     let parts: Vec<Option<(Vec<u8>, Vec<u8>)>> = entries
         .par_iter()
-        .map(|(name, ft)| {
+        .map(|(name, entry)| {
             let path = dir.join(name);
             let rel = match rel {
                 "" => name.to_string_lossy().into_owned(),
                 _ => format!("{rel}/{}", name.to_string_lossy()),
             };
-            if ft.is_symlink() {
+            if *entry == Entry::Link {
                 return None;
             }
-            if ft.is_dir() {
+            if *entry == Entry::Folder {
                 let (key, own) = folder(&path, &rel, None, racy)?;
                 return Some((
                     [b"d".as_slice(), &key].concat(),
                     [b"d".as_slice(), &own].concat(),
                 ));
             }
+            // (A listing from the last build names what was there: a file since replaced by
+            // a link or a folder moved the folder's stamp, which made it read again.)
             let stamp = cache::Stamp::from_metadata(&std::fs::symlink_metadata(&path).ok()?);
             let part = [b"f".as_slice(), &stamp.bytes()].concat();
             let now = !stamp.settled();
-            if !now && !racy.hash_these.contains(&rel) {
+            if !now && !racy.walk.hash_these.contains(&rel) {
                 return Some((part.clone(), part));
             }
             let count = racy.count.fetch_add(1, Ordering::Relaxed) + 1;
             let bytes = racy.bytes.fetch_add(stamp.size(), Ordering::Relaxed) + stamp.size();
-            if count > RACY_FILES || bytes > RACY_BYTES || !ft.is_file() {
+            if count > RACY_FILES || bytes > RACY_BYTES || *entry != Entry::File {
                 return None;
             }
             let hashed = [part.as_slice(), hash::file(&path).ok()?.0.as_bytes()].concat();
@@ -200,18 +212,27 @@ pub struct AssetKey {
 }
 
 impl Inputs {
-    /// `record` names the files to hash again; `None` when a tree cannot be fingerprinted.
+    /// `record` names the files to hash again; `dirs` lists the folders that did not change;
+    /// `None` when a tree cannot be fingerprinted.
     pub fn of(
         dir: &Path,
         templates: Option<&Path>,
         given: &[&[u8]],
         record: Option<&Record>,
+        dirs: &Dirs,
     ) -> Option<Inputs> {
         let empty = BTreeSet::new();
         let hash_these = record.map_or(&empty, |r| &r.inputs_hashed);
-        let (registry, tops) = tree_with_tops(dir, &prefixed(hash_these, "registry/"), None, true)?;
+        let walk = |hash_these, name| Walk {
+            hash_these,
+            dirs,
+            name,
+        };
+        let in_registry = prefixed(hash_these, "registry/");
+        let (registry, tops) = tree_with_tops(dir, walk(&in_registry, "registry"), None, true)?;
+        let in_templates = prefixed(hash_these, "templates/");
         let templates = match templates {
-            Some(t) => Some(tree(t, &prefixed(hash_these, "templates/"), None)?),
+            Some(t) => Some(tree(t, walk(&in_templates, "templates"), None)?),
             None => None,
         };
         let executable = cache::executable();
@@ -326,10 +347,15 @@ pub struct Done<'a> {
 
 impl Record {
     /// The record of a build that read `inputs` and left `out` as it is now (looked at under
-    /// the build's lock, which is not part of it); `None` when the output folder cannot be
-    /// fingerprinted.
-    pub fn new(inputs: Inputs, out: &Path, done: Done) -> Option<Record> {
-        let output = tree(out, &BTreeSet::new(), Some(LOCK))?;
+    /// the build's lock, which is not part of it, with `dirs` listing its folders that did
+    /// not change); `None` when the output folder cannot be fingerprinted.
+    pub fn new(inputs: Inputs, out: &Path, done: Done, dirs: &Dirs) -> Option<Record> {
+        let walk = Walk {
+            hash_these: &BTreeSet::new(),
+            dirs,
+            name: OUTPUT,
+        };
+        let output = tree(out, walk, Some(LOCK))?;
         let diagnostics = done
             .report
             .diagnostics
@@ -390,10 +416,15 @@ impl Record {
     /// Whether a build that reads `inputs` at `now` (seconds, as signing counts them) would
     /// leave `out` as it is: the same inputs as this record's, the folder as it was left.
     /// The inputs are fingerprinted by the caller, before the build would read them.
-    pub fn holds(&self, inputs: &Inputs, out: &Path, now: i64) -> bool {
+    pub fn holds(&self, inputs: &Inputs, out: &Path, now: i64, dirs: &Dirs) -> bool {
+        let walk = Walk {
+            hash_these: &self.output_hashed,
+            dirs,
+            name: OUTPUT,
+        };
         inputs.key == self.inputs
             && self.kept_until.is_none_or(|until| now < until)
-            && tree(out, &self.output_hashed, Some(LOCK)).is_some_and(|t| t.key == self.output)
+            && tree(out, walk, Some(LOCK)).is_some_and(|t| t.key == self.output)
     }
 
     /// The report of the recorded build, as it was; `None` when a code is no longer known.
@@ -436,6 +467,16 @@ mod tests {
     use super::*;
     use crate::diag::{Severity, codes};
 
+    /// A walk of a tree with no listings, hashing `hash_these`.
+    fn walk(hash_these: &BTreeSet<String>) -> Walk<'_> {
+        static NONE: std::sync::LazyLock<Dirs> = std::sync::LazyLock::new(Dirs::default);
+        Walk {
+            hash_these,
+            dirs: &NONE,
+            name: "t",
+        }
+    }
+
     fn write(dir: &Path, rel: &str, text: &str) {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -448,14 +489,14 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "a/x.yaml", "x");
         write(t.path(), "b.md", "b");
-        let first = tree(t.path(), &BTreeSet::new(), None).unwrap();
+        let first = tree(t.path(), walk(&BTreeSet::new()), None).unwrap();
         assert_eq!(
             first.hashed,
             BTreeSet::from(["a/x.yaml".to_string(), "b.md".to_string()])
         );
-        assert_eq!(tree(t.path(), &BTreeSet::new(), None), Some(first));
+        assert_eq!(tree(t.path(), walk(&BTreeSet::new()), None), Some(first));
         std::os::unix::fs::symlink(t.path().join("b.md"), t.path().join("a/link")).unwrap();
-        assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
+        assert_eq!(tree(t.path(), walk(&BTreeSet::new()), None), None);
         std::fs::remove_file(t.path().join("a/link")).unwrap();
         // One more racy file than may be hashed, modified in the future: racy however long
         // writing them takes on a slow disk (the files above may have settled meanwhile).
@@ -468,7 +509,7 @@ mod tests {
                 .open(t.path().join(rel));
             file.unwrap().set_modified(later).unwrap();
         }
-        assert_eq!(tree(t.path(), &BTreeSet::new(), None), None);
+        assert_eq!(tree(t.path(), walk(&BTreeSet::new()), None), None);
     }
 
     /// A file named because it was racy when the last record was made is hashed for the
@@ -477,16 +518,16 @@ mod tests {
     fn a_named_file_that_has_settled_is_hashed_for_the_comparison_only() {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "card.md", "text");
-        let racy = tree(t.path(), &BTreeSet::new(), None).unwrap();
+        let racy = tree(t.path(), walk(&BTreeSet::new()), None).unwrap();
         assert_eq!(racy.key, racy.own);
         std::thread::sleep(cache::SETTLED + std::time::Duration::from_millis(100));
-        let settled = tree(t.path(), &BTreeSet::new(), None).unwrap();
+        let settled = tree(t.path(), walk(&BTreeSet::new()), None).unwrap();
         assert_eq!(
             (settled.key.as_str(), settled.hashed.len()),
             (settled.own.as_str(), 0)
         );
         assert_ne!(settled.key, racy.key);
-        let named = tree(t.path(), &racy.hashed, None).unwrap();
+        let named = tree(t.path(), walk(&racy.hashed), None).unwrap();
         assert_eq!(named.key, racy.key, "compared as the record saw it");
         assert_eq!(named.own, settled.own, "recorded as it is now");
         assert!(named.hashed.is_empty());
@@ -504,7 +545,7 @@ mod tests {
         write(reg, "models/b/1/spec.yaml", "path: w\n");
         write(reg, "data/a/1/spec.yaml", "path: d\n");
         write(reg, "models/notes.txt", "not an asset\n");
-        let keys = || Inputs::of(reg, None, &[], None).unwrap().assets().clone();
+        let keys = || Inputs::of(reg, None, &[], None, &Dirs::default()).unwrap().assets().clone();
         let first = keys();
         let names: Vec<(Kind, &str)> = first.keys().map(|(k, n)| (*k, n.as_str())).collect();
         assert_eq!(
@@ -543,7 +584,7 @@ mod tests {
         let (reg, out) = (t.path().join("registry"), t.path().join("out"));
         write(&reg, "models/m/1/spec.yaml", "path: w\n");
         write(&out, "index.html", "<p>site</p>");
-        let inputs = || Inputs::of(&reg, None, &[b"given"], None).unwrap();
+        let inputs = || Inputs::of(&reg, None, &[b"given"], None, &Dirs::default()).unwrap();
         let file: Arc<str> = Arc::from("registry/models/m/1/spec.yaml");
         let mut report = Report::default();
         report.push(
@@ -568,14 +609,14 @@ mod tests {
             kept_until: Some(100),
             report: &report,
         };
-        let record = Record::new(inputs(), &out, done).unwrap();
-        assert!(record.holds(&inputs(), &out, 99));
+        let record = Record::new(inputs(), &out, done, &Dirs::default()).unwrap();
+        assert!(record.holds(&inputs(), &out, 99, &Dirs::default()));
         assert!(
-            !record.holds(&inputs(), &out, 100),
+            !record.holds(&inputs(), &out, 100, &Dirs::default()),
             "the root is signed again"
         );
-        let other = Inputs::of(&reg, None, &[b"other"], None).unwrap();
-        assert!(!record.holds(&other, &out, 99));
+        let other = Inputs::of(&reg, None, &[b"other"], None, &Dirs::default()).unwrap();
+        assert!(!record.holds(&other, &out, 99, &Dirs::default()));
 
         // Saved and loaded whole, report included; a flipped byte and it is gone.
         let path = t.path().join("cache/builds/out.fresh.json");
@@ -586,7 +627,7 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         assert!(Record::read(&path).is_none());
-        assert!(saved.holds(&inputs(), &out, 0));
+        assert!(saved.holds(&inputs(), &out, 0, &Dirs::default()));
         let again = saved.report().unwrap();
         assert_eq!(again.count(Severity::Warning), 1);
         assert_eq!(again.render_human(false), report.render_human(false));
@@ -594,14 +635,14 @@ mod tests {
         // Another build's lock is not a change (it has not written yet), nor is the lock of
         // the build that looked.
         write(&out, LOCK, "123");
-        assert!(record.holds(&inputs(), &out, 0));
+        assert!(record.holds(&inputs(), &out, 0, &Dirs::default()));
         std::fs::remove_file(out.join(LOCK)).unwrap();
         // The output folder changed: a file added, or one rewritten.
         write(&out, "stray.html", "");
-        assert!(!record.holds(&inputs(), &out, 0));
+        assert!(!record.holds(&inputs(), &out, 0, &Dirs::default()));
         std::fs::remove_file(out.join("stray.html")).unwrap();
-        assert!(record.holds(&inputs(), &out, 0));
+        assert!(record.holds(&inputs(), &out, 0, &Dirs::default()));
         write(&out, "index.html", "<p>SITE</p>");
-        assert!(!record.holds(&inputs(), &out, 0));
+        assert!(!record.holds(&inputs(), &out, 0, &Dirs::default()));
     }
 }

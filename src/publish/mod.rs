@@ -13,6 +13,7 @@
 pub mod against;
 pub mod cache;
 pub mod chunk;
+pub mod dirs;
 pub mod fresh;
 pub mod gc;
 pub mod hash;

@@ -7,7 +7,9 @@
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
 //! mlreg did not create is refused unless `force`.
 
-use crate::publish::cache::{Cache, Stamp};
+use crate::publish::cache::Cache;
+use crate::publish::dirs::{Dirs, Entry};
+use crate::publish::fresh;
 use crate::publish::index::{self, AssetDoc, Bin, Snapshot};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -575,14 +577,16 @@ impl Writer {
     }
 
     /// The root last; then the marker, the sweep of what none of the last `keep` builds (this
-    /// one included) refers to, and for a new folder the rename into place. The folder's lock
-    /// comes back still held (an existing folder's), for a look at the folder as this build
-    /// left it, with the build cache to save once it is done (see `Cache::save`).
+    /// one included) refers to (its folders listed by `dirs` where they did not change), and
+    /// for a new folder the rename into place. The folder's lock comes back still held (an
+    /// existing folder's), for a look at the folder as this build left it, with the build
+    /// cache to save once it is done (see `Cache::save`).
     pub fn finish(
         mut self,
         root: Vec<u8>,
         snapshot: &str,
         keep: usize,
+        dirs: &Dirs,
     ) -> Result<(Stats, Option<Lock>, Option<Cache>), Refused> {
         let cache = self.cache.take();
         let written = if self.fresh {
@@ -618,7 +622,7 @@ impl Writer {
         let mut keep = self.produced.into_inner().expect("no panics while held");
         keep.insert(index::ROOT.to_string());
         if !self.fresh {
-            stats.removed = sweep(&self.dir, keep, &marker.snapshots, cache.as_ref())?;
+            stats.removed = sweep(&self.dir, keep, &marker.snapshots, dirs)?;
         }
         if self.fresh {
             // Another build may have put a folder there meanwhile: it wins.
@@ -750,13 +754,13 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Remove what neither this build nor the retained earlier builds refer to, and the folders
-/// that leaves empty. A folder whose stamp is the one the build cache lists it with is not
-/// read again: at 100,000 versions reading every folder cost seconds.
+/// that leaves empty. A folder whose stamp is the one `dirs` lists it with is not read again:
+/// at 100,000 versions reading every folder cost seconds.
 fn sweep(
     out: &Path,
     mut keep: BTreeSet<String>,
     snapshots: &[String],
-    cache: Option<&Cache>,
+    dirs: &Dirs,
 ) -> Result<usize, String> {
     keep.insert(MARKER.to_string());
     keep.insert(LOCK.to_string());
@@ -765,7 +769,7 @@ fn sweep(
     }
     let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
     let removed = AtomicUsize::new(0);
-    swept(out, "", &keep, cache, &removed)?;
+    swept(out, "", &keep, dirs, &removed)?;
     Ok(removed.into_inner())
 }
 
@@ -775,51 +779,39 @@ fn swept(
     out: &Path,
     rel: &str,
     keep: &HashSet<&str>,
-    cache: Option<&Cache>,
+    dirs: &Dirs,
     removed: &AtomicUsize,
 ) -> Result<bool, String> {
     let dir = out.join(rel);
-    let stamp = Stamp::of_dir(&dir);
-    let entries = match (cache, stamp) {
-        (Some(c), Some(s)) => c.listing(rel, s).map(<[_]>::to_vec),
-        _ => None,
-    };
-    let entries = match entries {
-        Some(e) => e,
-        None => {
-            let mut read = Vec::new();
-            for entry in std::fs::read_dir(&dir)
-                .map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?
-            {
-                let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-                // Links are entries like files: removed when no build produced them, never
-                // followed.
-                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                match entry.file_name().into_string() {
-                    Ok(name) => read.push((name, is_dir)),
-                    // Every path a build produces is UTF-8: a name that is not was put there
-                    // by someone else, and goes whole.
-                    Err(_) => {
-                        let gone = match is_dir {
-                            true => std::fs::remove_dir_all(entry.path()),
-                            false => std::fs::remove_file(entry.path()),
-                        };
-                        gone.map_err(|e| {
-                            format!("cannot remove `{}`: {e}", entry.path().display())
-                        })?;
-                        removed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+    let name = format!("{}/{rel}", fresh::OUTPUT);
+    let listed = dirs
+        .list(&name, &dir)
+        .map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+    let listed = listed.entries();
+    let mut entries = Vec::with_capacity(listed.len());
+    for (name, entry) in listed {
+        // Links are entries like files: removed when no build produced them, never followed.
+        let is_dir = entry == Entry::Folder;
+        match name.to_str() {
+            Some(name) => entries.push((name, is_dir)),
+            // Every path a build produces is UTF-8: a name that is not was put there by
+            // someone else, and goes whole.
+            None => {
+                let path = dir.join(name);
+                let gone = match is_dir {
+                    true => std::fs::remove_dir_all(&path),
+                    false => std::fs::remove_file(&path),
+                };
+                gone.map_err(|e| format!("cannot remove `{}`: {e}", path.display()))?;
+                removed.fetch_add(1, Ordering::Relaxed);
             }
-            read.sort();
-            read
         }
-    };
+    }
     let mut left = entries.len();
     let mut folders = Vec::new();
     for (name, is_dir) in &entries {
         let path = if rel.is_empty() {
-            name.clone()
+            name.to_string()
         } else {
             format!("{rel}/{name}")
         };
@@ -831,8 +823,8 @@ fn swept(
                 Ok(()) => {
                     removed.fetch_add(1, Ordering::Relaxed);
                 }
-                // Gone already (a listing from the cache, of a folder changed within one
-                // timestamp tick): nothing to remove.
+                // Gone already (a listing of a folder changed within one timestamp tick):
+                // nothing to remove.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("cannot remove `{path}`: {e}")),
             }
@@ -842,7 +834,7 @@ fn swept(
     let emptied: Vec<Result<bool, String>> = folders
         .par_iter()
         .map(|path| {
-            let empty = swept(out, path, keep, cache, removed)?;
+            let empty = swept(out, path, keep, dirs, removed)?;
             Ok(empty && std::fs::remove_dir(out.join(path)).is_ok())
         })
         .collect();
@@ -851,15 +843,11 @@ fn swept(
             left -= 1;
         }
     }
-    let empty = left == 0 && !rel.is_empty();
     // A folder the sweep changed has a new stamp: it is read again next time.
-    if let (Some(c), Some(s)) = (cache, stamp)
-        && left == entries.len()
-        && !empty
-    {
-        c.remember_listing(rel, s, entries);
+    if left != entries.len() {
+        dirs.forget(&name);
     }
-    Ok(empty)
+    Ok(left == 0 && !rel.is_empty())
 }
 
 /// Every content-addressed path an earlier snapshot refers to, if it is still readable.
@@ -900,6 +888,7 @@ fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publish::cache::Stamp;
 
     /// `out` with `files` (relative paths) written.
     fn folder(files: &[&str]) -> tempfile::TempDir {
@@ -936,7 +925,7 @@ mod tests {
     #[test]
     fn the_sweep_removes_what_no_build_produced_and_the_folders_it_empties() {
         let t = folder(&["a/x", "a/y", "b/c/z", "trust/k.json"]);
-        let removed = sweep(t.path(), keep(&["a/x"]), &[], None).unwrap();
+        let removed = sweep(t.path(), keep(&["a/x"]), &[], &Dirs::default()).unwrap();
         assert_eq!(removed, 2);
         assert_eq!(files(t.path()), ["a", "a/x", "trust", "trust/k.json"]);
     }
@@ -950,16 +939,16 @@ mod tests {
         let odd = |n: &[u8]| t.path().join("a").join(std::ffi::OsStr::from_bytes(n));
         std::fs::write(odd(b"file\xff"), "x").unwrap();
         std::fs::create_dir_all(odd(b"dir\xfe").join("inner")).unwrap();
-        let removed = sweep(t.path(), keep(&["a/x"]), &[], None).unwrap();
+        let removed = sweep(t.path(), keep(&["a/x"]), &[], &Dirs::default()).unwrap();
         assert_eq!(removed, 2);
         assert_eq!(files(t.path()), ["a", "a/x"]);
     }
 
-    /// A folder whose stamp is the cached one is taken as the cache lists it (a file the
+    /// A folder whose stamp is the one it was listed under is taken as listed (a file the
     /// listing does not name stays: proof that the folder was not read); a folder whose stamp
     /// moved is read.
     #[test]
-    fn the_sweep_takes_a_folder_with_an_unchanged_stamp_from_the_cache() {
+    fn the_sweep_takes_a_folder_with_an_unchanged_stamp_as_listed() {
         let t = folder(&["a/x", "a/y", "a/unlisted", "b/y"]);
         let stamp = |rel: &str| Stamp::of_dir(&t.path().join(rel)).unwrap();
         let (root, a) = (stamp(""), stamp("a"));
@@ -967,12 +956,13 @@ mod tests {
         let b_before = stamp("b");
         std::fs::write(t.path().join("b/late"), "x").unwrap();
         let moved = stamp("b") != b_before;
-        let cache = Cache::listed([
-            ("", root, &[("a", true), ("b", true)][..]),
-            ("a", a, &[("gone", false), ("x", false), ("y", false)]),
-            ("b", b_before, &[("y", false)]),
+        let (file, folder) = (Entry::File, Entry::Folder);
+        let dirs = Dirs::listed([
+            ("out/", root, &[("a", folder), ("b", folder)][..]),
+            ("out/a", a, &[("gone", file), ("x", file), ("y", file)]),
+            ("out/b", b_before, &[("y", file)]),
         ]);
-        let removed = sweep(t.path(), keep(&["a/x", "b/y"]), &[], Some(&cache)).unwrap();
+        let removed = sweep(t.path(), keep(&["a/x", "b/y"]), &[], &dirs).unwrap();
         let mut expected = vec!["a", "a/unlisted", "a/x", "b", "b/y"];
         if !moved {
             // (A file system whose timestamps did not tick: the stale listing is used.)
