@@ -253,15 +253,19 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         report: &outcome.report,
     };
     // The build cache is written while the output folder is fingerprinted for the record: it
-    // lives elsewhere, and both only look at what the build left.
+    // lives elsewhere, and both only look at what the build left. The folders' listings are
+    // saved once the record's look at the folder has listed them.
     let (_, record) = rayon::join(
         || cache.map(|cache| cache.save(&args.out)),
-        || inputs.and_then(|inputs| Record::new(inputs, &args.out, done, &dirs)),
+        || {
+            let record = inputs.and_then(|inputs| Record::new(inputs, &args.out, done, &dirs));
+            dirs.save(&args.out);
+            record
+        },
     );
     if let Some(record) = record {
         record.save(&args.out);
     }
-    dirs.save(&args.out);
     let mut summary = format!(
         "built {} into {}: serial {serial}; wrote {} ({}), {} unchanged, {} removed",
         outcome.subject,
