@@ -241,8 +241,13 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     });
     // The lock is held until the record of this build is made: no other build writes into the
     // folder while it is looked at.
-    let (stats, _lock, cache) = match writer.finish(signed.root, &planned.snapshot.path, keep, &dirs) {
-        Ok(s) => s,
+    let output::Finished {
+        stats,
+        lock: _lock,
+        cache,
+        seen,
+    } = match writer.finish(signed.root, &planned.snapshot.path, keep, &dirs) {
+        Ok(f) => f,
         Err(e) => return refused(ui, e),
     };
     let done = fresh::Done {
@@ -258,7 +263,8 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     let (_, record) = rayon::join(
         || cache.map(|cache| cache.save(&args.out)),
         || {
-            let record = inputs.and_then(|inputs| Record::new(inputs, &args.out, done, &dirs));
+            let record =
+                inputs.and_then(|inputs| Record::new(inputs, &args.out, done, &dirs, &seen));
             dirs.save(&args.out);
             record
         },

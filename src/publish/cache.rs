@@ -264,9 +264,9 @@ impl Cache {
         self.hits.load(Ordering::Relaxed)
     }
 
-    /// The pages of `asset` made from `key`, if the previous build made them from the same key
-    /// and every one is still in `out` as it was written.
-    pub fn pages(&self, out: &Path, asset: &str, key: &str) -> Option<Vec<String>> {
+    /// The pages of `asset` made from `key`, with their stamps, if the previous build made them
+    /// from the same key and every one is still in `out` as it was written.
+    pub fn pages(&self, out: &Path, asset: &str, key: &str) -> Option<Vec<(String, Stamp)>> {
         let cached = {
             let mut b = self.bodies();
             let cached = b.old.pages.remove(asset);
@@ -284,9 +284,9 @@ impl Cache {
             b.changed = true;
             return None;
         }
-        let paths = cached.files.iter().map(|(p, _)| p.clone()).collect();
+        let pages = cached.files.clone();
         b.new.pages.insert(asset.to_string(), cached);
-        Some(paths)
+        Some(pages)
     }
 
     /// Remember the pages of `asset` made from `key`, as they are now in `out`.
@@ -328,10 +328,8 @@ impl Cache {
         // and nothing else came: knowing that in memory costs less than writing out and
         // reading back tens of megabytes at 100,000 versions. (A file that did not load
         // cannot hold these bytes either.)
-        let same = !changed
-            && old.hashes.is_empty()
-            && old.pages.is_empty()
-            && old.format == FORMAT;
+        let same =
+            !changed && old.hashes.is_empty() && old.pages.is_empty() && old.format == FORMAT;
         if same {
             return;
         }
@@ -379,7 +377,9 @@ pub fn tidy(out: &Path) {
     let path = path_bytes(&std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()));
     let cached = own.is_file()
         || own.with_extension(RECORD).is_file()
-        || own.with_extension(crate::publish::dirs::EXTENSION).is_file()
+        || own
+            .with_extension(crate::publish::dirs::EXTENSION)
+            .is_file()
         || own.with_extension(crate::publish::memo::EXTENSION).is_dir();
     if cached && std::fs::read(&named).ok().as_deref() != Some(path.as_slice()) {
         let _ = crate::publish::output::atomic_write(&named, &path);

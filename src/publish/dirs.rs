@@ -68,7 +68,10 @@ impl Entry {
     ];
 
     fn letter(self) -> char {
-        Entry::LETTERS.iter().find(|(e, _)| *e == self).map_or('o', |l| l.1)
+        Entry::LETTERS
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map_or('o', |l| l.1)
     }
 
     fn from_letter(letter: u8) -> Entry {
@@ -176,8 +179,10 @@ impl Dirs {
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         // Only UTF-8 names are kept: no build makes another, and one in a registry is rare.
-        let named: Option<Vec<(&str, Entry)>> =
-            (entries.iter()).map(|(n, e)| n.to_str().map(|n| (n, *e))).collect();
+        let named: Option<Vec<(&str, Entry)>> = entries
+            .iter()
+            .map(|(n, e)| n.to_str().map(|n| (n, *e)))
+            .collect();
         match (stamp.filter(Stamp::settled), named) {
             (Some(stamp), Some(named)) => self.keep(name, Arc::new(Listing::new(stamp, named))),
             _ => self.forget(name),
@@ -253,7 +258,9 @@ fn write(path: &Path, listings: &BTreeMap<String, Arc<Listing>>) {
     };
     let mut bytes = Sha256::digest(&rest).to_vec();
     bytes.extend_from_slice(&rest);
-    if path.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+    if path
+        .parent()
+        .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
         && output::atomic_write(path, &bytes).is_err()
     {
         let _ = std::fs::remove_file(output::temp_name(path));
@@ -288,14 +295,21 @@ mod tests {
         assert_eq!(second.old.len(), 1);
         let stamp = Stamp::of_dir(&dir).unwrap();
         assert_eq!(second.old["tree/d"].stamp, stamp);
-        let (b, sub, unseen) = (("b", Entry::File), ("sub", Entry::Folder), ("unseen", Entry::File));
+        let (b, sub, unseen) = (
+            ("b", Entry::File),
+            ("sub", Entry::Folder),
+            ("unseen", Entry::File),
+        );
         let second = Dirs::listed([("tree/d", stamp, &[b, sub, unseen][..])]);
         let listed = second.list("tree/d", &dir).unwrap();
         assert_eq!(names(&listed), ["b:File", "sub:Folder", "unseen:File"]);
         std::fs::write(dir.join("c"), "c").unwrap();
         let listed = second.list("tree/d", &dir).unwrap();
         assert_eq!(names(&listed), ["b:File", "c:File", "sub:Folder"]);
-        assert!(second.new.lock().unwrap().is_empty(), "just changed: not kept");
+        assert!(
+            second.new.lock().unwrap().is_empty(),
+            "just changed: not kept"
+        );
         // A flipped byte and the file is not used.
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;

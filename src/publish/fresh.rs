@@ -23,7 +23,7 @@
 
 use crate::diag::{Code, Diagnostic, Loc, Report};
 use crate::publish::dirs::{Dirs, Entry};
-use crate::publish::output::LOCK;
+use crate::publish::output::{LOCK, Seen};
 use crate::publish::{cache, hash};
 use crate::registry::kind::Kind;
 use rayon::prelude::*;
@@ -66,24 +66,20 @@ fn tree(root: &Path, walk: Walk, skip: Option<&str>) -> Option<Tree> {
     tree_with_tops(root, walk, skip, false).map(|(tree, _)| tree)
 }
 
-/// How a walk reads a tree: the files to hash, the folders' listings of the last build, and
-/// the name the tree's folders are listed under there.
+/// How a walk reads a tree: the files to hash, the folders' listings of the last build, the
+/// name the tree's folders are listed under there, and the stamps of files already looked at.
 #[derive(Clone, Copy)]
 struct Walk<'a> {
     hash_these: &'a BTreeSet<String>,
     dirs: &'a Dirs,
     name: &'a str,
+    seen: &'a Seen,
 }
 
 /// [`tree`], and with `tops` the parts each entry of the root and of its folders gives `key`
 /// and `own` (by relative path): a folder's are its own keys, so a folder two levels down (an
 /// asset's) is known by them to be unchanged.
-fn tree_with_tops(
-    root: &Path,
-    walk: Walk,
-    skip: Option<&str>,
-    tops: bool,
-) -> Option<(Tree, Tops)> {
+fn tree_with_tops(root: &Path, walk: Walk, skip: Option<&str>, tops: bool) -> Option<(Tree, Tops)> {
     let racy = Racy {
         walk,
         files: Mutex::default(),
@@ -148,7 +144,10 @@ fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8
             }
             // (A listing from the last build names what was there: a file since replaced by
             // a link or a folder moved the folder's stamp, which made it read again.)
-            let stamp = cache::Stamp::from_metadata(&std::fs::symlink_metadata(&path).ok()?);
+            let stamp = match racy.walk.seen.get(&rel) {
+                Some(stamp) => *stamp,
+                None => cache::Stamp::from_metadata(&std::fs::symlink_metadata(&path).ok()?),
+            };
             let part = [b"f".as_slice(), &stamp.bytes()].concat();
             let now = !stamp.settled();
             if !now && !racy.walk.hash_these.contains(&rel) {
@@ -223,10 +222,12 @@ impl Inputs {
     ) -> Option<Inputs> {
         let empty = BTreeSet::new();
         let hash_these = record.map_or(&empty, |r| &r.inputs_hashed);
+        let seen = Seen::new();
         let walk = |hash_these, name| Walk {
             hash_these,
             dirs,
             name,
+            seen: &seen,
         };
         let in_registry = prefixed(hash_these, "registry/");
         let (registry, tops) = tree_with_tops(dir, walk(&in_registry, "registry"), None, true)?;
@@ -348,12 +349,14 @@ pub struct Done<'a> {
 impl Record {
     /// The record of a build that read `inputs` and left `out` as it is now (looked at under
     /// the build's lock, which is not part of it, with `dirs` listing its folders that did
-    /// not change); `None` when the output folder cannot be fingerprinted.
-    pub fn new(inputs: Inputs, out: &Path, done: Done, dirs: &Dirs) -> Option<Record> {
+    /// not change and `seen` the stamps of the files the build found already there); `None`
+    /// when the output folder cannot be fingerprinted.
+    pub fn new(inputs: Inputs, out: &Path, done: Done, dirs: &Dirs, seen: &Seen) -> Option<Record> {
         let walk = Walk {
             hash_these: &BTreeSet::new(),
             dirs,
             name: OUTPUT,
+            seen,
         };
         let output = tree(out, walk, Some(LOCK))?;
         let diagnostics = done
@@ -421,6 +424,7 @@ impl Record {
             hash_these: &self.output_hashed,
             dirs,
             name: OUTPUT,
+            seen: &Seen::new(),
         };
         inputs.key == self.inputs
             && self.kept_until.is_none_or(|until| now < until)
@@ -469,11 +473,12 @@ mod tests {
 
     /// A walk of a tree with no listings, hashing `hash_these`.
     fn walk(hash_these: &BTreeSet<String>) -> Walk<'_> {
-        static NONE: std::sync::LazyLock<Dirs> = std::sync::LazyLock::new(Dirs::default);
+        static NONE: std::sync::LazyLock<(Dirs, Seen)> = std::sync::LazyLock::new(Default::default);
         Walk {
             hash_these,
-            dirs: &NONE,
+            dirs: &NONE.0,
             name: "t",
+            seen: &NONE.1,
         }
     }
 
@@ -545,7 +550,12 @@ mod tests {
         write(reg, "models/b/1/spec.yaml", "path: w\n");
         write(reg, "data/a/1/spec.yaml", "path: d\n");
         write(reg, "models/notes.txt", "not an asset\n");
-        let keys = || Inputs::of(reg, None, &[], None, &Dirs::default()).unwrap().assets().clone();
+        let keys = || {
+            Inputs::of(reg, None, &[], None, &Dirs::default())
+                .unwrap()
+                .assets()
+                .clone()
+        };
         let first = keys();
         let names: Vec<(Kind, &str)> = first.keys().map(|(k, n)| (*k, n.as_str())).collect();
         assert_eq!(
@@ -609,7 +619,7 @@ mod tests {
             kept_until: Some(100),
             report: &report,
         };
-        let record = Record::new(inputs(), &out, done, &Dirs::default()).unwrap();
+        let record = Record::new(inputs(), &out, done, &Dirs::default(), &Seen::new()).unwrap();
         assert!(record.holds(&inputs(), &out, 99, &Dirs::default()));
         assert!(
             !record.holds(&inputs(), &out, 100, &Dirs::default()),

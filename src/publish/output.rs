@@ -7,12 +7,12 @@
 //! A new output folder is built as a hidden sibling and renamed into place. A non-empty folder
 //! mlreg did not create is refused unless `force`.
 
-use crate::publish::cache::Cache;
+use crate::publish::cache::{Cache, Stamp};
 use crate::publish::dirs::{Dirs, Entry};
 use crate::publish::fresh;
 use crate::publish::index::{self, AssetDoc, Bin, Snapshot};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,7 +225,9 @@ pub struct Writer {
     out: PathBuf,
     fresh: bool,
     previous: Vec<String>,
-    produced: Mutex<BTreeSet<String>>,
+    /// Every file this build produced, with its stamp when it was found already there as
+    /// it must be (see [`Seen`]).
+    produced: Mutex<BTreeMap<String, Option<Stamp>>>,
     dirs: Mutex<BTreeSet<PathBuf>>,
     stats: Mutex<Stats>,
     /// `mlreg serve` builds into memory instead of a folder.
@@ -407,9 +409,12 @@ impl Writer {
     /// made them: kept (in the folder, or copied into this in-memory build); their paths.
     pub fn reuse_pages(&self, asset: &str, key: &str) -> Option<Vec<String>> {
         if let Some(cache) = &self.cache {
-            let paths = cache.pages(&self.dir, asset, key)?;
-            paths.iter().for_each(|p| self.keep(p));
-            return Some(paths);
+            let pages = cache.pages(&self.dir, asset, key)?;
+            let paths = pages.into_iter().map(|(path, stamp)| {
+                self.keep(&path, stamp);
+                path
+            });
+            return Some(paths.collect());
         }
         let (old, new) = self.pages.as_ref()?;
         let memory = self.memory.as_ref()?;
@@ -448,12 +453,12 @@ impl Writer {
     }
 
     /// A file this build produces that is already in the folder as it must be (the build
-    /// cache says so): kept, not written.
-    fn keep(&self, rel: &str) {
+    /// cache says so, by its stamp): kept, not written.
+    fn keep(&self, rel: &str, stamp: Stamp) {
         self.produced
             .lock()
             .expect("no panics while held")
-            .insert(rel.to_string());
+            .insert(rel.to_string(), Some(stamp));
         let mut stats = self.stats.lock().expect("no panics while held");
         stats.unchanged += 1;
         stats.cached += 1;
@@ -479,10 +484,6 @@ impl Writer {
                 .insert(rel.to_string(), served);
             return Ok(());
         }
-        self.produced
-            .lock()
-            .expect("no panics while held")
-            .insert(rel.to_string());
         let path = self.dir.join(rel);
         if let Some(parent) = path.parent() {
             let known = self
@@ -499,9 +500,14 @@ impl Writer {
                     .insert(parent.to_path_buf());
             }
         }
-        let written = if self.fresh {
+        let there = match self.fresh || missing {
+            true => None,
+            false => already(&self.dir, rel, content),
+        };
+        let written = match there {
+            Some(_) => None,
             // Nobody reads a folder that is not in place yet: no temp file and rename needed.
-            Some(
+            None if self.fresh => Some(
                 match content {
                     Content::Bytes(b) => {
                         std::fs::write(&path, b.as_slice()).map(|_| b.len() as u64)
@@ -510,12 +516,13 @@ impl Writer {
                     Content::Deferred(m) => std::fs::write(&path, m.bytes()).map(|_| m.size),
                 }
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
-            )
-        } else if missing {
-            Some(write(&self.dir, rel, content)?)
-        } else {
-            put(&self.dir, rel, content)?
+            ),
+            None => Some(write(&self.dir, rel, content)?),
         };
+        self.produced
+            .lock()
+            .expect("no panics while held")
+            .insert(rel.to_string(), there);
         let mut stats = self.stats.lock().expect("no panics while held");
         match written {
             Some(n) => {
@@ -547,7 +554,7 @@ impl Writer {
                 .try_for_each(|(rel, content)| self.put(rel, content));
         }
         let files: Vec<(&String, &Content)> = set.files.iter().collect();
-        let there: Vec<bool> = files
+        let there: Vec<Option<Stamp>> = files
             .par_iter()
             .map(|(rel, content)| already(&self.dir, rel, content))
             .collect();
@@ -555,8 +562,8 @@ impl Writer {
         {
             let mut produced = self.produced.lock().expect("no panics while held");
             for ((rel, _), there) in files.iter().zip(&there) {
-                if *there {
-                    produced.insert(rel.to_string());
+                if there.is_some() {
+                    produced.insert(rel.to_string(), *there);
                     kept += 1;
                 }
             }
@@ -565,7 +572,7 @@ impl Writer {
         files
             .iter()
             .zip(there)
-            .filter(|(_, there)| !there)
+            .filter(|(_, there)| there.is_none())
             .try_for_each(|((rel, content), _)| self.place(rel, content, true))
     }
 
@@ -587,7 +594,7 @@ impl Writer {
         snapshot: &str,
         keep: usize,
         dirs: &Dirs,
-    ) -> Result<(Stats, Option<Lock>, Option<Cache>), Refused> {
+    ) -> Result<Finished, Refused> {
         let cache = self.cache.take();
         let written = if self.fresh {
             atomic_write(&self.dir.join(index::ROOT), &root)?;
@@ -619,11 +626,16 @@ impl Writer {
         if std::fs::read(self.dir.join(MARKER)).ok().as_deref() != Some(bytes.as_slice()) {
             atomic_write(&self.dir.join(MARKER), &bytes)?;
         }
-        let mut keep = self.produced.into_inner().expect("no panics while held");
-        keep.insert(index::ROOT.to_string());
+        let produced = self.produced.into_inner().expect("no panics while held");
         if !self.fresh {
+            let keep = produced.keys().map(String::as_str);
+            let keep = keep.chain([index::ROOT]);
             stats.removed = sweep(&self.dir, keep, &marker.snapshots, dirs)?;
         }
+        let seen = produced
+            .into_iter()
+            .filter_map(|(rel, stamp)| Some((rel, stamp?)))
+            .collect();
         if self.fresh {
             // Another build may have put a folder there meanwhile: it wins.
             if let Err(e) = std::fs::rename(&self.dir, &self.out) {
@@ -640,9 +652,29 @@ impl Writer {
                 });
             }
         }
-        Ok((stats, self.lock, cache))
+        Ok(Finished {
+            stats,
+            lock: self.lock,
+            cache,
+            seen,
+        })
     }
 }
+
+/// A finished build: what it wrote, the folder's lock (see [`Writer::finish`]), the build
+/// cache to save, and the files it found already there as they must be.
+pub struct Finished {
+    pub stats: Stats,
+    pub lock: Option<Lock>,
+    pub cache: Option<Cache>,
+    pub seen: Seen,
+}
+
+/// The stamps of the files a build found already in the folder as they must be, by path:
+/// the build did not write them, so the record's look at the folder (`fresh`) takes these
+/// rather than looking at each again. (One changed since by someone else makes the record
+/// one that no later look at the folder matches: the next build is not skipped.)
+pub type Seen = HashMap<String, Stamp>;
 
 /// Remove what killed runs left in `parent`: folders named `<prefix><pid>` whose process is
 /// gone. (Where there is no /proc to ask, only those a day old, which no live run keeps.)
@@ -682,8 +714,8 @@ pub fn remove_orphans(parent: &Path, prefix: &str) {
 /// Write one file if needed; `Some(bytes written)` or `None` when it was already right.
 fn put(out: &Path, rel: &str, content: &Content) -> Result<Option<u64>, String> {
     match already(out, rel, content) {
-        true => Ok(None),
-        false => write(out, rel, content).map(Some),
+        Some(_) => Ok(None),
+        None => write(out, rel, content).map(Some),
     }
 }
 
@@ -705,15 +737,15 @@ fn write(out: &Path, rel: &str, content: &Content) -> Result<u64, String> {
     Ok(size)
 }
 
-/// Whether the file `rel` of `out` is already `content`: present with its size, and, unless
-/// its name is its hash, its bytes.
-fn already(out: &Path, rel: &str, content: &Content) -> bool {
+/// Whether the file `rel` of `out` is already `content`: present (not through a link) with
+/// its size, and, unless its name is its hash, its bytes; its stamp then.
+fn already(out: &Path, rel: &str, content: &Content) -> Option<Stamp> {
     let path = out.join(rel);
-    std::fs::metadata(&path).is_ok_and(|m| {
-        m.is_file()
-            && m.len() == content.size()
-            && (content_addressed(rel) || same_bytes(&path, content))
-    })
+    let m = std::fs::symlink_metadata(&path).ok()?;
+    let there = m.is_file()
+        && m.len() == content.size()
+        && (content_addressed(rel) || same_bytes(&path, content));
+    there.then(|| Stamp::from_metadata(&m))
 }
 
 fn same_bytes(path: &Path, content: &Content) -> bool {
@@ -756,18 +788,19 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Remove what neither this build nor the retained earlier builds refer to, and the folders
 /// that leaves empty. A folder whose stamp is the one `dirs` lists it with is not read again:
 /// at 100,000 versions reading every folder cost seconds.
-fn sweep(
+fn sweep<'a>(
     out: &Path,
-    mut keep: BTreeSet<String>,
+    produced: impl Iterator<Item = &'a str>,
     snapshots: &[String],
     dirs: &Dirs,
 ) -> Result<usize, String> {
-    keep.insert(MARKER.to_string());
-    keep.insert(LOCK.to_string());
+    let mut earlier = BTreeSet::new();
+    let mut keep: HashSet<&str> = produced.collect();
+    keep.extend([MARKER, LOCK]);
     for snap in snapshots.iter().skip(1) {
-        reachable(out, snap, &mut keep);
+        reachable(out, snap, &keep, &mut earlier);
     }
-    let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
+    keep.extend(earlier.iter().map(String::as_str));
     let removed = AtomicUsize::new(0);
     swept(out, "", &keep, dirs, &removed)?;
     Ok(removed.into_inner())
@@ -850,8 +883,10 @@ fn swept(
     Ok(left == 0 && !rel.is_empty())
 }
 
-/// Every content-addressed path an earlier snapshot refers to, if it is still readable.
-fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
+/// Every content-addressed path an earlier snapshot refers to, if it is still readable, into
+/// `keep`. A bin or document in `kept` (this build's) or in `keep` already is not read: what
+/// it refers to is kept already.
+fn reachable(out: &Path, snapshot: &str, kept: &HashSet<&str>, keep: &mut BTreeSet<String>) {
     fn read<T: serde::de::DeserializeOwned>(out: &Path, rel: &str) -> Option<T> {
         serde_json::from_slice(&std::fs::read(out.join(rel)).ok()?).ok()
     }
@@ -859,15 +894,18 @@ fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
         return;
     };
     keep.insert(snapshot.to_string());
+    let first = |keep: &mut BTreeSet<String>, path: &String| {
+        !kept.contains(path.as_str()) && keep.insert(path.clone())
+    };
     for bin_ref in snap.bins.values() {
-        if !keep.insert(bin_ref.path.clone()) {
+        if !first(keep, &bin_ref.path) {
             continue;
         }
         let Some(bin) = read::<Bin>(out, &bin_ref.path) else {
             continue;
         };
         for entry in bin.assets.values() {
-            if !keep.insert(entry.doc.path.clone()) {
+            if !first(keep, &entry.doc.path) {
                 continue;
             }
             let Some(doc) = read::<AssetDoc>(out, &entry.doc.path) else {
@@ -888,7 +926,6 @@ fn reachable(out: &Path, snapshot: &str, keep: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::cache::Stamp;
 
     /// `out` with `files` (relative paths) written.
     fn folder(files: &[&str]) -> tempfile::TempDir {
@@ -901,8 +938,8 @@ mod tests {
         t
     }
 
-    fn keep(paths: &[&str]) -> BTreeSet<String> {
-        paths.iter().map(|p| p.to_string()).collect()
+    fn keep<'a>(paths: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
+        paths.iter().copied()
     }
 
     fn files(dir: &Path) -> Vec<String> {
