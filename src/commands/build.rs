@@ -6,7 +6,7 @@ use crate::cli::BuildArgs;
 use crate::client;
 use crate::diag::plural;
 use crate::publish::cache::Cache;
-use crate::publish::dirs::Dirs;
+use crate::publish::dirs::{Dirs, Part};
 use crate::publish::fresh::{self, Inputs, Record};
 use crate::publish::memo::Memo;
 use crate::publish::sign::{self, Signer};
@@ -31,31 +31,29 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         return ui.fail(e);
     }
     let owned = args.out.join(output::MARKER).is_file();
-    // The folders of the registry, templates and output as the last build of the folder
-    // listed them: one that did not change is not read again.
-    let dirs = match owned {
-        true => Dirs::load(&args.out),
-        false => Dirs::default(),
-    };
     // What this build reads, fingerprinted before it reads anything: when it is what the last
     // build of the folder read, and the folder is as that build left it, there is nothing to do.
+    // (Folders are listed as the last build of the folder listed them while their stamps hold;
+    // the listings are held only while they are used.)
     let inputs = match owned && args.against.is_none() {
         true => {
             let record = Record::load(&args.out);
             let given = given(&args, &display);
             let given: Vec<&[u8]> = given.iter().map(Vec::as_slice).collect();
+            let listed = Dirs::load(&args.out, Part::Inputs);
             let inputs = Inputs::of(
                 &args.dir,
                 args.templates.as_deref(),
                 &given,
                 record.as_ref(),
-                &dirs,
+                &listed,
             );
+            listed.save();
+            let listed = || Dirs::load(&args.out, Part::Output);
             if let (Some(record), Some(inputs)) = (&record, &inputs)
-                && record.holds(inputs, &args.out, sign::now(), &dirs)
+                && record.holds(inputs, &args.out, sign::now(), listed)
                 && let Some(report) = record.report()
             {
-                dirs.save(&args.out);
                 return unchanged(ui, &args, record, &report);
             }
             inputs
@@ -241,6 +239,7 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
     });
     // The lock is held until the record of this build is made: no other build writes into the
     // folder while it is looked at.
+    let dirs = Dirs::load(&args.out, Part::Output);
     let output::Finished {
         stats,
         lock: _lock,
@@ -265,7 +264,7 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         || {
             let record =
                 inputs.and_then(|inputs| Record::new(inputs, &args.out, done, &dirs, &seen));
-            dirs.save(&args.out);
+            dirs.save();
             record
         },
     );

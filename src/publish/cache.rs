@@ -20,6 +20,7 @@
 //! The cache is written last, atomically, after the build it describes. Each build then
 //! removes the caches of output folders that are gone (see [`tidy`]).
 
+use crate::publish::dirs::{self, Part};
 use crate::publish::hash;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -377,9 +378,9 @@ pub fn tidy(out: &Path) {
     let path = path_bytes(&std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()));
     let cached = own.is_file()
         || own.with_extension(RECORD).is_file()
-        || own
-            .with_extension(crate::publish::dirs::EXTENSION)
-            .is_file()
+        || [Part::Inputs, Part::Output]
+            .into_iter()
+            .any(|p| dirs::location(out, p).is_file())
         || own.with_extension(crate::publish::memo::EXTENSION).is_dir();
     if cached && std::fs::read(&named).ok().as_deref() != Some(path.as_slice()) {
         let _ = crate::publish::output::atomic_write(&named, &path);
@@ -388,8 +389,8 @@ pub fn tidy(out: &Path) {
         return;
     };
     // Each output folder's files share the name up to its first dot: `<key>.json`,
-    // `<key>.fresh.json`, `<key>.dirs`, `<key>.out`, and the folder `<key>.assets` (see
-    // `memo`). Temporary files of killed writes start with a dot.
+    // `<key>.fresh.json`, `<key>.inputs.dirs`, `<key>.output.dirs`, `<key>.out`, and the folder
+    // `<key>.assets` (see `memo`). Temporary files of killed writes start with a dot.
     let mut groups: BTreeMap<String, Vec<std::fs::DirEntry>> = BTreeMap::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -25,8 +25,17 @@ use std::sync::{Arc, Mutex};
 /// Its format: another is not read.
 const FORMAT: u32 = 2;
 
-/// The extension of the file, beside the build cache.
+/// The extension of the files, beside the build cache: one for the folders a build reads
+/// (registry, templates), one for the output's. Each is loaded only while it is used, so
+/// neither is held while the registry is planned and rendered.
 pub const EXTENSION: &str = "dirs";
+
+/// The two sets of listings kept for an output folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Inputs,
+    Output,
+}
 
 /// What an entry of a folder is (not through a link).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +140,8 @@ fn shared<S: serde::Serializer>(
 pub struct Dirs {
     old: HashMap<String, Arc<Listing>>,
     new: Mutex<BTreeMap<String, Arc<Listing>>>,
+    /// Where they are saved; none for a build that keeps none.
+    file: Option<PathBuf>,
 }
 
 /// A folder's entries, sorted by name: as the last build kept them, or as just read.
@@ -149,9 +160,10 @@ impl Listed {
 }
 
 impl Dirs {
-    /// The listings kept for the output folder `out`; none when they cannot be read.
-    pub fn load(out: &Path) -> Dirs {
-        Dirs::read(&location(out))
+    /// The listings kept, as `part`, for the output folder `out`; none when they cannot be
+    /// read.
+    pub fn load(out: &Path, part: Part) -> Dirs {
+        Dirs::read(&location(out, part))
     }
 
     fn read(path: &Path) -> Dirs {
@@ -159,6 +171,7 @@ impl Dirs {
         Dirs {
             old: old.into_iter().map(|(k, l)| (k, Arc::new(l))).collect(),
             new: Mutex::default(),
+            file: Some(path.to_path_buf()),
         }
     }
 
@@ -202,7 +215,7 @@ impl Dirs {
         };
         Dirs {
             old: listings.into_iter().map(listing).collect(),
-            new: Mutex::default(),
+            ..Dirs::default()
         }
     }
 
@@ -216,11 +229,13 @@ impl Dirs {
         new.insert(name.to_string(), listing);
     }
 
-    /// Write the listings kept by this build for the output folder `out` (temp file +
+    /// Write the listings kept by this build where they were loaded from (temp file +
     /// rename), unless they are what was read. A failure only costs the next build its
     /// shortcuts.
-    pub fn save(self, out: &Path) {
-        self.write(&location(out));
+    pub fn save(self) {
+        if let Some(path) = self.file.clone() {
+            self.write(&path);
+        }
     }
 
     fn write(self, path: &Path) {
@@ -233,9 +248,13 @@ impl Dirs {
     }
 }
 
-/// Where the listings of the output folder `out` are: beside its build cache.
-fn location(out: &Path) -> PathBuf {
-    cache::location(out).with_extension(EXTENSION)
+/// Where the listings `part` of the output folder `out` are: beside its build cache.
+pub fn location(out: &Path, part: Part) -> PathBuf {
+    let part = match part {
+        Part::Inputs => "inputs",
+        Part::Output => "output",
+    };
+    cache::location(out).with_extension(format!("{part}.{EXTENSION}"))
 }
 
 fn read(path: &Path) -> Option<Vec<(String, Listing)>> {
@@ -256,12 +275,11 @@ fn write(path: &Path, listings: &BTreeMap<String, Arc<Listing>>) {
     let Ok(rest) = postcard::to_stdvec(&stored) else {
         return;
     };
-    let mut bytes = Sha256::digest(&rest).to_vec();
-    bytes.extend_from_slice(&rest);
+    let sum = Sha256::digest(&rest);
     if path
         .parent()
         .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
-        && output::atomic_write(path, &bytes).is_err()
+        && output::atomic_write_parts(path, &[&sum, &rest]).is_err()
     {
         let _ = std::fs::remove_file(output::temp_name(path));
     }

@@ -8,6 +8,10 @@
 //! mlreg executable, the environment that can change the output (`SOURCE_DATE_EPOCH`, the
 //! signing keys) and the arguments. The output folder is fingerprinted the same way when the
 //! build is done, under its lock. The next build fingerprints both again: equal keys, and it is done.
+//! A folder whose stamp has not moved since the last build listed it is not read again (see
+//! [`dirs`](crate::publish::dirs)); its files are each looked at all the same. The output's
+//! files that the build found already there as they must be are taken with the stamps it
+//! found them with (see `output::Seen`).
 //!
 //! A file modified less than [`cache::SETTLED`] before it was fingerprinted could be written again
 //! within the same timestamp tick without its stamp moving ("racy" files, as git calls them):
@@ -59,9 +63,10 @@ pub struct Tree {
 /// Every entry under `root` (the root itself followed if it is a link, nothing else): its
 /// name, whether it is a folder, and for a file its stamp, and its content hash when it is
 /// racy now or named by `hash_these` (see [`Tree`]); not the entry named `skip` at the top.
-/// Folders are read in parallel, each keyed over its sorted entries (a folder by its own
-/// key), since a stat is what this costs, one per file. `None` when the tree holds a symbolic
-/// link or too many files to hash, or cannot be read whole.
+/// Folders are read in parallel (or listed as the last build listed them, see `walk`), each
+/// keyed over its sorted entries (a folder by its own key), since a stat is what this costs,
+/// one per file. `None` when the tree holds a symbolic link or too many files to hash, or
+/// cannot be read whole.
 fn tree(root: &Path, walk: Walk, skip: Option<&str>) -> Option<Tree> {
     tree_with_tops(root, walk, skip, false).map(|(tree, _)| tree)
 }
@@ -145,7 +150,7 @@ fn folder(dir: &Path, rel: &str, skip: Option<&str>, racy: &Racy) -> Option<([u8
             // (A listing from the last build names what was there: a file since replaced by
             // a link or a folder moved the folder's stamp, which made it read again.)
             let stamp = match racy.walk.seen.get(&rel) {
-                Some(stamp) => *stamp,
+                Some(stamp) => stamp,
                 None => cache::Stamp::from_metadata(&std::fs::symlink_metadata(&path).ok()?),
             };
             let part = [b"f".as_slice(), &stamp.bytes()].concat();
@@ -222,7 +227,7 @@ impl Inputs {
     ) -> Option<Inputs> {
         let empty = BTreeSet::new();
         let hash_these = record.map_or(&empty, |r| &r.inputs_hashed);
-        let seen = Seen::new();
+        let seen = Seen::default();
         let walk = |hash_these, name| Walk {
             hash_these,
             dirs,
@@ -418,17 +423,29 @@ impl Record {
 
     /// Whether a build that reads `inputs` at `now` (seconds, as signing counts them) would
     /// leave `out` as it is: the same inputs as this record's, the folder as it was left.
-    /// The inputs are fingerprinted by the caller, before the build would read them.
-    pub fn holds(&self, inputs: &Inputs, out: &Path, now: i64, dirs: &Dirs) -> bool {
+    /// The inputs are fingerprinted by the caller, before the build would read them; the
+    /// output's folders are listed with the listings `dirs` gives (only when the rest holds),
+    /// which are saved again.
+    pub fn holds(
+        &self,
+        inputs: &Inputs,
+        out: &Path,
+        now: i64,
+        dirs: impl FnOnce() -> Dirs,
+    ) -> bool {
+        if inputs.key != self.inputs || self.kept_until.is_some_and(|until| now >= until) {
+            return false;
+        }
+        let dirs = dirs();
         let walk = Walk {
             hash_these: &self.output_hashed,
-            dirs,
+            dirs: &dirs,
             name: OUTPUT,
-            seen: &Seen::new(),
+            seen: &Seen::default(),
         };
-        inputs.key == self.inputs
-            && self.kept_until.is_none_or(|until| now < until)
-            && tree(out, walk, Some(LOCK)).is_some_and(|t| t.key == self.output)
+        let holds = tree(out, walk, Some(LOCK)).is_some_and(|t| t.key == self.output);
+        dirs.save();
+        holds
     }
 
     /// The report of the recorded build, as it was; `None` when a code is no longer known.
@@ -619,14 +636,14 @@ mod tests {
             kept_until: Some(100),
             report: &report,
         };
-        let record = Record::new(inputs(), &out, done, &Dirs::default(), &Seen::new()).unwrap();
-        assert!(record.holds(&inputs(), &out, 99, &Dirs::default()));
+        let record = Record::new(inputs(), &out, done, &Dirs::default(), &Seen::default()).unwrap();
+        assert!(record.holds(&inputs(), &out, 99, Dirs::default));
         assert!(
-            !record.holds(&inputs(), &out, 100, &Dirs::default()),
+            !record.holds(&inputs(), &out, 100, Dirs::default),
             "the root is signed again"
         );
         let other = Inputs::of(&reg, None, &[b"other"], None, &Dirs::default()).unwrap();
-        assert!(!record.holds(&other, &out, 99, &Dirs::default()));
+        assert!(!record.holds(&other, &out, 99, Dirs::default));
 
         // Saved and loaded whole, report included; a flipped byte and it is gone.
         let path = t.path().join("cache/builds/out.fresh.json");
@@ -637,7 +654,7 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         assert!(Record::read(&path).is_none());
-        assert!(saved.holds(&inputs(), &out, 0, &Dirs::default()));
+        assert!(saved.holds(&inputs(), &out, 0, Dirs::default));
         let again = saved.report().unwrap();
         assert_eq!(again.count(Severity::Warning), 1);
         assert_eq!(again.render_human(false), report.render_human(false));
@@ -645,14 +662,14 @@ mod tests {
         // Another build's lock is not a change (it has not written yet), nor is the lock of
         // the build that looked.
         write(&out, LOCK, "123");
-        assert!(record.holds(&inputs(), &out, 0, &Dirs::default()));
+        assert!(record.holds(&inputs(), &out, 0, Dirs::default));
         std::fs::remove_file(out.join(LOCK)).unwrap();
         // The output folder changed: a file added, or one rewritten.
         write(&out, "stray.html", "");
-        assert!(!record.holds(&inputs(), &out, 0, &Dirs::default()));
+        assert!(!record.holds(&inputs(), &out, 0, Dirs::default));
         std::fs::remove_file(out.join("stray.html")).unwrap();
-        assert!(record.holds(&inputs(), &out, 0, &Dirs::default()));
+        assert!(record.holds(&inputs(), &out, 0, Dirs::default));
         write(&out, "index.html", "<p>SITE</p>");
-        assert!(!record.holds(&inputs(), &out, 0, &Dirs::default()));
+        assert!(!record.holds(&inputs(), &out, 0, Dirs::default));
     }
 }

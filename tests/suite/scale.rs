@@ -541,9 +541,9 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
         .collect();
     assert_eq!(builds.len(), 1, "{builds:?}");
     let cache = &builds[0];
-    // (And the folders' listings, in their own file.)
-    let dirs = cache.with_extension("dirs");
-    for cache in [cache, &dirs] {
+    // (And the folders' listings, in their own files.)
+    let dirs = cache.with_extension("output.dirs");
+    for cache in [cache, &cache.with_extension("inputs.dirs"), &dirs] {
         let good = std::fs::read(cache).unwrap();
         edit("models/credit-default/3/README.md", &|s| {
             s + "\nAnd another.\n"
