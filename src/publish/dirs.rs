@@ -5,8 +5,9 @@
 //! 14,000, and every build looks at both (`fresh` to fingerprint them, the sweep to find what
 //! no build produced).
 //!
-//! Kept beside the build cache, in its own file (`<cache>.dirs`, see `cache::location`): a
-//! SHA-256 of the rest, then the rest (postcard). Correctness never depends on it: a file that
+//! Kept beside the build cache, in two files of their own (`<cache>.inputs.dirs` for the
+//! registry and templates, `<cache>.output.dirs`, see `cache::location`): a SHA-256 of the
+//! rest, then the rest (postcard). Correctness never depends on it: a file that
 //! does not read, whose checksum is wrong or whose format is another is not used; a listing is
 //! used only while its folder's stamp is the one it was read under, and a folder modified
 //! within [`cache::SETTLED`] of being read is not kept (a change within the same timestamp
@@ -38,7 +39,7 @@ pub enum Part {
 }
 
 /// What an entry of a folder is (not through a link).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
     File,
     Folder,
@@ -69,23 +70,22 @@ pub struct Listing {
 }
 
 impl Entry {
-    const LETTERS: [(Entry, char); 4] = [
-        (Entry::File, 'f'),
-        (Entry::Folder, 'd'),
-        (Entry::Link, 'l'),
-        (Entry::Other, 'o'),
-    ];
-
     fn letter(self) -> char {
-        Entry::LETTERS
-            .iter()
-            .find(|(e, _)| *e == self)
-            .map_or('o', |l| l.1)
+        match self {
+            Entry::File => 'f',
+            Entry::Folder => 'd',
+            Entry::Link => 'l',
+            Entry::Other => 'o',
+        }
     }
 
     fn from_letter(letter: u8) -> Entry {
-        let found = Entry::LETTERS.iter().find(|(_, l)| *l as u8 == letter);
-        found.map_or(Entry::Other, |l| l.0)
+        match letter {
+            b'f' => Entry::File,
+            b'd' => Entry::Folder,
+            b'l' => Entry::Link,
+            _ => Entry::Other,
+        }
     }
 }
 
@@ -240,8 +240,10 @@ impl Dirs {
 
     fn write(self, path: &Path) {
         let listings = self.new.into_inner().expect("no panics while held");
-        let same = listings.len() == self.old.len()
-            && (listings.iter()).all(|(k, l)| self.old.get(k).is_some_and(|o| Arc::ptr_eq(o, l)));
+        let unchanged = |(name, l): (&String, &Arc<Listing>)| {
+            self.old.get(name).is_some_and(|o| Arc::ptr_eq(o, l))
+        };
+        let same = listings.len() == self.old.len() && listings.iter().all(unchanged);
         if !same {
             write(path, &listings);
         }
