@@ -466,7 +466,7 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     let caches = t.path().join("caches");
     let build = |out: &str| {
         let r = build_cached(t.path(), out, &[], &[]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         r.stdout + &r.stderr
     };
     let mut step = 0;
@@ -607,6 +607,18 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     std::fs::write(&stray, "<p>not built</p>").unwrap();
     check("a stray file in a listed folder");
     assert!(!stray.exists());
+    // The registry's folders are kept listed too: a version made, and a file removed, in
+    // folders listed by the last build move their stamps, and are read again.
+    let inputs = std::fs::read(cache.with_extension("inputs.dirs")).unwrap();
+    let named = |s: &str| inputs.windows(s.len()).any(|w| w == s.as_bytes());
+    assert!(named("registry/models/big/1") && named("README.md"));
+    let third = reg.join("models/big/3");
+    std::fs::create_dir_all(&third).unwrap();
+    std::fs::write(third.join("spec.yaml"), "path: weights.bin\n").unwrap();
+    std::fs::write(third.join("weights.bin"), vec![9u8; 1024]).unwrap();
+    check("a new version in a listed folder");
+    std::fs::remove_file(big.join("README.md")).unwrap();
+    check("a file removed from a listed folder");
 }
 
 /// A card of the registry `reg` given front matter with an unknown key (`colour: red`, a
