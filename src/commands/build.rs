@@ -237,9 +237,10 @@ fn build(ui: &Ui, args: BuildArgs) -> u8 {
         let root = serde_json::from_slice(&signed.root).ok()?;
         sign::kept_until(&root, config)
     });
+    // The output's folders as the last build listed them, for the sweep and the record.
+    let dirs = Dirs::load(&args.out, Part::Output);
     // The lock is held until the record of this build is made: no other build writes into the
     // folder while it is looked at.
-    let dirs = Dirs::load(&args.out, Part::Output);
     let output::Finished {
         stats,
         lock: _lock,
