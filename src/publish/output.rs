@@ -184,18 +184,7 @@ impl Lock {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(path).unwrap_or_default();
-                    let alive = match holder.trim().parse::<u32>() {
-                        Ok(pid) if Path::new("/proc").is_dir() => {
-                            Path::new("/proc").join(pid.to_string()).exists()
-                        }
-                        // Without /proc to ask: a lock an hour old is a dead build's.
-                        _ => std::fs::metadata(path)
-                            .and_then(|m| m.modified())
-                            .ok()
-                            .and_then(|t| t.elapsed().ok())
-                            .is_none_or(|age| age.as_secs() < 3600),
-                    };
-                    if alive {
+                    if running(&holder, path) {
                         return Err(Refused::MovedOn(format!(
                             "another build is writing into `{}` (process {}); run again when it is done",
                             dir.display(),
@@ -208,6 +197,19 @@ impl Lock {
             }
         }
         Err(Refused::Failed(format!("cannot lock `{}`", dir.display())))
+    }
+}
+
+/// Whether the build whose process id is `pid` (as a lock file `path` names it) still runs:
+/// asked of /proc where there is one; without, a file an hour old is a dead build's.
+fn running(pid: &str, path: &Path) -> bool {
+    match pid.trim().parse::<u32>() {
+        Ok(pid) if Path::new("/proc").is_dir() => Path::new("/proc").join(pid.to_string()).exists(),
+        _ => std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age.as_secs() < 3600),
     }
 }
 
@@ -887,7 +889,10 @@ fn swept(
         };
         if *is_dir {
             folders.push(path);
-        } else if !keep.contains(path.as_str()) && !path.starts_with("trust/") {
+        } else if !keep.contains(path.as_str())
+            && !path.starts_with("trust/")
+            && !taking_lock(out, &path)
+        {
             // (Key sets stay forever: a client follows the chain from any of them.)
             match std::fs::remove_file(out.join(&path)) {
                 Ok(()) => {
@@ -918,6 +923,13 @@ fn swept(
         dirs.forget(&name);
     }
     Ok(left == 0 && !rel.is_empty())
+}
+
+/// Whether `rel` is the file another build is about to link into place as the folder's lock
+/// (see [`Lock::take`]), and that build still runs: swept away, it would fail that build.
+fn taking_lock(out: &Path, rel: &str) -> bool {
+    let pid = rel.strip_prefix(LOCK).and_then(|r| r.strip_prefix('.'));
+    pid.is_some_and(|pid| running(pid, &out.join(rel)))
 }
 
 /// Every content-addressed path an earlier snapshot refers to, if it is still readable, into
@@ -1002,6 +1014,18 @@ mod tests {
         let removed = sweep(t.path(), keep(&["a/x"]), &[], &Dirs::default()).unwrap();
         assert_eq!(removed, 2);
         assert_eq!(files(t.path()), ["a", "a/x", "trust", "trust/k.json"]);
+    }
+
+    /// The file a running build links into place as its lock stays (sweeping it failed that
+    /// build); a dead build's goes.
+    #[test]
+    fn the_sweep_leaves_the_lock_a_running_build_is_taking() {
+        let own = format!("{LOCK}.{}", std::process::id());
+        let dead = format!("{LOCK}.{}", u32::MAX);
+        let t = folder(&["a/x", &own, &dead]);
+        let removed = sweep(t.path(), keep(&["a/x"]), &[], &Dirs::default()).unwrap();
+        assert_eq!(removed, 1);
+        assert_eq!(files(t.path()), [own.as_str(), "a", "a/x"]);
     }
 
     /// A name that is not UTF-8 (no build makes one) goes whole, file or folder.
