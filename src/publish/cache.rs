@@ -455,6 +455,30 @@ fn folder_of(bytes: Vec<u8>) -> std::path::PathBuf {
     String::from_utf8_lossy(&bytes).into_owned().into()
 }
 
+/// A binary file of the build cache folder (see `memo`, `dirs`): the SHA-256 of the rest (32
+/// bytes), then the rest, which comes back; `None` when it cannot be read or its checksum is
+/// wrong.
+pub fn read_sealed(path: &Path) -> Option<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let mut bytes = std::fs::read(path).ok()?;
+    let (sum, rest) = bytes.split_at_checked(32)?;
+    if sum != Sha256::digest(rest).as_slice() {
+        return None;
+    }
+    bytes.drain(..32);
+    Some(bytes)
+}
+
+/// `rest` written as [`read_sealed`] reads it, atomically, into a folder that exists; a
+/// failure only costs the next build its shortcuts.
+pub fn write_sealed(path: &Path, rest: &[u8]) {
+    use sha2::{Digest, Sha256};
+    let sum = Sha256::digest(rest);
+    if crate::publish::output::atomic_write_parts(path, &[&sum, rest]).is_err() {
+        let _ = std::fs::remove_file(crate::publish::output::temp_name(path));
+    }
+}
+
 /// A file of the build cache folder: a line with the SHA-256 of the rest, then the rest (JSON);
 /// `None` when it cannot be read, its checksum is wrong or it does not parse.
 pub fn read_checked<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {

@@ -15,9 +15,7 @@
 //! by whoever reads it.
 
 use crate::publish::cache::{self, Stamp};
-use crate::publish::output;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -233,18 +231,14 @@ impl Dirs {
     /// rename), unless they are what was read. A failure only costs the next build its
     /// shortcuts.
     pub fn save(self) {
-        if let Some(path) = self.file.clone() {
-            self.write(&path);
-        }
-    }
-
-    fn write(self, path: &Path) {
         let listings = self.new.into_inner().expect("no panics while held");
         let unchanged = |(name, l): (&String, &Arc<Listing>)| {
             self.old.get(name).is_some_and(|o| Arc::ptr_eq(o, l))
         };
         let same = listings.len() == self.old.len() && listings.iter().all(unchanged);
-        if !same {
+        if let Some(path) = &self.file
+            && !same
+        {
             write(path, &listings);
         }
     }
@@ -260,12 +254,7 @@ pub fn location(out: &Path, part: Part) -> PathBuf {
 }
 
 fn read(path: &Path) -> Option<Vec<(String, Listing)>> {
-    let bytes = std::fs::read(path).ok()?;
-    let (sum, rest) = bytes.split_at_checked(32)?;
-    if sum != Sha256::digest(rest).as_slice() {
-        return None;
-    }
-    let stored: Stored = postcard::from_bytes(rest).ok()?;
+    let stored: Stored = postcard::from_bytes(&cache::read_sealed(path)?).ok()?;
     (stored.format == FORMAT).then_some(stored.listings)
 }
 
@@ -274,16 +263,11 @@ fn write(path: &Path, listings: &BTreeMap<String, Arc<Listing>>) {
         format: FORMAT,
         listings,
     };
-    let Ok(rest) = postcard::to_stdvec(&stored) else {
-        return;
-    };
-    let sum = Sha256::digest(&rest);
-    if path
+    let made = path
         .parent()
-        .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
-        && output::atomic_write_parts(path, &[&sum, &rest]).is_err()
-    {
-        let _ = std::fs::remove_file(output::temp_name(path));
+        .is_some_and(|p| std::fs::create_dir_all(p).is_ok());
+    if made && let Ok(rest) = postcard::to_stdvec(&stored) {
+        cache::write_sealed(path, &rest);
     }
 }
 
@@ -309,7 +293,7 @@ mod tests {
         let first = Dirs::read(&path);
         let listed = first.list("tree/d", &dir).unwrap();
         assert_eq!(names(&listed), ["b:File", "sub:Folder"]);
-        first.write(&path);
+        first.save();
         // The stamp moves with any entry made; a listing under the old one is not used.
         let second = Dirs::read(&path);
         assert_eq!(second.old.len(), 1);

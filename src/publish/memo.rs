@@ -21,12 +21,11 @@
 
 use crate::diag::{Diagnostic, interned};
 use crate::publish::fresh::{AssetKey, Inputs};
-use crate::publish::{cache, hash, output};
+use crate::publish::{cache, hash};
 use crate::registry::kind::Kind;
 use crate::registry::load::{Earlier, Loaded, LoadedAsset};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,12 +147,8 @@ impl Memo {
     }
 
     fn read(&self, asset: &(Kind, String), key: &str) -> Option<Stored> {
-        let bytes = std::fs::read(self.dir.join(file_name(asset))).ok()?;
-        let (sum, rest) = bytes.split_at_checked(32)?;
-        if sum != Sha256::digest(rest).as_slice() {
-            return None;
-        }
-        let entry: Entry = postcard::from_bytes(rest).ok()?;
+        let rest = cache::read_sealed(&self.dir.join(file_name(asset)))?;
+        let entry: Entry = postcard::from_bytes(&rest).ok()?;
         if entry.format != FORMAT || entry.key != key {
             return None;
         }
@@ -178,14 +173,8 @@ impl Memo {
             names: names.iter().map(|n| n.to_string()).collect(),
             body,
         };
-        let Ok(rest) = postcard::to_stdvec(&entry) else {
-            return;
-        };
-        let mut bytes = Sha256::digest(&rest).to_vec();
-        bytes.extend_from_slice(&rest);
-        let path = self.dir.join(file_name(asset));
-        if output::atomic_write(&path, &bytes).is_err() {
-            let _ = std::fs::remove_file(output::temp_name(&path));
+        if let Ok(rest) = postcard::to_stdvec(&entry) {
+            cache::write_sealed(&self.dir.join(file_name(asset)), &rest);
         }
     }
 }
