@@ -123,6 +123,11 @@ impl Stamp {
         self.size
     }
 
+    /// The file system it is on (0 where the platform does not say).
+    pub fn device(&self) -> u64 {
+        self.device
+    }
+
     /// The stamp as bytes, for a key over many.
     pub fn bytes(&self) -> [u8; 64] {
         let mut out = [0u8; 64];

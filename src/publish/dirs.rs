@@ -13,6 +13,13 @@
 //! within [`cache::SETTLED`] of being read is not kept (a change within the same timestamp
 //! tick would not move its stamp). The files a listing names are still looked at one by one
 //! by whoever reads it.
+//!
+//! That a folder's stamp moves with its entries holds on local file systems; on a network or
+//! user-space one (NFS, SMB, FUSE mounts such as blobfuse or sshfs) a folder's time may stay
+//! while its entries change, or show another machine's change late. So a listing is kept and
+//! used only for a folder on a file system known to be local (see [`local`]), asked once per
+//! file system a build meets (a folder mounted inside a tree is on another); elsewhere every
+//! folder is read, every build.
 
 use crate::publish::cache::{self, Stamp};
 use serde::{Deserialize, Serialize};
@@ -140,6 +147,8 @@ pub struct Dirs {
     new: Mutex<BTreeMap<String, Arc<Listing>>>,
     /// Where they are saved; none for a build that keeps none.
     file: Option<PathBuf>,
+    /// Whether a folder's stamp moves with its entries, by the file system (device) it is on.
+    local: Mutex<HashMap<u64, bool>>,
 }
 
 /// A folder's entries, sorted by name: as the last build kept them, or as just read.
@@ -168,15 +177,16 @@ impl Dirs {
         let old = read(path).unwrap_or_default();
         Dirs {
             old: old.into_iter().map(|(k, l)| (k, Arc::new(l))).collect(),
-            new: Mutex::default(),
             file: Some(path.to_path_buf()),
+            ..Dirs::default()
         }
     }
 
     /// The entries of the folder `dir`, named `name`: as listed before when its stamp is
-    /// unchanged, else read (and kept when it has settled). An error when it cannot be read.
+    /// unchanged, else read (and kept when it has settled); always read on a file system not
+    /// known to be local. An error when it cannot be read.
     pub fn list(&self, name: &str, dir: &Path) -> std::io::Result<Listed> {
-        let stamp = Stamp::of_dir(dir);
+        let stamp = Stamp::of_dir(dir).filter(|s| self.local(s, dir));
         if let Some(stamp) = stamp
             && let Some(listing) = self.old.get(name).filter(|l| l.stamp == stamp)
         {
@@ -217,6 +227,23 @@ impl Dirs {
         }
     }
 
+    /// Whether the folder `dir`, of stamp `stamp`, is on a local file system: asked of the
+    /// system the first time its device is met.
+    fn local(&self, stamp: &Stamp, dir: &Path) -> bool {
+        let known = self
+            .local
+            .lock()
+            .expect("no panics while held")
+            .get(&stamp.device())
+            .copied();
+        known.unwrap_or_else(|| {
+            let local = on_local(dir);
+            let mut devices = self.local.lock().expect("no panics while held");
+            devices.insert(stamp.device(), local);
+            local
+        })
+    }
+
     /// Forget the folder named `name`: its caller changed it after listing it.
     pub fn forget(&self, name: &str) {
         self.new.lock().expect("no panics while held").remove(name);
@@ -242,6 +269,38 @@ impl Dirs {
             write(path, &listings);
         }
     }
+}
+
+/// Whether `dir` is on a local file system, by the kind `statfs` says it is (see [`local`]).
+#[cfg(target_os = "linux")]
+fn on_local(dir: &Path) -> bool {
+    // The magic is a C long on some targets, an int on others: its 32 bits are the number.
+    rustix::fs::statfs(dir).is_ok_and(|s| local(s.f_type as u32))
+}
+
+/// Only Linux is asked; elsewhere no file system is taken as local, and folders are read.
+#[cfg(not(target_os = "linux"))]
+fn on_local(_: &Path) -> bool {
+    false
+}
+
+/// Whether a file system, by its Linux magic number, is one of the local ones, on which a
+/// folder's modification time moves whenever an entry is made, removed or renamed in it.
+/// Any other (NFS, SMB and CIFS, FUSE, 9p, virtiofs, a kind unknown here) is not.
+#[cfg(target_os = "linux")]
+fn local(magic: u32) -> bool {
+    const LOCAL: [u32; 9] = [
+        0x0000_EF53, // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x2FC1_2FC1, // zfs
+        0xF2F5_2010, // f2fs
+        0xCA45_1A4E, // bcachefs
+        0x0102_1994, // tmpfs
+        0x8584_58F6, // ramfs
+        0x794C_7630, // overlayfs, a container's: its upper folder is a local one's
+    ];
+    LOCAL.contains(&magic)
 }
 
 /// Where the listings `part` of the output folder `out` are: beside its build cache.
@@ -291,6 +350,10 @@ mod tests {
         std::fs::write(dir.join("b"), "b").unwrap();
         std::thread::sleep(cache::SETTLED + std::time::Duration::from_millis(100));
         let first = Dirs::read(&path);
+        let device = Stamp::of_dir(&dir).unwrap().device();
+        // Wherever the test runs: the folder's file system is taken as local (a test below
+        // asks the system).
+        first.local.lock().unwrap().insert(device, true);
         let listed = first.list("tree/d", &dir).unwrap();
         assert_eq!(names(&listed), ["b:File", "sub:Folder"]);
         first.save();
@@ -304,7 +367,15 @@ mod tests {
             ("sub", Entry::Folder),
             ("unseen", Entry::File),
         );
-        let second = Dirs::listed([("tree/d", stamp, &[b, sub, unseen][..])]);
+        let kept = || Dirs::listed([("tree/d", stamp, &[b, sub, unseen][..])]);
+        // On a file system not known to be local, the folder is read, and not kept.
+        let elsewhere = kept();
+        elsewhere.local.lock().unwrap().insert(device, false);
+        let listed = elsewhere.list("tree/d", &dir).unwrap();
+        assert_eq!(names(&listed), ["b:File", "sub:Folder"]);
+        assert!(elsewhere.new.lock().unwrap().is_empty());
+        let second = kept();
+        second.local.lock().unwrap().insert(device, true);
         let listed = second.list("tree/d", &dir).unwrap();
         assert_eq!(names(&listed), ["b:File", "sub:Folder", "unseen:File"]);
         std::fs::write(dir.join("c"), "c").unwrap();
@@ -320,5 +391,35 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         assert!(Dirs::read(&path).old.is_empty());
+    }
+
+    /// Local file systems by their magic numbers, and network and user-space ones that are not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_local_file_systems_are_taken_as_moving_a_folders_time() {
+        for (magic, name) in [
+            (0xEF53, "ext4"),
+            (0x5846_5342, "xfs"),
+            (0x0102_1994, "tmpfs"),
+        ] {
+            assert!(local(magic), "{name}");
+        }
+        for (magic, name) in [
+            (0x6969, "nfs"),
+            (0xFF53_4D42, "cifs"),
+            (0xFE53_4D42, "smb2"),
+            (0x6573_5546, "fuse (blobfuse, sshfs, virtiofs)"),
+            (0x0102_1997, "9p"),
+            (0, "unknown"),
+        ] {
+            assert!(!local(magic), "{name}");
+        }
+        // This machine's temporary folder is asked once, then known by its device.
+        let t = tempfile::tempdir().unwrap();
+        let dirs = Dirs::default();
+        let stamp = Stamp::of_dir(t.path()).unwrap();
+        let asked = dirs.local(&stamp, t.path());
+        assert_eq!(asked, on_local(t.path()));
+        assert_eq!(dirs.local.lock().unwrap()[&stamp.device()], asked);
     }
 }
