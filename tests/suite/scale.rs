@@ -621,6 +621,171 @@ fn incremental_builds_equal_clean_builds_after_every_kind_of_edit() {
     check("a file removed from a listed folder");
 }
 
+/// A small seeded generator (xorshift64*): the same seed, the same edits.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+
+    fn pick<'a>(&mut self, paths: &'a [PathBuf]) -> &'a Path {
+        &paths[self.below(paths.len())]
+    }
+}
+
+/// The files under `dir` whose relative path satisfies `keep`, sorted.
+fn files_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = tree(dir)
+        .into_keys()
+        .filter(|rel| keep(rel))
+        .map(|rel| dir.join(rel))
+        .collect();
+    out.sort();
+    out
+}
+
+/// After a random sequence of edits (seeded: `MLREG_EDIT_SEED`, `MLREG_EDIT_STEPS` long; the
+/// defaults here, many seeds in benches/edits.py), each a change the registry allows or a hand
+/// in the output folder or the build cache, with pauses that let files settle so that the
+/// caches' shortcuts are taken, a rebuild with the build cache gives exactly what a clean
+/// build gives, step after step.
+#[test]
+fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
+    let number = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
+    };
+    let seed = number("MLREG_EDIT_SEED", 13);
+    let steps = number("MLREG_EDIT_STEPS", 16);
+    let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let (t, reg, templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
+    let (incremental, clean) = (t.path().join("incremental"), t.path().join("clean"));
+    let caches = t.path().join("caches");
+    let build = |out: &str| {
+        let r = build_cached(t.path(), out, &[], &[]);
+        assert_eq!(r.code, 0, "seed {seed}: {}{}", r.stdout, r.stderr);
+    };
+    build("incremental");
+    let mut done = Vec::new();
+    for step in 0..steps {
+        let what = match dice.below(11) {
+            0 | 1 => {
+                let cards = files_where(&reg, |r| r.ends_with("README.md"));
+                let card = dice.pick(&cards);
+                let mut text = std::fs::read_to_string(card).unwrap();
+                text.push_str(&format!("\nEdited at step {step}.\n"));
+                std::fs::write(card, text).unwrap();
+                format!("appended to {}", card.display())
+            }
+            2 => {
+                // A manifest's (a version's other files are published, not to be edited).
+                let manifests =
+                    ["spec", "lineage", "asset", "stages", "registry"].map(|m| format!("{m}.yaml"));
+                let yaml = files_where(&reg, |r| {
+                    manifests.iter().any(|m| r.rsplit('/').next() == Some(m))
+                });
+                let file = dice.pick(&yaml);
+                let mut text = std::fs::read_to_string(file).unwrap();
+                text.push_str(&format!("# step {step}\n"));
+                std::fs::write(file, text).unwrap();
+                format!("a comment in {}", file.display())
+            }
+            3 => {
+                // A new version of a model: a copy of its last one.
+                let asset =
+                    reg.join(["models/credit-default", "models/iris-classifier"][dice.below(2)]);
+                let last = std::fs::read_dir(&asset)
+                    .unwrap()
+                    .filter_map(|e| e.unwrap().file_name().to_str()?.parse::<u32>().ok())
+                    .max()
+                    .unwrap();
+                let new = asset.join((last + 1).to_string());
+                crate::util::copy_dir(&asset.join(last.to_string()), &new);
+                format!("a new version {}", new.display())
+            }
+            4 => {
+                let all = files_where(&reg, |_| true);
+                let file = dice.pick(&all);
+                touch(file);
+                format!("touched {}", file.display())
+            }
+            5 => {
+                let title =
+                    format!("{{% block title %}}step {step} {{{{ v.id }}}}{{% endblock title %}}");
+                let body = format!("{{% extends \"mlreg/version.html\" %}}{title}");
+                std::fs::write(templates.join("version.html"), body).unwrap();
+                format!("a template, at step {step}")
+            }
+            6 => {
+                // By hand in the output: a page or document overwritten to the same size, a
+                // blob cut short or removed, or a file dropped in.
+                let pages = files_where(&incremental, |r| {
+                    r.ends_with(".html")
+                        || (r.starts_with("assets/") && r.matches('/').count() == 2)
+                });
+                let blobs = files_where(&incremental, |r| r.starts_with("blobs/"));
+                match dice.below(4) {
+                    0 => {
+                        let page = dice.pick(&pages);
+                        let len = std::fs::metadata(page).unwrap().len() as usize;
+                        std::fs::write(page, vec![b'x'; len]).unwrap();
+                        format!("overwrote {}", page.display())
+                    }
+                    1 => {
+                        let blob = dice.pick(&blobs);
+                        let bytes = std::fs::read(blob).unwrap();
+                        std::fs::write(blob, &bytes[..bytes.len() / 2]).unwrap();
+                        format!("cut {} short", blob.display())
+                    }
+                    2 => {
+                        let from = if dice.below(2) == 0 { &pages } else { &blobs };
+                        let file = dice.pick(from);
+                        std::fs::remove_file(file).unwrap();
+                        format!("removed {}", file.display())
+                    }
+                    _ => {
+                        let page = dice.pick(&pages);
+                        let stray = page.with_file_name(format!("stray-{step}.html"));
+                        std::fs::write(&stray, "<p>not built</p>").unwrap();
+                        format!("dropped {}", stray.display())
+                    }
+                }
+            }
+            7 => {
+                // A byte flipped in one of the build cache's files: not used.
+                let cached = files_where(&caches.join("incremental"), |_| true);
+                let file = dice.pick(&cached);
+                let mut bytes = std::fs::read(file).unwrap();
+                let at = dice.below(bytes.len().max(1));
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= 0x20;
+                }
+                std::fs::write(file, bytes).unwrap();
+                format!("flipped byte {at} of {}", file.display())
+            }
+            8 => {
+                build("incremental");
+                "an extra build".to_string()
+            }
+            _ => {
+                // Time for what was written to settle: the caches' shortcuts apply after it.
+                std::thread::sleep(std::time::Duration::from_millis(2100));
+                "a pause".to_string()
+            }
+        };
+        done.push(what);
+        build("incremental");
+        let _ = std::fs::remove_dir_all(&clean);
+        let _ = std::fs::remove_dir_all(caches.join("clean"));
+        build("clean");
+        let said = format!("seed {seed}, after {}", done.join("; then "));
+        assert_same_site(&incremental, &clean, &said);
+    }
+}
+
 /// A card of the registry `reg` given front matter with an unknown key (`colour: red`, a
 /// warning): the card, and its text before.
 fn warn_in_a_card(reg: &Path) -> (PathBuf, String) {
