@@ -671,7 +671,7 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
     build("incremental");
     let mut done = Vec::new();
     for step in 0..steps {
-        let what = match dice.below(11) {
+        let what = match dice.below(13) {
             0 | 1 => {
                 let cards = files_where(&reg, |r| r.ends_with("README.md"));
                 let card = dice.pick(&cards);
@@ -694,9 +694,13 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
                 format!("a comment in {}", file.display())
             }
             3 => {
-                // A new version of a model: a copy of its last one.
-                let asset =
-                    reg.join(["models/credit-default", "models/iris-classifier"][dice.below(2)]);
+                // A new version of a model or of the data others use: a copy of its last one.
+                let assets = [
+                    "models/credit-default",
+                    "models/iris-classifier",
+                    "data/credit-sample",
+                ];
+                let asset = reg.join(assets[dice.below(assets.len())]);
                 let last = std::fs::read_dir(&asset)
                     .unwrap()
                     .filter_map(|e| e.unwrap().file_name().to_str()?.parse::<u32>().ok())
@@ -769,6 +773,48 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
             8 => {
                 build("incremental");
                 "an extra build".to_string()
+            }
+            9 => {
+                // A label moved to a version: pages of other assets show labels too.
+                let asset = ["models/credit-default", "models/iris-classifier"][dice.below(2)];
+                let versions: Vec<PathBuf> =
+                    files_where(&reg.join(asset), |r| r.ends_with("/spec.yaml"));
+                let version = dice.pick(&versions).parent().unwrap().file_name().unwrap();
+                let label = ["champion", "challenger"][dice.below(2)];
+                let stages = reg.join(asset).join("stages.yaml");
+                let mut text = std::fs::read_to_string(&stages).unwrap();
+                let by = "by: bot@contoso.example, date: 2026-11-29";
+                text.push_str(&format!(
+                    "- {{ stage: {label}, version: \"{}\", {by} }}\n",
+                    version.to_string_lossy()
+                ));
+                std::fs::write(&stages, text).unwrap();
+                format!("{label} to {asset}@{}", version.to_string_lossy())
+            }
+            10 => {
+                // A card that had no front matter links to the latest data: its page follows
+                // that asset's new versions.
+                let bare = files_where(&reg, |r| {
+                    r.ends_with("README.md")
+                        && r.contains('/')
+                        && !r.starts_with("data/credit-sample/")
+                });
+                let bare: Vec<PathBuf> = bare
+                    .into_iter()
+                    .filter(|c| !std::fs::read_to_string(c).unwrap().starts_with("---"))
+                    .collect();
+                if bare.is_empty() {
+                    "no card without front matter left".to_string()
+                } else {
+                    let card = dice.pick(&bare);
+                    let text = std::fs::read_to_string(card).unwrap();
+                    let linked = format!("---\ndatasets: [data/credit-sample@latest]\n---\n{text}");
+                    std::fs::write(card, linked).unwrap();
+                    format!(
+                        "front matter linking data/credit-sample@latest in {}",
+                        card.display()
+                    )
+                }
             }
             _ => {
                 // Time for what was written to settle: the caches' shortcuts apply after it.
