@@ -649,10 +649,12 @@ fn files_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 /// After a random sequence of edits (seeded: `MLREG_EDIT_SEED`, `MLREG_EDIT_STEPS` long; the
-/// defaults here, many seeds in benches/edits.py), each a change the registry allows or a hand
-/// in the output folder or the build cache, with pauses that let files settle so that the
-/// caches' shortcuts are taken, a rebuild with the build cache gives exactly what a clean
-/// build gives, step after step.
+/// defaults here, many seeds in benches/edits.py), a rebuild with the build cache gives exactly
+/// what a clean build gives, step after step. The edits are changes the registry allows (cards,
+/// front matter linking other assets, manifests, new versions, labels moved, versions
+/// deprecated, templates, files touched) and hands in the output folder (pages overwritten,
+/// blobs cut short or removed, stray files) or the build cache (a byte flipped), with pauses
+/// that let files settle so that the caches' shortcuts are taken.
 #[test]
 fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
     let number = |name: &str, default: u64| {
@@ -671,7 +673,7 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
     build("incremental");
     let mut done = Vec::new();
     for step in 0..steps {
-        let what = match dice.below(13) {
+        let what = match dice.below(14) {
             0 | 1 => {
                 let cards = files_where(&reg, |r| r.ends_with("README.md"));
                 let card = dice.pick(&cards);
@@ -814,6 +816,24 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
                         "front matter linking data/credit-sample@latest in {}",
                         card.display()
                     )
+                }
+            }
+            11 => {
+                // A version deprecated (once per asset: the key is written whole).
+                let asset = ["models/credit-default", "models/iris-classifier"][dice.below(2)];
+                let meta = reg.join(asset).join("asset.yaml");
+                let mut text = std::fs::read_to_string(&meta).unwrap();
+                if text.contains("deprecated_versions") {
+                    format!("{asset} has a deprecated version already")
+                } else {
+                    let versions = files_where(&reg.join(asset), |r| r.ends_with("/spec.yaml"));
+                    let version = dice.pick(&versions).parent().unwrap().file_name().unwrap();
+                    let version = version.to_string_lossy();
+                    text.push_str(&format!(
+                        "deprecated_versions:\n  \"{version}\": {{ reason: step {step} }}\n"
+                    ));
+                    std::fs::write(&meta, text).unwrap();
+                    format!("{asset}@{version} deprecated")
                 }
             }
             _ => {
