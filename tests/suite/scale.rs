@@ -661,7 +661,7 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
         std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
     };
     let seed = number("MLREG_EDIT_SEED", 13);
-    let steps = number("MLREG_EDIT_STEPS", 16);
+    let steps = number("MLREG_EDIT_STEPS", 24);
     let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let (t, reg, templates) = sample_with_template("{% extends \"mlreg/version.html\" %}");
     let (incremental, clean) = (t.path().join("incremental"), t.path().join("clean"));
