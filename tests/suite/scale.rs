@@ -635,6 +635,13 @@ impl Dice {
     fn pick<'a>(&mut self, paths: &'a [PathBuf]) -> &'a Path {
         &paths[self.below(paths.len())]
     }
+
+    /// One of the versions of the asset folder `asset`.
+    fn version(&mut self, asset: &Path) -> String {
+        let specs = files_where(asset, |r| r.ends_with("/spec.yaml"));
+        let folder = self.pick(&specs).parent().unwrap().file_name().unwrap();
+        folder.to_string_lossy().into_owned()
+    }
 }
 
 /// The files under `dir` whose relative path satisfies `keep`, sorted.
@@ -779,19 +786,16 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
             9 => {
                 // A label moved to a version: pages of other assets show labels too.
                 let asset = ["models/credit-default", "models/iris-classifier"][dice.below(2)];
-                let versions: Vec<PathBuf> =
-                    files_where(&reg.join(asset), |r| r.ends_with("/spec.yaml"));
-                let version = dice.pick(&versions).parent().unwrap().file_name().unwrap();
+                let version = dice.version(&reg.join(asset));
                 let label = ["champion", "challenger"][dice.below(2)];
                 let stages = reg.join(asset).join("stages.yaml");
                 let mut text = std::fs::read_to_string(&stages).unwrap();
                 let by = "by: bot@contoso.example, date: 2026-11-29";
                 text.push_str(&format!(
-                    "- {{ stage: {label}, version: \"{}\", {by} }}\n",
-                    version.to_string_lossy()
+                    "- {{ stage: {label}, version: \"{version}\", {by} }}\n"
                 ));
                 std::fs::write(&stages, text).unwrap();
-                format!("{label} to {asset}@{}", version.to_string_lossy())
+                format!("{label} to {asset}@{version}")
             }
             10 => {
                 // A card that had no front matter links to the latest data: its page follows
@@ -826,9 +830,7 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
                 if text.contains("deprecated_versions") {
                     format!("{asset} has a deprecated version already")
                 } else {
-                    let versions = files_where(&reg.join(asset), |r| r.ends_with("/spec.yaml"));
-                    let version = dice.pick(&versions).parent().unwrap().file_name().unwrap();
-                    let version = version.to_string_lossy();
+                    let version = dice.version(&reg.join(asset));
                     text.push_str(&format!(
                         "deprecated_versions:\n  \"{version}\": {{ reason: step {step} }}\n"
                     ));
