@@ -1,4 +1,6 @@
 //! Command-line interface: clap types and help text only.
+// The doc comments are clap's help text, where `<kind>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -12,7 +12,7 @@
 //!   are not rendered again.
 //!
 //! Beside it, in its own folder, [`memo`](crate::publish::memo) keeps each asset's checked
-//! manifests, and in its own file [`dirs`](crate::publish::dirs) the folders' listings.
+//! manifests, and in its own file [`dirs`] the folders' listings.
 //!
 //! Correctness never depends on it: a cache that does not parse, whose checksum is wrong or
 //! whose format is another is ignored whole; an entry whose key or stamp differs is not used;

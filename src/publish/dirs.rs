@@ -17,7 +17,7 @@
 //! That a folder's stamp moves with its entries holds on local file systems; on a network or
 //! user-space one (NFS, SMB, FUSE mounts such as blobfuse or sshfs) a folder's time may stay
 //! while its entries change, or show another machine's change late. So a listing is kept and
-//! used only for a folder on a file system known to be local (see [`local`]), asked once per
+//! used only for a folder on a file system known to be local (see `local`), asked once per
 //! file system a build meets (a folder mounted inside a tree is on another); elsewhere every
 //! folder is read, every build.
 

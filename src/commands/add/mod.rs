@@ -5,7 +5,7 @@
 //! The spec is changed as little as possible, line by line, keeping the user's text and
 //! comments, and every change is said in a note:
 //!
-//! - the read-only fields `show` prints (`id`, `creation_context`, ...; see [`READ_ONLY`]) are
+//! - the read-only fields `show` prints (`id`, `creation_context`, ...; see `READ_ONLY`) are
 //!   dropped;
 //! - `name` and `version`, when present, must agree with KIND/NAME and `--version` (else nothing
 //!   is done); when absent they are filled in, so that the file is ready for `az ml ... create -f`;
