@@ -644,6 +644,13 @@ impl Dice {
     }
 }
 
+/// `text` added at the end of the file `path`.
+fn append(path: &Path, text: &str) {
+    let mut was = std::fs::read_to_string(path).unwrap();
+    was.push_str(text);
+    std::fs::write(path, was).unwrap();
+}
+
 /// The files under `dir` whose relative path satisfies `keep`, sorted.
 fn files_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = tree(dir)
@@ -684,9 +691,7 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
             0 | 1 => {
                 let cards = files_where(&reg, |r| r.ends_with("README.md"));
                 let card = dice.pick(&cards);
-                let mut text = std::fs::read_to_string(card).unwrap();
-                text.push_str(&format!("\nEdited at step {step}.\n"));
-                std::fs::write(card, text).unwrap();
+                append(card, &format!("\nEdited at step {step}.\n"));
                 format!("appended to {}", card.display())
             }
             2 => {
@@ -697,9 +702,7 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
                     manifests.iter().any(|m| r.rsplit('/').next() == Some(m))
                 });
                 let file = dice.pick(&yaml);
-                let mut text = std::fs::read_to_string(file).unwrap();
-                text.push_str(&format!("# step {step}\n"));
-                std::fs::write(file, text).unwrap();
+                append(file, &format!("# step {step}\n"));
                 format!("a comment in {}", file.display())
             }
             3 => {
@@ -788,13 +791,11 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
                 let asset = ["models/credit-default", "models/iris-classifier"][dice.below(2)];
                 let version = dice.version(&reg.join(asset));
                 let label = ["champion", "challenger"][dice.below(2)];
-                let stages = reg.join(asset).join("stages.yaml");
-                let mut text = std::fs::read_to_string(&stages).unwrap();
                 let by = "by: bot@contoso.example, date: 2026-11-29";
-                text.push_str(&format!(
-                    "- {{ stage: {label}, version: \"{version}\", {by} }}\n"
-                ));
-                std::fs::write(&stages, text).unwrap();
+                append(
+                    &reg.join(asset).join("stages.yaml"),
+                    &format!("- {{ stage: {label}, version: \"{version}\", {by} }}\n"),
+                );
                 format!("{label} to {asset}@{version}")
             }
             10 => {
@@ -826,15 +827,19 @@ fn random_edit_sequences_keep_incremental_builds_equal_to_clean_ones() {
                 // A version deprecated (once per asset: the key is written whole).
                 let asset = ["models/credit-default", "models/iris-classifier"][dice.below(2)];
                 let meta = reg.join(asset).join("asset.yaml");
-                let mut text = std::fs::read_to_string(&meta).unwrap();
-                if text.contains("deprecated_versions") {
+                if std::fs::read_to_string(&meta)
+                    .unwrap()
+                    .contains("deprecated_versions")
+                {
                     format!("{asset} has a deprecated version already")
                 } else {
                     let version = dice.version(&reg.join(asset));
-                    text.push_str(&format!(
-                        "deprecated_versions:\n  \"{version}\": {{ reason: step {step} }}\n"
-                    ));
-                    std::fs::write(&meta, text).unwrap();
+                    append(
+                        &meta,
+                        &format!(
+                            "deprecated_versions:\n  \"{version}\": {{ reason: step {step} }}\n"
+                        ),
+                    );
                     format!("{asset}@{version} deprecated")
                 }
             }
