@@ -14,7 +14,7 @@
 //! - [`serve`] runs the pipeline into memory behind a loopback server.
 //! - [`import`] turns other layouts (Microsoft's azureml-assets) into registry folders.
 //! - [`commands`] holds one module per subcommand; [`cli`] their arguments; [`time`] the one
-//!   time format of manifests and documents.
+//!   time format of manifests and documents; [`process`] whether another run is still alive.
 //!
 //! Problems in the user's registry are [`diag::Diagnostic`]s, collected and reported together;
 //! only usage and I/O failures stop a run.
@@ -24,6 +24,7 @@ pub mod client;
 pub mod commands;
 pub mod diag;
 pub mod import;
+pub mod process;
 pub mod publish;
 pub mod registry;
 pub mod serve;

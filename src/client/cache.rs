@@ -49,9 +49,6 @@ impl Cache {
 
     /// Remove what downloads of processes that are gone left behind (`.<sha256>.<pid>.part`).
     fn clear_leftovers(&self) {
-        if !Path::new("/proc/self").exists() {
-            return;
-        }
         let Ok(entries) = std::fs::read_dir(self.dir.join("sha256")) else {
             return;
         };
@@ -66,7 +63,7 @@ impl Cache {
             if let Some(pid) = pid
                 && !pid.is_empty()
                 && pid.bytes().all(|b| b.is_ascii_digit())
-                && !Path::new("/proc").join(&pid).exists()
+                && pid.parse().ok().and_then(crate::process::running) == Some(false)
             {
                 let _ = std::fs::remove_file(entry.path());
             }

@@ -203,14 +203,14 @@ impl Lock {
 /// Whether the build whose process id is `pid` (as a lock file `path` names it) still runs:
 /// asked of /proc where there is one; without, a file an hour old is a dead build's.
 fn running(pid: &str, path: &Path) -> bool {
-    match pid.trim().parse::<u32>() {
-        Ok(pid) if Path::new("/proc").is_dir() => Path::new("/proc").join(pid.to_string()).exists(),
-        _ => std::fs::metadata(path)
+    let asked = pid.trim().parse().ok().and_then(crate::process::running);
+    asked.unwrap_or_else(|| {
+        std::fs::metadata(path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
-            .is_none_or(|age| age.as_secs() < 3600),
-    }
+            .is_none_or(|age| age.as_secs() < 3600)
+    })
 }
 
 impl Drop for Lock {
@@ -714,7 +714,6 @@ pub fn remove_orphans(parent: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    let proc = Path::new("/proc");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
@@ -727,15 +726,14 @@ pub fn remove_orphans(parent: &Path, prefix: &str) {
         if pid == std::process::id() {
             continue;
         }
-        let gone = if proc.is_dir() {
-            !proc.join(pid.to_string()).exists()
-        } else {
-            entry
+        let gone = match crate::process::running(pid) {
+            Some(running) => !running,
+            None => entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 24 * 3600)
+                .is_some_and(|age| age.as_secs() > 24 * 3600),
         };
         if gone {
             let _ = std::fs::remove_dir_all(entry.path());

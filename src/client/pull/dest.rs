@@ -191,9 +191,6 @@ impl Dest {
     /// Remove the siblings of pulls whose process is gone (killed mid-pull). Without `/proc`
     /// there is no telling, and they stay.
     fn clear_leftovers(&self) {
-        if !Path::new("/proc/self").exists() {
-            return;
-        }
         let mut prefix = OsString::from(".");
         prefix.push(&self.name);
         prefix.push(".mlreg-");
@@ -217,7 +214,8 @@ impl Dest {
                 continue;
             };
             let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-            if !digits(pid) || !digits(n) || Path::new("/proc").join(pid).exists() {
+            let gone = pid.parse().ok().and_then(crate::process::running) == Some(false);
+            if !digits(pid) || !digits(n) || !gone {
                 continue;
             }
             let path = entry.path();
