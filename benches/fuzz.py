@@ -59,12 +59,13 @@ def files(patterns):
     return sorted(f for f in out if os.path.isfile(f))
 
 
-def seed(target, blobs):
-    """Put blobs into the target's corpus, named by their hash, unless it has inputs already."""
+def seed(target):
+    """The target's corpus folder, seeded (each input named by its hash) unless it has inputs."""
     corpus = os.path.join(FUZZ, "corpus", target)
     os.makedirs(corpus, exist_ok=True)
     if os.listdir(corpus):
         return corpus
+    blobs = seeds(target)
     for blob in blobs:
         with open(os.path.join(corpus, hashlib.sha1(blob).hexdigest()), "wb") as f:
             f.write(blob)
@@ -124,7 +125,7 @@ def main():
         subprocess.run(["cargo", "install", "cargo-fuzz", "--locked"], check=True)
     failed = []
     for target in args.targets or TARGETS:
-        corpus = seed(target, seeds(target))
+        corpus = seed(target)
         options = [f"-max_total_time={args.seconds}", "-rss_limit_mb=2048", "-timeout=10",
                    "-max_len=65536", "-print_final_stats=1"]
         if target in DICTS:
